@@ -1,0 +1,144 @@
+//! The raw command line, as clap parses it. Validation into settings the
+//! library runs with happens in `config`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Move files over WebSocket and never lose progress.
+///
+/// Transfers are verified chunk by chunk with SHA-256, reconnect with
+/// exponential backoff when the connection fails, and resume from the last
+/// verified chunk when the same command is run again.
+#[derive(Debug, Parser)]
+#[command(name = "wsresume", version = crate::VERSION, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a directory: downloads from it and uploads into it.
+    Serve(ServeArgs),
+    /// Upload files; a URL ending in '/' (or several files) names a directory.
+    Send(SendArgs),
+    /// Download a file.
+    Get(GetArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `wsresume serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The directory to serve [default: the current directory].
+    pub root: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9001")]
+    pub listen: String,
+    /// Require this bearer token from every client.
+    #[arg(
+        long,
+        env = "WSRESUME_TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
+    pub token: Option<String>,
+    /// Read the token from FILE (one trailing newline ignored).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Serve downloads only; refuse uploads.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Concurrent connections served; more wait.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Drop a connection on which nothing arrives for this long.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub idle_timeout: f64,
+    /// Only log errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Options shared by `send` and `get`.
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    /// Bearer token for the server.
+    #[arg(long, env = "WSRESUME_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Retries after the first attempt without progress; 0 never retries.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub retries: u32,
+    /// Longest wait between reconnects.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub retry_max_delay: f64,
+    /// A connection silent for this long is dead and reconnected.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Unit of verification and resume (K, M, G suffixes: 1M = 1048576).
+    #[arg(long, value_name = "SIZE", default_value = "1M")]
+    pub chunk_size: String,
+    /// No progress, no chatter (errors still go to stderr).
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Print one JSON object per file on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wsresume send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Files to upload.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// ws:// or wss:// URL: the target file, or a directory ending in '/'.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Client options.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `wsresume get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// ws:// or wss:// URL of the file.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Where to write: a file, a directory, or '-' for stdout [default: the
+    /// URL's file name in the current directory].
+    #[arg(value_name = "DEST")]
+    pub dest: Option<PathBuf>,
+    /// Client options.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn send_takes_files_then_url() {
+        let cli = Cli::try_parse_from(["wsresume", "send", "a", "b", "ws://h:1/d/"]).unwrap();
+        let Command::Send(args) = cli.command else {
+            panic!("not send")
+        };
+        assert_eq!(args.files, [PathBuf::from("a"), PathBuf::from("b")]);
+        assert_eq!(args.url, "ws://h:1/d/");
+    }
+}

@@ -1,0 +1,144 @@
+//! Opening a connection: the URL checked, the upgrade request with the
+//! subprotocol and token, and handshake failures mapped to error kinds.
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::error::{Error, Result};
+use crate::protocol::SUBPROTOCOL;
+
+/// A client's WebSocket.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A checked `ws://` or `wss://` URL.
+#[derive(Debug, Clone)]
+pub struct RemoteUrl {
+    uri: Uri,
+}
+
+impl RemoteUrl {
+    /// Check `text` is a ws:// or wss:// URL with a host.
+    pub fn parse(text: &str) -> Result<RemoteUrl> {
+        let uri: Uri = text
+            .parse()
+            .map_err(|e| Error::Usage(format!("{text}: not a valid URL ({e})")))?;
+        match uri.scheme_str() {
+            Some("ws") | Some("wss") => {}
+            _ => {
+                return Err(Error::Usage(format!(
+                    "{text}: the URL must start with ws:// or wss://"
+                )));
+            }
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(Error::Usage(format!("{text}: the URL has no host")));
+        }
+        Ok(RemoteUrl { uri })
+    }
+
+    /// The path as given (percent-encoded), `/` when empty.
+    pub fn path(&self) -> &str {
+        match self.uri.path() {
+            "" => "/",
+            p => p,
+        }
+    }
+
+    /// Whether the URL names a directory (ends in `/`).
+    pub fn is_dir(&self) -> bool {
+        self.path().ends_with('/')
+    }
+
+    /// The last path segment, percent-decoded (the default local name).
+    pub fn file_name(&self) -> Option<String> {
+        let last = self.path().rsplit('/').next().filter(|s| !s.is_empty())?;
+        let name = percent_encoding::percent_decode_str(last)
+            .decode_utf8()
+            .ok()?;
+        (name != "." && name != ".." && !name.contains(['/', '\\', '\0']))
+            .then(|| name.into_owned())
+    }
+
+    /// This directory URL with `name` appended (percent-encoded).
+    pub fn join(&self, name: &str) -> Result<RemoteUrl> {
+        let encoded = percent_encoding::utf8_percent_encode(name, crate::PATH_SEGMENT).to_string();
+        let text = format!(
+            "{}{encoded}",
+            self.uri.to_string().trim_end_matches(|c| c != '/')
+        );
+        RemoteUrl::parse(&text)
+    }
+}
+
+impl std::fmt::Display for RemoteUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.uri)
+    }
+}
+
+/// Connect and upgrade, within `limit`.
+pub async fn connect(url: &RemoteUrl, token: Option<&str>, limit: Duration) -> Result<Ws> {
+    let mut request = url
+        .uri
+        .clone()
+        .into_client_request()
+        .map_err(|e| Error::Usage(format!("{url}: {e}")))?;
+    let headers = request.headers_mut();
+    headers.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    if let Some(token) = token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::Usage("the token contains characters not allowed in a header".into())
+        })?;
+        headers.insert("authorization", value);
+    }
+    let connecting =
+        tokio_tungstenite::connect_async_with_config(request, Some(crate::ws_config()), true);
+    let (ws, response) = match tokio::time::timeout(limit, connecting).await {
+        Err(_) => return Err(Error::Network(format!("{url}: connection timed out"))),
+        Ok(Err(e)) => return Err(handshake_error(url, e)),
+        Ok(Ok(pair)) => pair,
+    };
+    let agreed = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok());
+    if agreed != Some(SUBPROTOCOL) {
+        return Err(Error::Protocol(format!(
+            "{url}: the server does not speak {SUBPROTOCOL}"
+        )));
+    }
+    Ok(ws)
+}
+
+fn handshake_error(url: &RemoteUrl, e: WsError) -> Error {
+    match e {
+        WsError::Http(response) => {
+            let status = response.status();
+            let body = response
+                .body()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).trim().to_string())
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| status.to_string());
+            match status.as_u16() {
+                401 | 403 => Error::Auth(format!("{url}: {body}")),
+                400 | 426 => Error::Protocol(format!("{url}: {body}")),
+                404 => Error::Refused(format!("{url}: {body}")),
+                _ => Error::Network(format!("{url}: server answered {status}: {body}")),
+            }
+        }
+        WsError::Url(e) => Error::Usage(format!("{url}: {e}")),
+        WsError::Tls(e) => Error::Tls(format!("{url}: {e}")),
+        WsError::Protocol(e) => Error::Protocol(format!("{url}: {e}")),
+        WsError::Io(e) => Error::Network(format!("{url}: {e}")),
+        other => Error::Network(format!("{url}: {other}")),
+    }
+}

@@ -1,0 +1,310 @@
+//! `wsresume get`: download into a partial next to the target (or to stdout),
+//! reconnecting and resuming from the last verified chunk until the whole
+//! file checks out.
+
+use std::path::PathBuf;
+
+use futures_util::{SinkExt, StreamExt};
+use indicatif::ProgressBar;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::connect::{RemoteUrl, connect};
+use super::retry::Retrier;
+use super::stdout::StdoutSink;
+use super::{ClientOptions, Frame, Liveness, classify, next_control, ping};
+use crate::chain::ChainState;
+use crate::error::{Error, Result};
+use crate::partial::{Partial, PartialPaths, SourceIdentity};
+use crate::protocol::{Message, ResumePoint};
+use crate::report::Outcome;
+use crate::transfer::receiver::{ChunkSink, Receiver, ReceiverTask};
+use crate::transfer::{Item, check_chunk_size};
+
+/// Where a download goes.
+#[derive(Debug, Clone)]
+pub enum Dest {
+    /// A file (the partial files sit beside it).
+    File(PathBuf),
+    /// Standard output.
+    Stdout,
+}
+
+/// The server's answer to a `get`.
+struct Offer {
+    size: u64,
+    etag: String,
+    chunk_size: u64,
+    offset: u64,
+    restarted: Option<String>,
+}
+
+/// One download across all its attempts.
+struct Download<'a> {
+    opts: &'a ClientOptions,
+    url: &'a RemoteUrl,
+    dest: Dest,
+    chunk_size: u64,
+    waiting: Option<Partial>,
+    resume: Option<ResumePoint>,
+    task: Option<ReceiverTask>,
+    resumed_from: Option<u64>,
+    size: u64,
+    transferred: u64,
+    bar: ProgressBar,
+}
+
+/// Download `url` to `dest`.
+pub async fn get(opts: &ClientOptions, url: &RemoteUrl, dest: Dest) -> Result<Outcome> {
+    let mut download = Download::new(opts, url, dest)?;
+    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, opts.quiet);
+    let result = loop {
+        retrier.start();
+        let before = download.verified();
+        match download.attempt().await {
+            Ok(digest) => break Ok(digest),
+            Err(e) => {
+                let progressed = download.rewind().await? > before;
+                if let Err(e) = retrier.failed(e, progressed).await {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    download.bar.finish_and_clear();
+    if let Some(task) = download.task.take() {
+        let _ = task.close().await;
+    }
+    let digest = result?;
+    Ok(Outcome {
+        bytes: download.size,
+        sha256: crate::chain::hex(&digest),
+        resumed_from: download.resumed_from.unwrap_or(0),
+        transferred: download.transferred,
+        attempts: retrier.attempts(),
+    })
+}
+
+impl<'a> Download<'a> {
+    /// Reopen an existing partial (checking it) before connecting.
+    fn new(opts: &'a ClientOptions, url: &'a RemoteUrl, dest: Dest) -> Result<Download<'a>> {
+        let mut download = Download {
+            opts,
+            url,
+            dest,
+            chunk_size: opts.chunk_size,
+            waiting: None,
+            resume: None,
+            task: None,
+            resumed_from: None,
+            size: 0,
+            transferred: 0,
+            bar: ProgressBar::hidden(),
+        };
+        if let Dest::File(target) = &download.dest {
+            match Partial::reopen(PartialPaths::for_target(target))? {
+                Some(Ok(reopened)) => {
+                    download.note(reopened.note.as_deref());
+                    let partial = reopened.partial;
+                    let (offset, state) = partial.verified();
+                    download.chunk_size = partial.chunk_size();
+                    download.resume = Some(ResumePoint {
+                        etag: partial.source().id.clone(),
+                        offset,
+                        state,
+                    });
+                    download.waiting = Some(partial);
+                }
+                Some(Err(reason)) => download.note(Some(&format!("starting over: {reason}"))),
+                None => {}
+            }
+        }
+        Ok(download)
+    }
+
+    fn note(&self, note: Option<&str>) {
+        if let Some(note) = note.filter(|_| !self.opts.quiet) {
+            self.bar.suspend(|| eprintln!("wsresume: {note}"));
+        }
+    }
+
+    fn verified(&self) -> u64 {
+        self.task.as_ref().map_or(0, |t| *t.verified().borrow())
+    }
+
+    /// After a failed attempt: commit, and resume from what is verified.
+    async fn rewind(&mut self) -> Result<u64> {
+        let Some(task) = &self.task else { return Ok(0) };
+        let (offset, state) = task.rewind().await?;
+        if let Some(resume) = &mut self.resume {
+            resume.offset = offset;
+            resume.state = state;
+        }
+        self.bar.set_position(offset);
+        Ok(offset)
+    }
+
+    async fn attempt(&mut self) -> Result<[u8; 32]> {
+        let ws = connect(self.url, self.opts.token.as_deref(), self.opts.timeout).await?;
+        let (mut sink, mut stream) = ws.split();
+        let request = Message::Get {
+            path: self.url.path().to_string(),
+            chunk_size: self.chunk_size,
+            resume: self.resume.clone(),
+        };
+        send_text(&mut sink, &request).await?;
+        let offer = match next_control(&mut stream, self.opts.timeout).await? {
+            Message::Offer {
+                size,
+                etag,
+                chunk_size,
+                offset,
+                restarted,
+            } => Offer {
+                size,
+                etag,
+                chunk_size,
+                offset,
+                restarted,
+            },
+            other => {
+                return Err(Error::Protocol(format!(
+                    "expected offer, got {}",
+                    other.kind()
+                )));
+            }
+        };
+        self.take_offer(offer).await?;
+        let digest = self.pump(&mut sink, &mut stream).await?;
+        let _ = tokio::time::timeout(self.opts.timeout, sink.send(WsMessage::Close(None))).await;
+        Ok(digest)
+    }
+}
+
+/// Setting up the receiver from the server's offer.
+impl Download<'_> {
+    async fn take_offer(&mut self, offer: Offer) -> Result<()> {
+        if offer.chunk_size != self.chunk_size || check_chunk_size(offer.chunk_size).is_err() {
+            return Err(Error::Protocol(format!(
+                "server offered chunk size {}",
+                offer.chunk_size
+            )));
+        }
+        let requested = self.resume.as_ref().map_or(0, |r| r.offset);
+        if offer.offset != 0 && offer.offset != requested {
+            return Err(Error::Protocol(format!(
+                "server offered offset {}, not {requested}",
+                offer.offset
+            )));
+        }
+        if offer.offset == requested && self.task.is_some() {
+            return Ok(());
+        }
+        if requested > 0 {
+            let reason = offer
+                .restarted
+                .as_deref()
+                .unwrap_or("the server did not resume");
+            self.note(Some(&format!("starting over from byte 0: {reason}")));
+        }
+        self.start_receiver(&offer).await
+    }
+
+    async fn start_receiver(&mut self, offer: &Offer) -> Result<()> {
+        if let Some(task) = self.task.take() {
+            task.close().await?;
+        }
+        let identity = SourceIdentity {
+            id: offer.etag.clone(),
+            size: offer.size,
+        };
+        let sink: Box<dyn ChunkSink> = match (&self.dest, self.waiting.take()) {
+            (Dest::File(_), Some(partial)) if offer.offset > 0 && *partial.source() == identity => {
+                Box::new(partial)
+            }
+            (Dest::File(target), _) => Box::new(Partial::create(
+                PartialPaths::for_target(target),
+                identity,
+                offer.chunk_size,
+            )?),
+            (Dest::Stdout, _) if self.resumed_from.is_some() => {
+                return Err(Error::RetriesExhausted {
+                    attempts: 1,
+                    last: Box::new(Error::Integrity(
+                        "the file changed on the server after part of it was written to standard output".into(),
+                    )),
+                });
+            }
+            (Dest::Stdout, _) => Box::new(StdoutSink::default()),
+        };
+        let verified = match &self.resume {
+            Some(r) if offer.offset > 0 => (r.offset, r.state),
+            _ => (0, ChainState::INITIAL),
+        };
+        let receiver = Receiver::new(sink, offer.chunk_size, offer.size, verified)?;
+        self.task = Some(ReceiverTask::spawn(receiver));
+        self.resume = Some(ResumePoint {
+            etag: offer.etag.clone(),
+            offset: verified.0,
+            state: verified.1,
+        });
+        self.resumed_from.get_or_insert(verified.0);
+        self.size = offer.size;
+        self.bar = crate::progress::transfer_bar(
+            &self.url.to_string(),
+            offer.size,
+            verified.0,
+            self.opts.quiet,
+        );
+        Ok(())
+    }
+
+    /// Feed frames to the receiver until the file checks out or the
+    /// connection fails.
+    async fn pump<K, R>(&mut self, sink: &mut K, stream: &mut R) -> Result<[u8; 32]>
+    where
+        K: futures_util::Sink<WsMessage> + Unpin,
+        R: futures_util::Stream<
+                Item = std::result::Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
+            > + Unpin,
+    {
+        let task = self
+            .task
+            .as_mut()
+            .ok_or_else(|| Error::Protocol("no receiver".into()))?;
+        let mut live = Liveness::new(self.opts.timeout);
+        loop {
+            tokio::select! {
+                frame = stream.next() => {
+                    live.heard();
+                    match classify(frame)? {
+                        Frame::Data(data) => {
+                            self.transferred += data.len() as u64;
+                            self.bar.inc(data.len() as u64);
+                            task.push(Item::Data(data)).await?;
+                        }
+                        Frame::Control(message) => match Item::from_message(&message)? {
+                            Some(item) => task.push(item).await?,
+                            None => return Err(Error::Protocol(format!("unexpected {} message", message.kind()))),
+                        },
+                        Frame::Keepalive => {}
+                    }
+                }
+                outcome = task.outcome() => return outcome,
+                tick = live.tick() => {
+                    tick?;
+                    ping(sink).await;
+                }
+            }
+        }
+    }
+}
+
+/// Send one control message.
+pub async fn send_text<K>(sink: &mut K, message: &Message) -> Result<()>
+where
+    K: futures_util::Sink<WsMessage> + Unpin,
+{
+    sink.send(WsMessage::text(message.encode()))
+        .await
+        .map_err(|_| Error::Network("connection lost while sending a request".into()))
+}

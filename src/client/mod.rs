@@ -1,0 +1,140 @@
+//! The client: `get` and `send`, each a retry loop around single attempts
+//! over one connection. This module holds what both share: options, the
+//! connection's liveness watch and reading control messages.
+
+pub mod connect;
+pub mod get;
+mod retry;
+pub mod send;
+mod stdout;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, Stream, StreamExt};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::error::{Error, Result};
+use crate::protocol::{Message, error_from_close};
+
+/// Validated client settings.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Bearer token.
+    pub token: Option<String>,
+    /// `--retries`.
+    pub retries: u32,
+    /// `--retry-max-delay`.
+    pub retry_max_delay: Duration,
+    /// `--timeout`: silence after which a connection is dead.
+    pub timeout: Duration,
+    /// `--chunk-size`.
+    pub chunk_size: u64,
+    /// `-q`.
+    pub quiet: bool,
+}
+
+/// One received frame, already classified.
+pub enum Frame {
+    /// File bytes.
+    Data(bytes::Bytes),
+    /// A control message (never `error`: that becomes `Err`).
+    Control(Message),
+    /// Ping or pong.
+    Keepalive,
+}
+
+/// Watches a connection for silence and keeps it alive with pings.
+pub struct Liveness {
+    timeout: Duration,
+    last_heard: Instant,
+    next_ping: Instant,
+}
+
+impl Liveness {
+    /// Start watching now.
+    pub fn new(timeout: Duration) -> Liveness {
+        let now = Instant::now();
+        Liveness {
+            timeout,
+            last_heard: now,
+            next_ping: now + timeout / 3,
+        }
+    }
+
+    /// Something arrived.
+    pub fn heard(&mut self) {
+        self.last_heard = Instant::now();
+    }
+
+    /// Wait until a ping is due (Ok) or the peer has been silent too long (Err).
+    pub async fn tick(&mut self) -> Result<()> {
+        let deadline = self.last_heard + self.timeout;
+        let wake = self.next_ping.min(deadline);
+        tokio::time::sleep_until(wake).await;
+        if Instant::now() >= deadline {
+            return Err(Error::Network(format!(
+                "no data from the server for {}s; the connection is dead",
+                self.timeout.as_secs_f64()
+            )));
+        }
+        self.next_ping = Instant::now() + self.timeout / 3;
+        Ok(())
+    }
+}
+
+/// Send a ping (a failure shows up on the read side).
+pub async fn ping<S>(sink: &mut S)
+where
+    S: futures_util::Sink<WsMessage> + Unpin,
+{
+    let _ = sink.send(WsMessage::Ping(bytes::Bytes::new())).await;
+}
+
+/// Classify the next frame; `error` messages and closes become errors.
+pub fn classify(frame: Option<std::result::Result<WsMessage, WsError>>) -> Result<Frame> {
+    match frame {
+        None => Err(Error::Network("the server closed the connection".into())),
+        Some(Err(e)) => Err(ws_error(e)),
+        Some(Ok(WsMessage::Binary(data))) => Ok(Frame::Data(data)),
+        Some(Ok(WsMessage::Text(text))) => match Message::decode(&text)? {
+            Message::Error { code, message } => Err(code.into_error(message)),
+            message => Ok(Frame::Control(message)),
+        },
+        Some(Ok(WsMessage::Close(frame))) => Err(match frame {
+            Some(f) => error_from_close(f.code.into(), &f.reason),
+            None => Error::Network("the server closed the connection".into()),
+        }),
+        Some(Ok(_)) => Ok(Frame::Keepalive),
+    }
+}
+
+/// Wait for the next control message, within `limit`.
+pub async fn next_control<R>(stream: &mut R, limit: Duration) -> Result<Message>
+where
+    R: Stream<Item = std::result::Result<WsMessage, WsError>> + Unpin,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .map_err(|_| Error::Network("the server did not answer in time".into()))?;
+        match classify(frame)? {
+            Frame::Control(message) => return Ok(message),
+            Frame::Keepalive => {}
+            Frame::Data(_) => {
+                return Err(Error::Protocol("data before the server's answer".into()));
+            }
+        }
+    }
+}
+
+fn ws_error(e: WsError) -> Error {
+    match e {
+        WsError::Capacity(e) => Error::Protocol(format!("message too large: {e}")),
+        WsError::Protocol(e) => Error::Protocol(format!("WebSocket protocol violation: {e}")),
+        WsError::Utf8(e) => Error::Protocol(format!("invalid UTF-8 in a text frame: {e}")),
+        other => Error::Network(format!("connection lost: {other}")),
+    }
+}

@@ -1,0 +1,252 @@
+//! `wsresume send`: upload one file. The server says where to start (it is
+//! the authority on what it holds verified); the client streams from there
+//! and reconnects until the server reports the whole file in place.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use futures_util::{SinkExt, StreamExt};
+use indicatif::ProgressBar;
+use sha2::{Digest, Sha256};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::connect::{RemoteUrl, connect};
+use super::get::send_text;
+use super::retry::Retrier;
+use super::{ClientOptions, Frame, Liveness, classify, next_control, ping};
+use crate::chain::{ChainState, hex};
+use crate::error::{Error, Result};
+use crate::protocol::Message;
+use crate::report::Outcome;
+use crate::transfer::{Item, check_chunk_size, sender};
+
+/// The local file being sent.
+struct Source<'a> {
+    path: &'a Path,
+    size: u64,
+    id: String,
+}
+
+/// One upload across all its attempts.
+struct Upload<'a> {
+    opts: &'a ClientOptions,
+    url: &'a RemoteUrl,
+    source: Source<'a>,
+    acked: u64,
+    resumed_from: Option<u64>,
+    transferred: u64,
+    bar: ProgressBar,
+}
+
+/// Upload `path` to `url`.
+pub async fn send(opts: &ClientOptions, path: &Path, url: &RemoteUrl) -> Result<Outcome> {
+    let source = Source::open(path)?;
+    let mut upload = Upload {
+        opts,
+        url,
+        bar: crate::progress::transfer_bar(&path.display().to_string(), source.size, 0, opts.quiet),
+        source,
+        acked: 0,
+        resumed_from: None,
+        transferred: 0,
+    };
+    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, opts.quiet);
+    let result = loop {
+        retrier.start();
+        let before = upload.acked;
+        match upload.attempt().await {
+            Ok(digest) => break Ok(digest),
+            Err(e) => {
+                if let Err(e) = retrier.failed(e, upload.acked > before).await {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    upload.bar.finish_and_clear();
+    let sha256 = result?;
+    Ok(Outcome {
+        bytes: upload.source.size,
+        sha256,
+        resumed_from: upload.resumed_from.unwrap_or(0),
+        transferred: upload.transferred,
+        attempts: retrier.attempts(),
+    })
+}
+
+impl<'a> Source<'a> {
+    fn open(path: &'a Path) -> Result<Source<'a>> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| Error::local_io(format!("reading {}", path.display()), e))?;
+        if !meta.is_file() {
+            return Err(Error::Usage(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut hasher = Sha256::new();
+        hasher.update(b"wsresume-source-v1\n");
+        hasher.update(canonical.as_os_str().as_encoded_bytes());
+        let identity = format!(
+            "\n{}\n{}\n{}\n{}",
+            meta.len(),
+            crate::partial::mtime_ns(&meta),
+            meta.dev(),
+            meta.ino()
+        );
+        hasher.update(identity.as_bytes());
+        let id = hex(&hasher.finalize())[..32].to_string();
+        Ok(Source {
+            path,
+            size: meta.len(),
+            id,
+        })
+    }
+}
+
+impl Upload<'_> {
+    async fn attempt(&mut self) -> Result<String> {
+        let ws = connect(self.url, self.opts.token.as_deref(), self.opts.timeout).await?;
+        let (mut sink, mut stream) = ws.split();
+        let request = Message::Put {
+            path: self.url.path().to_string(),
+            size: self.source.size,
+            chunk_size: self.opts.chunk_size,
+            source_id: self.source.id.clone(),
+        };
+        send_text(&mut sink, &request).await?;
+        let (offset, chunk_size, state) =
+            self.take_accept(next_control(&mut stream, self.opts.timeout).await?)?;
+        let file = File::open(self.source.path)
+            .map_err(|e| Error::local_io(format!("opening {}", self.source.path.display()), e))?;
+        let plan = sender::SendPlan {
+            file,
+            path: self.source.path.to_path_buf(),
+            size: self.source.size,
+            chunk_size,
+            offset,
+            state,
+        };
+        let sha256 = self.pump(&mut sink, &mut stream, plan).await?;
+        let _ = tokio::time::timeout(self.opts.timeout, sink.send(WsMessage::Close(None))).await;
+        Ok(sha256)
+    }
+
+    /// Check the server's `accept` and note where this run resumed.
+    fn take_accept(&mut self, message: Message) -> Result<(u64, u64, ChainState)> {
+        let Message::Accept {
+            offset,
+            chunk_size,
+            state,
+            restarted,
+        } = message
+        else {
+            return Err(Error::Protocol(format!(
+                "expected accept, got {}",
+                message.kind()
+            )));
+        };
+        check_chunk_size(chunk_size).map_err(Error::Protocol)?;
+        if offset % chunk_size != 0 || (offset > 0 && offset >= self.source.size) {
+            return Err(Error::Protocol(format!(
+                "server accepted at impossible offset {offset}"
+            )));
+        }
+        if let Some(reason) = restarted.filter(|_| !self.opts.quiet) {
+            self.bar
+                .suspend(|| eprintln!("wsresume: the server started this upload over: {reason}"));
+        }
+        self.resumed_from.get_or_insert(offset);
+        self.acked = self.acked.max(offset);
+        self.bar.set_position(offset);
+        Ok((offset, chunk_size, state))
+    }
+
+    /// Stream items while reading acks, until the server says done.
+    async fn pump<K, R>(
+        &mut self,
+        sink: &mut K,
+        stream: &mut R,
+        plan: sender::SendPlan,
+    ) -> Result<String>
+    where
+        K: futures_util::Sink<WsMessage> + Unpin,
+        R: futures_util::Stream<
+                Item = std::result::Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
+            > + Unpin,
+    {
+        let (mut items, reader) = sender::spawn(plan);
+        let mut sent_digest: Option<String> = None;
+        let mut live = Liveness::new(self.opts.timeout);
+        loop {
+            tokio::select! {
+                item = items.recv(), if sent_digest.is_none() => {
+                    let Some(item) = item else {
+                        reader.await.map_err(|e| Error::Protocol(e.to_string()))??;
+                        return Err(Error::Protocol("the file reader stopped early".into()));
+                    };
+                    if let Item::Eof { sha256 } = &item {
+                        sent_digest = Some(hex(sha256));
+                    }
+                    self.send_item(sink, item).await?;
+                }
+                frame = stream.next() => {
+                    live.heard();
+                    if let Frame::Control(message) = classify(frame)? {
+                        if let Some(done) = self.take_reply(message, sent_digest.as_deref())? {
+                            return Ok(done);
+                        }
+                    }
+                }
+                tick = live.tick() => {
+                    tick?;
+                    ping(sink).await;
+                }
+            }
+        }
+    }
+
+    async fn send_item<K>(&mut self, sink: &mut K, item: Item) -> Result<()>
+    where
+        K: futures_util::Sink<WsMessage> + Unpin,
+    {
+        let frame = match item {
+            Item::Data(data) => {
+                self.transferred += data.len() as u64;
+                WsMessage::Binary(data)
+            }
+            other => match other.to_message() {
+                Some(message) => WsMessage::text(message.encode()),
+                None => return Ok(()),
+            },
+        };
+        match tokio::time::timeout(self.opts.timeout, sink.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Error::Network("connection lost while sending".into())),
+            Err(_) => Err(Error::Network(
+                "the server stopped reading; the connection is dead".into(),
+            )),
+        }
+    }
+
+    /// Handle `ack` and `done`; returns the digest once done.
+    fn take_reply(&mut self, message: Message, sent: Option<&str>) -> Result<Option<String>> {
+        match message {
+            Message::Ack { offset } => {
+                self.acked = self.acked.max(offset);
+                self.bar.set_position(offset);
+                Ok(None)
+            }
+            Message::Done { sha256 } if sent == Some(sha256.as_str()) => Ok(Some(sha256)),
+            Message::Done { sha256 } => Err(Error::Protocol(format!(
+                "server reported SHA-256 {sha256}, which is not the one sent"
+            ))),
+            other => Err(Error::Protocol(format!(
+                "unexpected {} message",
+                other.kind()
+            ))),
+        }
+    }
+}

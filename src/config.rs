@@ -1,0 +1,149 @@
+//! Raw arguments turned into validated settings: sizes and durations parsed,
+//! the token read, destinations resolved. Every problem is a usage error
+//! that names the flag.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{ClientArgs, ServeArgs};
+use crate::client::ClientOptions;
+use crate::error::{Error, Result};
+use crate::transfer::check_chunk_size;
+
+/// Parse a size: a whole number with an optional K, M, G or T suffix
+/// (binary multiples, case-insensitive; `1M` = 1048576).
+pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, suffix) = trimmed.split_at(split);
+    let shift = match suffix.to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size (examples: 65536, 64K, 1M, 2G)"
+            ));
+        }
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (examples: 65536, 64K, 1M, 2G)"))?;
+    number
+        .checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+fn seconds(flag: &str, value: f64, allow_zero: bool) -> Result<Duration> {
+    let ok = value.is_finite() && (value > 0.0 || (allow_zero && value == 0.0)) && value < 1e9;
+    if !ok {
+        return Err(Error::Usage(format!(
+            "{flag} {value}: expected a positive number of seconds"
+        )));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+/// Validate client options.
+pub fn client_options(args: &ClientArgs) -> Result<ClientOptions> {
+    let chunk_size = parse_size(&args.chunk_size)
+        .and_then(check_chunk_size)
+        .map_err(|m| Error::Usage(format!("--chunk-size: {m}")))?;
+    Ok(ClientOptions {
+        token: args.token.clone().filter(|t| !t.is_empty()),
+        retries: args.retries,
+        retry_max_delay: seconds("--retry-max-delay", args.retry_max_delay, true)?,
+        timeout: seconds("--timeout", args.timeout, false)?,
+        chunk_size,
+        quiet: args.quiet,
+    })
+}
+
+/// The server's token: `--token`, `--token-file` or `WSRESUME_TOKEN`.
+pub fn server_token(args: &ServeArgs) -> Result<Option<String>> {
+    let Some(path) = &args.token_file else {
+        return Ok(args.token.clone().filter(|t| !t.is_empty()));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::local_io(format!("reading token file {}", path.display()), e))?;
+    let token = text.strip_suffix('\n').unwrap_or(&text);
+    let token = token.strip_suffix('\r').unwrap_or(token);
+    if token.is_empty() {
+        return Err(Error::Usage(format!(
+            "token file {} is empty",
+            path.display()
+        )));
+    }
+    Ok(Some(token.to_string()))
+}
+
+/// The server's idle time-out.
+pub fn idle_timeout(args: &ServeArgs) -> Result<Duration> {
+    seconds("--idle-timeout", args.idle_timeout, false)
+}
+
+/// Where `get` writes: DEST, DEST/name for a directory, or the URL's name.
+pub fn download_target(dest: Option<&Path>, url_name: Option<String>) -> Result<PathBuf> {
+    let name = || {
+        url_name
+            .clone()
+            .ok_or_else(|| Error::Usage("the URL does not end in a file name; give DEST".into()))
+    };
+    match dest {
+        None => Ok(PathBuf::from(name()?)),
+        Some(dir) if dir.is_dir() => Ok(dir.join(name()?)),
+        Some(file) => Ok(file.to_path_buf()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_curl() {
+        let cases = [
+            ("0", Some(0)),
+            ("65536", Some(65536)),
+            ("64K", Some(65536)),
+            ("64k", Some(65536)),
+            ("1M", Some(1 << 20)),
+            ("2G", Some(2 << 30)),
+            ("1T", Some(1 << 40)),
+            ("1MiB", Some(1 << 20)),
+            ("", None),
+            ("M", None),
+            ("12Q", None),
+            ("-1", None),
+            ("1.5M", None),
+            ("99999999999999999999", None),
+            ("16777216T", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_size(text).ok(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn download_target_follows_wget() {
+        let dir = std::env::temp_dir();
+        let name = Some("f.bin".to_string());
+        assert_eq!(
+            download_target(None, name.clone()).unwrap(),
+            PathBuf::from("f.bin")
+        );
+        assert_eq!(
+            download_target(Some(&dir), name.clone()).unwrap(),
+            dir.join("f.bin")
+        );
+        assert_eq!(
+            download_target(Some(Path::new("x/y")), None).unwrap(),
+            PathBuf::from("x/y")
+        );
+        assert!(download_target(None, None).is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! Error kinds of the library and the one mapping from errors to exit codes.
+//!
+//! Every failure that reaches the user is an [`Error`] somewhere in an
+//! `anyhow` chain; [`exit_code_of`] finds it and picks the contract's code.
+
+use std::io;
+
+/// The process exit codes of the user contract (wget's table, plus 9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Success.
+    Success = 0,
+    /// Any other error.
+    Other = 1,
+    /// Usage error.
+    Usage = 2,
+    /// Local file I/O error.
+    LocalIo = 3,
+    /// Network failure: retries exhausted.
+    Network = 4,
+    /// TLS verification failure.
+    Tls = 5,
+    /// Authentication failure.
+    Auth = 6,
+    /// The peer spoke something invalid or an unsupported version.
+    Protocol = 7,
+    /// The server refused the request.
+    Refused = 8,
+    /// Integrity failure that retries could not repair.
+    Integrity = 9,
+    /// Interrupted by SIGINT; state kept.
+    Interrupted = 130,
+}
+
+impl ExitCode {
+    /// The numeric code handed to the operating system.
+    pub fn code(self) -> i32 {
+        self as i32
+    }
+}
+
+/// What went wrong, classified by what the user can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line or a setting is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// Reading or writing a local file failed.
+    #[error("{context}: {source}")]
+    LocalIo {
+        /// What was being done, naming the file.
+        context: String,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// The connection failed or dropped; worth another attempt.
+    #[error("{0}")]
+    Network(String),
+    /// A TLS certificate did not verify.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The server rejected the token (or its absence).
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The peer broke the protocol or speaks another version.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The server refused the request.
+    #[error("{0}")]
+    Refused(String),
+    /// A chunk or the whole file failed its SHA-256 check.
+    #[error("integrity check failed: {0}")]
+    Integrity(String),
+    /// SIGINT or SIGTERM arrived; the state is kept.
+    #[error("interrupted; verified progress is kept, run the same command to resume")]
+    Interrupted,
+    /// Transient failures went on longer than `--retries` allows.
+    #[error("giving up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// Attempts made in this run.
+        attempts: u32,
+        /// The last failure.
+        last: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Shorthand for a local I/O error with context.
+    pub fn local_io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::LocalIo {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Whether another attempt may fix it (network trouble, a bad chunk).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Error::Network(_) | Error::Integrity(_))
+    }
+
+    /// The contract's exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Usage(_) => ExitCode::Usage,
+            Error::LocalIo { .. } => ExitCode::LocalIo,
+            Error::Network(_) => ExitCode::Network,
+            Error::Tls(_) => ExitCode::Tls,
+            Error::Auth(_) => ExitCode::Auth,
+            Error::Protocol(_) => ExitCode::Protocol,
+            Error::Refused(_) => ExitCode::Refused,
+            Error::Integrity(_) => ExitCode::Integrity,
+            Error::Interrupted => ExitCode::Interrupted,
+            Error::RetriesExhausted { last, .. } => match last.exit_code() {
+                ExitCode::Integrity => ExitCode::Integrity,
+                _ => ExitCode::Network,
+            },
+        }
+    }
+}
+
+/// The exit code for an error chain: the first [`Error`] in it, else 1.
+pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return e.exit_code();
+        }
+        if let Some(e) = cause.downcast_ref::<clap::Error>() {
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::Success
+                }
+                _ => ExitCode::Usage,
+            };
+        }
+    }
+    ExitCode::Other
+}
+
+/// Result with the library's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_follow_the_contract() {
+        let cases: Vec<(Error, i32)> = vec![
+            (Error::Usage("x".into()), 2),
+            (Error::local_io("x", io::Error::other("y")), 3),
+            (Error::Network("x".into()), 4),
+            (Error::Tls("x".into()), 5),
+            (Error::Auth("x".into()), 6),
+            (Error::Protocol("x".into()), 7),
+            (Error::Refused("x".into()), 8),
+            (Error::Integrity("x".into()), 9),
+            (Error::Interrupted, 130),
+            (
+                Error::RetriesExhausted {
+                    attempts: 3,
+                    last: Box::new(Error::Network("x".into())),
+                },
+                4,
+            ),
+            (
+                Error::RetriesExhausted {
+                    attempts: 3,
+                    last: Box::new(Error::Integrity("x".into())),
+                },
+                9,
+            ),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.exit_code().code(), code, "{err}");
+        }
+    }
+
+    #[test]
+    fn exit_code_found_through_context() {
+        let err = anyhow::Error::new(Error::Refused("nope".into())).context("sending a.txt");
+        assert_eq!(exit_code_of(&err), ExitCode::Refused);
+        assert_eq!(exit_code_of(&anyhow::anyhow!("plain")), ExitCode::Other);
+    }
+}

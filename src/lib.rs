@@ -1,0 +1,62 @@
+//! wsresume: move files over WebSocket and never lose progress.
+//!
+//! # Layout
+//! - [`cli`] parses the command line; [`config`] validates it into settings.
+//! - [`commands`] runs each subcommand: the edge where errors get context.
+//! - [`client`] (`get`, `send`) and [`server`] speak the [`protocol`].
+//! - [`transfer`] is the engine both use: a sender that hashes each byte once
+//!   and a receiver that verifies chunks against its own running hash.
+//! - [`chain`] is the resumable SHA-256 whose chaining values are the
+//!   per-chunk check values; [`partial`] keeps verified chunks durable.
+//! - [`storage`] is the server's narrow storage interface; [`paths`] keeps
+//!   every request under ROOT.
+//! - [`error`] holds the error kinds and the one mapping to exit codes.
+//! - [`backoff`], [`progress`] and [`report`] are small helpers.
+
+pub mod backoff;
+pub mod chain;
+pub mod cli;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod partial;
+pub mod paths;
+pub mod progress;
+pub mod protocol;
+pub mod report;
+pub mod server;
+pub mod storage;
+pub mod transfer;
+
+use percent_encoding::{AsciiSet, CONTROLS};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+pub use commands::run;
+
+/// `--version`: the crate version and the protocol it speaks.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol wsresume.v1)");
+
+/// Characters percent-encoded when a file name becomes a URL path segment.
+pub const PATH_SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'\\')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// WebSocket limits for both sides: frames and messages capped, write
+/// buffer bounded.
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(protocol::MAX_MESSAGE))
+        .max_frame_size(Some(protocol::MAX_MESSAGE))
+        .max_write_buffer_size(4 * protocol::MAX_MESSAGE)
+}

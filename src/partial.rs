@@ -1,0 +1,446 @@
+//! Partial files and their durable state: the one place that decides what is
+//! verified on disk and how a transfer resumes from it.
+//!
+//! A transfer into `dir/name` keeps three files next to the target:
+//! - `name.wsresume-part`: the data, written at its final offsets;
+//! - `name.wsresume-chunks`: an append-only log of 32-byte SHA-256 chaining
+//!   values, one per verified chunk;
+//! - `name.wsresume-state`: a small JSON record, replaced atomically (write
+//!   `name.wsresume-tmp`, fsync, rename), naming the source, the chunk size
+//!   and how many chunks of the log are committed.
+//!
+//! Commit order is data fsync → log append + fsync → state rename, so the state
+//! never counts a chunk whose bytes and hash are not already durable.
+//! A partial whose size and mtime still match the state is trusted after
+//! re-hashing its last chunk only; otherwise every chunk is re-verified against
+//! the log and the partial is cut back to the first chunk that fails.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{ChainHasher, ChainState};
+use crate::error::{Error, Result};
+
+/// Suffixes of the files kept next to a target; never served as files.
+pub const PART_SUFFIX: &str = ".wsresume-part";
+const STATE_SUFFIX: &str = ".wsresume-state";
+const CHUNKS_SUFFIX: &str = ".wsresume-chunks";
+const TMP_SUFFIX: &str = ".wsresume-tmp";
+const STATE_FORMAT: &str = "wsresume-state";
+const STATE_VERSION: u32 = 1;
+/// Commit verified chunks at least this often while data flows.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+/// ... and whenever this many chunks are waiting.
+const MAX_PENDING: usize = 256;
+const STATE_LEN: u64 = 32;
+
+/// The files a transfer into `target` keeps next to it.
+#[derive(Debug, Clone)]
+pub struct PartialPaths {
+    /// The final file.
+    pub target: PathBuf,
+    /// Data being received.
+    pub part: PathBuf,
+    /// The state record.
+    pub state: PathBuf,
+    /// The log of chunk chaining values.
+    pub chunks: PathBuf,
+    /// Scratch name for atomic state updates.
+    pub tmp: PathBuf,
+}
+
+impl PartialPaths {
+    /// The partial files for `target`: its file name plus a suffix, beside it.
+    pub fn for_target(target: &Path) -> PartialPaths {
+        let with = |suffix: &str| {
+            let mut name = target.file_name().unwrap_or_default().to_os_string();
+            name.push(suffix);
+            target.with_file_name(name)
+        };
+        PartialPaths {
+            target: target.to_path_buf(),
+            part: with(PART_SUFFIX),
+            state: with(STATE_SUFFIX),
+            chunks: with(CHUNKS_SUFFIX),
+            tmp: with(TMP_SUFFIX),
+        }
+    }
+
+    /// Remove every partial file (not the target), ignoring ones not there.
+    pub fn remove_all(&self) -> Result<()> {
+        for path in [&self.part, &self.state, &self.chunks, &self.tmp] {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io_err("removing", path, e));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the data in a partial was taken from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceIdentity {
+    /// Server etag (downloads) or the client's source id (uploads).
+    pub id: String,
+    /// The source's size in bytes.
+    pub size: u64,
+}
+
+/// The committed state, as stored in the state file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StateRecord {
+    format: String,
+    version: u32,
+    source: SourceIdentity,
+    chunk_size: u64,
+    verified_chunks: u64,
+    state: String,
+    part_len: u64,
+    part_mtime_ns: u64,
+}
+
+/// A partial file open for writing, with its verified prefix.
+#[derive(Debug)]
+pub struct Partial {
+    paths: PartialPaths,
+    source: SourceIdentity,
+    chunk_size: u64,
+    part: File,
+    chunks: File,
+    committed_chunks: u64,
+    pending: Vec<ChainState>,
+    verified_state: ChainState,
+    last_commit: Instant,
+    finished: bool,
+}
+
+/// The outcome of opening an existing partial.
+#[derive(Debug)]
+pub struct Reopened {
+    /// The partial, cut back to its verified prefix.
+    pub partial: Partial,
+    /// Something the user should be told (a touched or damaged partial).
+    pub note: Option<String>,
+}
+
+impl Partial {
+    /// Start a new, empty partial for `paths`, discarding any earlier one.
+    pub fn create(paths: PartialPaths, source: SourceIdentity, chunk_size: u64) -> Result<Partial> {
+        paths.remove_all()?;
+        let part = open_rw(&paths.part, true)?;
+        let chunks = open_rw(&paths.chunks, true)?;
+        let mut partial = Partial {
+            paths,
+            source,
+            chunk_size,
+            part,
+            chunks,
+            committed_chunks: 0,
+            pending: Vec::new(),
+            verified_state: ChainState::INITIAL,
+            last_commit: Instant::now(),
+            finished: false,
+        };
+        partial.write_state()?;
+        sync_parent(&partial.paths.target)?;
+        Ok(partial)
+    }
+
+    /// Reopen the partial for `paths` if one is there. A state file that is
+    /// damaged or from another format yields `Err(reason)` in the inner result,
+    /// so the caller can tell the user and start again.
+    pub fn reopen(paths: PartialPaths) -> Result<Option<std::result::Result<Reopened, String>>> {
+        let text = match fs::read_to_string(&paths.state) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("reading", &paths.state, e)),
+        };
+        let record = match parse_record(&text) {
+            Ok(record) => record,
+            Err(reason) => return Ok(Some(Err(reason))),
+        };
+        if !paths.part.exists() || !paths.chunks.exists() {
+            return Ok(Some(Err("partial data is missing".into())));
+        }
+        let part = open_rw(&paths.part, false)?;
+        let chunks = open_rw(&paths.chunks, false)?;
+        let mut partial = Partial {
+            paths,
+            source: record.source.clone(),
+            chunk_size: record.chunk_size,
+            part,
+            chunks,
+            committed_chunks: record.verified_chunks,
+            pending: Vec::new(),
+            verified_state: ChainState::INITIAL,
+            last_commit: Instant::now(),
+            finished: false,
+        };
+        let note = partial.validate(&record)?;
+        Ok(Some(Ok(Reopened { partial, note })))
+    }
+
+    /// What the data was taken from.
+    pub fn source(&self) -> &SourceIdentity {
+        &self.source
+    }
+
+    /// The verification unit of this partial.
+    pub fn chunk_size(&self) -> u64 {
+        self.chunk_size
+    }
+
+    /// Bytes verified (committed or waiting to be) and the chaining value there.
+    pub fn verified(&self) -> (u64, ChainState) {
+        let chunks = self.committed_chunks + self.pending.len() as u64;
+        (chunks * self.chunk_size, self.verified_state)
+    }
+
+    /// The files this partial lives in.
+    pub fn paths(&self) -> &PartialPaths {
+        &self.paths
+    }
+
+    /// Write received (not yet verified) bytes at `offset`.
+    pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.part
+            .write_all_at(data, offset)
+            .map_err(|e| io_err("writing", &self.paths.part, e))
+    }
+
+    /// Count the chunk ending at the verified offset plus one chunk as
+    /// verified; it becomes durable at the next commit.
+    pub fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
+        self.pending.push(state);
+        self.verified_state = state;
+        if self.pending.len() >= MAX_PENDING || self.last_commit.elapsed() >= COMMIT_INTERVAL {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Make every verified chunk durable: data, then log, then state.
+    pub fn commit(&mut self) -> Result<()> {
+        if self.pending.is_empty() || self.finished {
+            return Ok(());
+        }
+        self.part
+            .sync_data()
+            .map_err(|e| io_err("syncing", &self.paths.part, e))?;
+        let bytes: Vec<u8> = self.pending.iter().flat_map(|s| s.0).collect();
+        self.chunks
+            .write_all_at(&bytes, self.committed_chunks * STATE_LEN)
+            .and_then(|()| self.chunks.sync_data())
+            .map_err(|e| io_err("writing", &self.paths.chunks, e))?;
+        self.committed_chunks += self.pending.len() as u64;
+        self.pending.clear();
+        self.write_state()?;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// The whole file is verified: cut it to size, sync it, rename it onto
+    /// the target and remove the state.
+    pub fn finish(&mut self) -> Result<()> {
+        self.finished = true;
+        self.pending.clear();
+        let size = self.source.size;
+        self.part
+            .set_len(size)
+            .and_then(|()| self.part.sync_all())
+            .map_err(|e| io_err("syncing", &self.paths.part, e))?;
+        fs::rename(&self.paths.part, &self.paths.target).map_err(|e| {
+            io_err(
+                &format!("renaming onto {} from", self.paths.target.display()),
+                &self.paths.part,
+                e,
+            )
+        })?;
+        sync_parent(&self.paths.target)?;
+        self.paths.remove_all()?;
+        sync_parent(&self.paths.target)
+    }
+
+    fn write_state(&mut self) -> Result<()> {
+        let meta = self
+            .part
+            .metadata()
+            .map_err(|e| io_err("reading metadata of", &self.paths.part, e))?;
+        let record = StateRecord {
+            format: STATE_FORMAT.into(),
+            version: STATE_VERSION,
+            source: self.source.clone(),
+            chunk_size: self.chunk_size,
+            verified_chunks: self.committed_chunks,
+            state: self.verified_state.to_hex(),
+            part_len: meta.len(),
+            part_mtime_ns: mtime_ns(&meta),
+        };
+        let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+        write_atomically(&self.paths.tmp, &self.paths.state, text.as_bytes())
+    }
+}
+
+/// Checking a reopened partial against its record.
+impl Partial {
+    /// Trust an untouched partial after re-hashing its last chunk; re-verify a
+    /// touched one. Returns a note for the user when something was dropped.
+    fn validate(&mut self, record: &StateRecord) -> Result<Option<String>> {
+        let logged = self.log_len()? / STATE_LEN;
+        let recorded = record.verified_chunks;
+        let meta = self
+            .part
+            .metadata()
+            .map_err(|e| io_err("reading metadata of", &self.paths.part, e))?;
+        let untouched = meta.len() == record.part_len && mtime_ns(&meta) == record.part_mtime_ns;
+        let good = if logged < recorded {
+            0
+        } else if untouched && recorded > 0 && self.chunk_matches(recorded - 1)? {
+            recorded
+        } else {
+            self.count_good_chunks(recorded)?
+        };
+        self.committed_chunks = good;
+        self.verified_state = self.logged_state(good)?;
+        let note = (good < recorded).then(|| {
+            format!(
+                "{} was changed or damaged since it was recorded: kept {good} of {recorded} verified chunks, fetching the rest again",
+                self.paths.part.display()
+            )
+        });
+        if good < recorded {
+            self.write_state()?;
+        }
+        Ok(note)
+    }
+
+    /// Chunks 0..n that still match the log, stopping at the first that fails.
+    fn count_good_chunks(&mut self, n: u64) -> Result<u64> {
+        for index in 0..n {
+            if !self.chunk_matches(index)? {
+                return Ok(index);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Re-hash chunk `index` of the partial and compare it with the log.
+    fn chunk_matches(&mut self, index: u64) -> Result<bool> {
+        let start = self.logged_state(index)?;
+        let expected = self.logged_state(index + 1)?;
+        let offset = index * self.chunk_size;
+        let Ok(mut hasher) = ChainHasher::resume(start, offset) else {
+            return Ok(false);
+        };
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut left = self.chunk_size;
+        self.part
+            .seek(SeekFrom::Start(offset))
+            .map_err(|e| io_err("reading", &self.paths.part, e))?;
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let got = self
+                .part
+                .read(&mut buf[..want])
+                .map_err(|e| io_err("reading", &self.paths.part, e))?;
+            if got == 0 {
+                return Ok(false);
+            }
+            hasher.update(&buf[..got]);
+            left -= got as u64;
+        }
+        Ok(hasher.state() == Some(expected))
+    }
+
+    /// The chaining value after `chunks` chunks, from the log.
+    fn logged_state(&self, chunks: u64) -> Result<ChainState> {
+        if chunks == 0 {
+            return Ok(ChainState::INITIAL);
+        }
+        let mut state = [0u8; 32];
+        self.chunks
+            .read_exact_at(&mut state, (chunks - 1) * STATE_LEN)
+            .map_err(|e| io_err("reading", &self.paths.chunks, e))?;
+        Ok(ChainState(state))
+    }
+
+    fn log_len(&self) -> Result<u64> {
+        self.chunks
+            .metadata()
+            .map(|m| m.len())
+            .map_err(|e| io_err("reading metadata of", &self.paths.chunks, e))
+    }
+}
+
+fn parse_record(text: &str) -> std::result::Result<StateRecord, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("state file is damaged ({e})"))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(STATE_FORMAT) {
+        return Err("state file is not a wsresume state file".into());
+    }
+    let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
+    if version != u64::from(STATE_VERSION) {
+        return Err(format!(
+            "state file has format version {version}, this wsresume reads version {STATE_VERSION}"
+        ));
+    }
+    let record: StateRecord =
+        serde_json::from_value(value).map_err(|e| format!("state file is damaged ({e})"))?;
+    let valid_chunk = record.chunk_size > 0 && record.chunk_size % 64 == 0;
+    let fits = record.verified_chunks.saturating_mul(record.chunk_size) <= record.source.size;
+    if !valid_chunk || !fits || ChainState::from_hex(&record.state).is_none() {
+        return Err("state file is inconsistent".into());
+    }
+    Ok(record)
+}
+
+fn open_rw(path: &Path, truncate: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(truncate)
+        .open(path)
+        .map_err(|e| io_err("opening", path, e))
+}
+
+/// Replace `dest` with `bytes` atomically: write `tmp`, fsync, rename.
+pub fn write_atomically(tmp: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = File::create(tmp).map_err(|e| io_err("creating", tmp, e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_err("writing", tmp, e))?;
+    fs::rename(tmp, dest).map_err(|e| io_err("renaming onto", dest, e))
+}
+
+/// fsync the directory holding `path`, so a rename in it is durable.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_err("syncing directory", dir, e))
+}
+
+/// The modification time in nanoseconds since the epoch (0 if unknown).
+pub fn mtime_ns(meta: &fs::Metadata) -> u64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+fn io_err(action: &str, path: &Path, e: std::io::Error) -> Error {
+    Error::local_io(format!("{action} {}", path.display()), e)
+}

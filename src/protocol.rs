@@ -1,0 +1,389 @@
+//! The wsresume.v1 wire protocol as plain data: message types, their JSON
+//! encoding, close codes and how each refusal maps to an exit code.
+//!
+//! Control messages are WebSocket text frames holding one JSON object with a
+//! `type` field; file bytes travel as binary frames, in order, never crossing
+//! a chunk boundary. See PROTOCOL.md for the conversation itself.
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::ChainState;
+use crate::error::Error;
+
+/// The WebSocket subprotocol naming this protocol version.
+pub const SUBPROTOCOL: &str = "wsresume.v1";
+/// The protocol version number, for `--version`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest binary frame a sender produces.
+pub const MAX_DATA_FRAME: usize = 256 * 1024;
+/// Largest message either side accepts (a data frame plus slack).
+pub const MAX_MESSAGE: usize = MAX_DATA_FRAME + 64 * 1024;
+/// Largest control (text) message either side accepts.
+pub const MAX_CONTROL_MESSAGE: usize = 16 * 1024;
+
+/// Where a download resumes: what the client already holds verified.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumePoint {
+    /// The source's identity when the partial was started (from `offer`).
+    pub etag: String,
+    /// Verified bytes; a multiple of the chunk size.
+    pub offset: u64,
+    /// The SHA-256 chaining value after `offset` bytes.
+    #[serde(with = "state_hex")]
+    pub state: ChainState,
+}
+
+/// One control message, in either direction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Message {
+    /// Client: download `path`, optionally resuming.
+    Get {
+        /// URL path as sent (percent-encoded).
+        path: String,
+        /// Verification unit in bytes.
+        chunk_size: u64,
+        /// What the client already holds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<ResumePoint>,
+    },
+    /// Client: upload `size` bytes to `path`.
+    Put {
+        /// URL path as sent (percent-encoded).
+        path: String,
+        /// The file's size in bytes.
+        size: u64,
+        /// Proposed verification unit (the server may keep its partial's).
+        chunk_size: u64,
+        /// Identity of the source version; the same command sends the same id.
+        source_id: String,
+    },
+    /// Server → downloader: what will be sent.
+    Offer {
+        /// The source's size.
+        size: u64,
+        /// The source's identity, to present when resuming.
+        etag: String,
+        /// Verification unit.
+        chunk_size: u64,
+        /// First byte that will be sent (0 or the requested resume offset).
+        offset: u64,
+        /// Why a requested resume was not honoured.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restarted: Option<String>,
+    },
+    /// Server → uploader: send from `offset`.
+    Accept {
+        /// Bytes the server already holds verified.
+        offset: u64,
+        /// Verification unit.
+        chunk_size: u64,
+        /// The chaining value after `offset` bytes.
+        #[serde(with = "state_hex")]
+        state: ChainState,
+        /// Why an earlier partial upload was dropped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        restarted: Option<String>,
+    },
+    /// Sender: the chunk that just ended has this chaining value.
+    Chunk {
+        /// Zero-based chunk index.
+        index: u64,
+        /// Chaining value after the chunk.
+        #[serde(with = "state_hex")]
+        state: ChainState,
+    },
+    /// Sender: all bytes sent; the whole file's SHA-256.
+    Eof {
+        /// Lowercase hex digest.
+        sha256: String,
+    },
+    /// Server → uploader: bytes verified and recorded so far.
+    Ack {
+        /// Verified bytes.
+        offset: u64,
+    },
+    /// Server → uploader: the file is in place.
+    Done {
+        /// Lowercase hex digest of the stored file.
+        sha256: String,
+    },
+    /// Either side: the request failed; a close frame follows.
+    Error {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// Human-readable explanation.
+        message: String,
+    },
+}
+
+impl Message {
+    /// Encode as the text of one WebSocket text frame.
+    pub fn encode(&self) -> String {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Decode a text frame.
+    pub fn decode(text: &str) -> Result<Message, Error> {
+        if text.len() > MAX_CONTROL_MESSAGE {
+            return Err(Error::Protocol("control message too large".into()));
+        }
+        serde_json::from_str(text)
+            .map_err(|e| Error::Protocol(format!("malformed control message: {e}")))
+    }
+
+    /// The message's `type`, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Get { .. } => "get",
+            Message::Put { .. } => "put",
+            Message::Offer { .. } => "offer",
+            Message::Accept { .. } => "accept",
+            Message::Chunk { .. } => "chunk",
+            Message::Eof { .. } => "eof",
+            Message::Ack { .. } => "ack",
+            Message::Done { .. } => "done",
+            Message::Error { .. } => "error",
+        }
+    }
+}
+
+/// Why a request failed, as sent in `error` messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Malformed, unknown or out-of-order message.
+    BadRequest,
+    /// The path leaves ROOT or names a reserved file.
+    Forbidden,
+    /// Nothing to download at that path.
+    NotFound,
+    /// The server only serves downloads.
+    ReadOnly,
+    /// The upload is larger than the server accepts.
+    TooLarge,
+    /// Another client is uploading to the same target.
+    Busy,
+    /// The same client's newer connection took over this upload.
+    Superseded,
+    /// A chunk or the file failed its check; reconnect to resume.
+    Integrity,
+    /// The server failed; try again later.
+    Internal,
+    /// The server is shutting down; reconnect later.
+    GoingAway,
+}
+
+impl ErrorCode {
+    /// The WebSocket close code sent with this error.
+    pub fn close_code(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 4400,
+            ErrorCode::Forbidden | ErrorCode::ReadOnly => 4403,
+            ErrorCode::NotFound => 4404,
+            ErrorCode::Busy | ErrorCode::Superseded => 4409,
+            ErrorCode::TooLarge => 4413,
+            ErrorCode::Integrity => 4422,
+            ErrorCode::Internal => 4500,
+            ErrorCode::GoingAway => 1001,
+        }
+    }
+
+    /// The client-side error this refusal becomes.
+    pub fn into_error(self, message: String) -> Error {
+        match self {
+            ErrorCode::BadRequest => Error::Protocol(message),
+            ErrorCode::Forbidden
+            | ErrorCode::NotFound
+            | ErrorCode::ReadOnly
+            | ErrorCode::TooLarge
+            | ErrorCode::Busy
+            | ErrorCode::Superseded => Error::Refused(message),
+            ErrorCode::Integrity => Error::Integrity(message),
+            ErrorCode::Internal | ErrorCode::GoingAway => Error::Network(message),
+        }
+    }
+}
+
+/// How a close frame without a preceding `error` message is understood.
+pub fn error_from_close(code: u16, reason: &str) -> Error {
+    let message = if reason.is_empty() {
+        format!("connection closed by peer (code {code})")
+    } else {
+        format!("connection closed by peer: {reason} (code {code})")
+    };
+    match code {
+        1002 | 1003 | 1007 | 1009 | 4400 => Error::Protocol(message),
+        4401 => Error::Auth(message),
+        4403 | 4404 | 4409 | 4413 => Error::Refused(message),
+        4422 => Error::Integrity(message),
+        _ => Error::Network(message),
+    }
+}
+
+/// Serde adapter writing a [`ChainState`] as 64 hex characters.
+mod state_hex {
+    use super::ChainState;
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(state: &ChainState, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&state.to_hex())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ChainState, D::Error> {
+        let text = <&str>::deserialize(d)?;
+        ChainState::from_hex(text).ok_or_else(|| de::Error::custom("state must be 64 hex digits"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> ChainState {
+        ChainState([0xab; 32])
+    }
+
+    #[test]
+    fn messages_round_trip_through_their_json() {
+        let hex = "ab".repeat(32);
+        let cases = vec![
+            (
+                Message::Get {
+                    path: "/a%20b".into(),
+                    chunk_size: 1024,
+                    resume: None,
+                },
+                r#"{"type":"get","path":"/a%20b","chunk_size":1024}"#.to_string(),
+            ),
+            (
+                Message::Get {
+                    path: "/x".into(),
+                    chunk_size: 64,
+                    resume: Some(ResumePoint {
+                        etag: "e1".into(),
+                        offset: 128,
+                        state: state(),
+                    }),
+                },
+                format!(
+                    r#"{{"type":"get","path":"/x","chunk_size":64,"resume":{{"etag":"e1","offset":128,"state":"{hex}"}}}}"#
+                ),
+            ),
+            (
+                Message::Put {
+                    path: "/u".into(),
+                    size: 5,
+                    chunk_size: 64,
+                    source_id: "s".into(),
+                },
+                r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s"}"#.into(),
+            ),
+            (
+                Message::Offer {
+                    size: 9,
+                    etag: "e".into(),
+                    chunk_size: 64,
+                    offset: 0,
+                    restarted: None,
+                },
+                r#"{"type":"offer","size":9,"etag":"e","chunk_size":64,"offset":0}"#.into(),
+            ),
+            (
+                Message::Accept {
+                    offset: 64,
+                    chunk_size: 64,
+                    state: state(),
+                    restarted: Some("r".into()),
+                },
+                format!(
+                    r#"{{"type":"accept","offset":64,"chunk_size":64,"state":"{hex}","restarted":"r"}}"#
+                ),
+            ),
+            (
+                Message::Chunk {
+                    index: 3,
+                    state: state(),
+                },
+                format!(r#"{{"type":"chunk","index":3,"state":"{hex}"}}"#),
+            ),
+            (
+                Message::Eof {
+                    sha256: "00".into(),
+                },
+                r#"{"type":"eof","sha256":"00"}"#.into(),
+            ),
+            (
+                Message::Ack { offset: 7 },
+                r#"{"type":"ack","offset":7}"#.into(),
+            ),
+            (
+                Message::Done {
+                    sha256: "ff".into(),
+                },
+                r#"{"type":"done","sha256":"ff"}"#.into(),
+            ),
+            (
+                Message::Error {
+                    code: ErrorCode::NotFound,
+                    message: "no".into(),
+                },
+                r#"{"type":"error","code":"not_found","message":"no"}"#.into(),
+            ),
+        ];
+        for (message, json) in cases {
+            assert_eq!(message.encode(), json);
+            assert_eq!(Message::decode(&json).unwrap(), message);
+        }
+    }
+
+    #[test]
+    fn malformed_messages_are_protocol_errors() {
+        let long = format!(
+            r#"{{"type":"eof","sha256":"{}"}}"#,
+            "a".repeat(MAX_CONTROL_MESSAGE)
+        );
+        let cases = [
+            "",
+            "not json",
+            "{}",
+            r#"{"type":"nope"}"#,
+            r#"{"type":"ack"}"#,
+            r#"{"type":"ack","offset":-1}"#,
+            r#"{"type":"ack","offset":1,"extra":true}"#,
+            r#"{"type":"chunk","index":0,"state":"zz"}"#,
+            long.as_str(),
+        ];
+        for text in cases {
+            let err = Message::decode(text).unwrap_err();
+            assert!(matches!(err, Error::Protocol(_)), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn refusals_map_to_exit_codes() {
+        let cases = [
+            (ErrorCode::BadRequest, 4400, 7),
+            (ErrorCode::Forbidden, 4403, 8),
+            (ErrorCode::NotFound, 4404, 8),
+            (ErrorCode::ReadOnly, 4403, 8),
+            (ErrorCode::TooLarge, 4413, 8),
+            (ErrorCode::Busy, 4409, 8),
+            (ErrorCode::Superseded, 4409, 8),
+            (ErrorCode::Integrity, 4422, 9),
+            (ErrorCode::Internal, 4500, 4),
+            (ErrorCode::GoingAway, 1001, 4),
+        ];
+        for (code, close, exit) in cases {
+            assert_eq!(code.close_code(), close, "{code:?}");
+            assert_eq!(
+                code.into_error("m".into()).exit_code().code(),
+                exit,
+                "{code:?}"
+            );
+            let from_close = error_from_close(close, "");
+            assert_eq!(from_close.exit_code().code(), exit, "close {close}");
+        }
+    }
+}

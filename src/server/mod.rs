@@ -1,0 +1,260 @@
+//! The server: an accept loop capped by a semaphore, one task per connection,
+//! and a broadcast that drains every connection on shutdown.
+//!
+//! A connection is a WebSocket handshake (subprotocol and token checked), one
+//! request message (`get` or `put`), then the transfer; whatever ends it is
+//! logged in one place, [`Server::spawn_connection`].
+
+mod download;
+mod handshake;
+mod session;
+mod upload;
+mod writers;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, broadcast, mpsc};
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+pub use session::Context;
+use session::{Refusal, close, refuse};
+pub use writers::Writers;
+
+use crate::protocol::{ErrorCode, Message};
+
+/// Server settings beyond storage.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time allowed for the WebSocket upgrade and the request message.
+    pub handshake_timeout: Duration,
+    /// Drop a connection on which nothing arrives for this long.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 4096,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+struct Server {
+    listener: TcpListener,
+    ctx: Arc<Context>,
+    token: Option<String>,
+    limits: ServerLimits,
+    permits: Arc<Semaphore>,
+    notify_shutdown: broadcast::Sender<()>,
+    drained: mpsc::Sender<()>,
+}
+
+/// Serve connections from `listener` until `shutdown` completes, then tell
+/// every client the server is going away and wait for their sessions to
+/// commit what they verified.
+pub async fn run(
+    listener: TcpListener,
+    ctx: Context,
+    token: Option<String>,
+    limits: ServerLimits,
+    shutdown: impl Future,
+) {
+    let (notify_shutdown, _) = broadcast::channel(1);
+    let (drained, mut all_drained) = mpsc::channel(1);
+    let mut server = Server {
+        listener,
+        ctx: Arc::new(ctx),
+        token,
+        permits: Arc::new(Semaphore::new(limits.max_connections)),
+        limits,
+        notify_shutdown,
+        drained,
+    };
+    tokio::select! {
+        () = server.accept_loop() => {}
+        _ = shutdown => tracing::info!("shutting down"),
+    }
+    let Server {
+        notify_shutdown,
+        drained,
+        ..
+    } = server;
+    drop(notify_shutdown);
+    drop(drained);
+    let _ = all_drained.recv().await;
+}
+
+impl Server {
+    async fn accept_loop(&mut self) {
+        loop {
+            let Ok(permit) = self.permits.clone().acquire_owned().await else {
+                return;
+            };
+            let stream = self.accept().await;
+            self.ctx.writers.prune();
+            self.spawn_connection(stream, permit);
+        }
+    }
+
+    /// Accept the next connection, backing off (up to 1 s) on errors such as
+    /// running out of file descriptors instead of giving up.
+    async fn accept(&mut self) -> TcpStream {
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => return stream,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    fn spawn_connection(&self, stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
+        let ctx = self.ctx.clone();
+        let token = self.token.clone();
+        let limits = self.limits.clone();
+        let mut shutdown = self.notify_shutdown.subscribe();
+        let drained = self.drained.clone();
+        tokio::spawn(async move {
+            let peer = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let _ = stream.set_nodelay(true);
+            match handle_connection(stream, &ctx, token.as_deref(), &limits, &mut shutdown).await {
+                Ok(summary) => tracing::info!("{peer}: {summary}"),
+                Err(refusal) => tracing::warn!("{peer}: {:?}: {}", refusal.code, refusal.message),
+            }
+            drop(permit);
+            drop(drained);
+        });
+    }
+}
+
+/// One connection from upgrade to close. Returns a one-line summary.
+async fn handle_connection(
+    stream: TcpStream,
+    ctx: &Arc<Context>,
+    token: Option<&str>,
+    limits: &ServerLimits,
+    shutdown: &mut broadcast::Receiver<()>,
+) -> Result<String, Refusal> {
+    let ws = handshake::accept(stream, token, limits.handshake_timeout).await?;
+    let (mut sink, mut stream) = ws.split();
+    let first = tokio::time::timeout(limits.handshake_timeout, stream.next()).await;
+    let result = match first_request(first) {
+        Ok(Message::Get {
+            path,
+            chunk_size,
+            resume,
+        }) => {
+            let request = (path, chunk_size, resume);
+            download::serve(ctx, &mut sink, &mut stream, request, shutdown)
+                .await
+                .map(|s| format!("get {} from {} of {} bytes: ok", s.path, s.offset, s.size))
+        }
+        Ok(Message::Put {
+            path,
+            size,
+            chunk_size,
+            source_id,
+        }) => {
+            let request = upload::PutRequest {
+                path,
+                size,
+                chunk_size,
+                source_id,
+            };
+            upload::receive(ctx, &mut sink, &mut stream, request, shutdown)
+                .await
+                .map(|s| {
+                    format!(
+                        "put {} from {} of {} bytes: ok, sha256 {}",
+                        s.path, s.offset, s.size, s.sha256
+                    )
+                })
+        }
+        Ok(other) => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            format!("expected get or put, got {}", other.kind()),
+        )),
+        Err(refusal) => Err(refusal),
+    };
+    match &result {
+        Ok(_) => close(&mut sink, 1000, "done", ctx.idle_timeout).await,
+        Err(refusal) => refuse(&mut sink, refusal, Duration::from_secs(2)).await,
+    }
+    result
+}
+
+fn first_request(
+    incoming: Result<Option<Result<WsMessage, WsError>>, tokio::time::error::Elapsed>,
+) -> Result<Message, Refusal> {
+    match received(incoming)? {
+        WsMessage::Text(text) => Ok(Message::decode(&text)?),
+        _ => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            "expected a get or put message first",
+        )),
+    }
+}
+
+/// The next frame, or why the connection is over.
+fn received(
+    incoming: Result<Option<Result<WsMessage, WsError>>, tokio::time::error::Elapsed>,
+) -> Result<WsMessage, Refusal> {
+    match incoming {
+        Err(_) => Err(Refusal::new(
+            ErrorCode::GoingAway,
+            "idle time-out: nothing received",
+        )),
+        Ok(None) | Ok(Some(Ok(WsMessage::Close(_)))) => Err(Refusal::new(
+            ErrorCode::GoingAway,
+            "client closed the connection",
+        )),
+        Ok(Some(Err(e))) => Err(ws_refusal(e)),
+        Ok(Some(Ok(frame))) => Ok(frame),
+    }
+}
+
+/// During a download only pings and pongs may arrive.
+fn expect_only_keepalive(
+    incoming: Result<Option<Result<WsMessage, WsError>>, tokio::time::error::Elapsed>,
+) -> Result<(), Refusal> {
+    match received(incoming)? {
+        WsMessage::Ping(_) | WsMessage::Pong(_) => Ok(()),
+        _ => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            "unexpected message during a download",
+        )),
+    }
+}
+
+fn ws_refusal(e: WsError) -> Refusal {
+    match e {
+        WsError::Capacity(e) => {
+            Refusal::new(ErrorCode::BadRequest, format!("message too large: {e}"))
+        }
+        WsError::Protocol(e) => Refusal::new(
+            ErrorCode::BadRequest,
+            format!("WebSocket protocol violation: {e}"),
+        ),
+        WsError::Utf8(e) => Refusal::new(
+            ErrorCode::BadRequest,
+            format!("invalid UTF-8 in a text frame: {e}"),
+        ),
+        other => Refusal::new(ErrorCode::GoingAway, format!("connection lost: {other}")),
+    }
+}

@@ -1,0 +1,122 @@
+//! What every server session shares: the settings and services it runs with,
+//! the refusal type, and sending control messages and close frames.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{Sink, SinkExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::writers::Writers;
+use crate::protocol::{ErrorCode, Message};
+use crate::storage::{Storage, StorageError};
+
+/// Settings and shared services of a running server.
+pub struct Context {
+    /// Where files live.
+    pub storage: Arc<dyn Storage>,
+    /// Active uploads.
+    pub writers: Writers,
+    /// Refuse uploads.
+    pub read_only: bool,
+    /// Drop a connection on which nothing arrives for this long.
+    pub idle_timeout: Duration,
+}
+
+/// A request the server turns down, sent to the client as `error` + close.
+#[derive(Debug)]
+pub struct Refusal {
+    /// Machine-readable reason.
+    pub code: ErrorCode,
+    /// What to tell the user.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal with `code`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StorageError> for Refusal {
+    fn from(e: StorageError) -> Self {
+        let code = match &e {
+            StorageError::NotFound(_) => ErrorCode::NotFound,
+            StorageError::Forbidden(_) => ErrorCode::Forbidden,
+            StorageError::Io(_) => ErrorCode::Internal,
+        };
+        Refusal::new(code, e.to_string())
+    }
+}
+
+impl From<crate::error::Error> for Refusal {
+    fn from(e: crate::error::Error) -> Self {
+        use crate::error::Error;
+        let code = match &e {
+            Error::Protocol(_) => ErrorCode::BadRequest,
+            Error::Integrity(_) => ErrorCode::Integrity,
+            _ => ErrorCode::Internal,
+        };
+        Refusal::new(code, e.to_string())
+    }
+}
+
+/// Send one control message, giving up after `limit`.
+pub async fn send_message<S>(
+    sink: &mut S,
+    message: &Message,
+    limit: Duration,
+) -> Result<(), Refusal>
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    send_frame(sink, WsMessage::text(message.encode()), limit).await
+}
+
+/// Send one frame, giving up after `limit` (a stalled peer).
+pub async fn send_frame<S>(sink: &mut S, frame: WsMessage, limit: Duration) -> Result<(), Refusal>
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    match tokio::time::timeout(limit, sink.send(frame)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Refusal::new(ErrorCode::GoingAway, "connection lost")),
+        Err(_) => Err(Refusal::new(ErrorCode::GoingAway, "peer stopped reading")),
+    }
+}
+
+/// Tell the client why, then close with the matching close code.
+pub async fn refuse<S>(sink: &mut S, refusal: &Refusal, limit: Duration)
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    let message = Message::Error {
+        code: refusal.code,
+        message: refusal.message.clone(),
+    };
+    if send_message(sink, &message, limit).await.is_ok() {
+        close(sink, refusal.code.close_code(), &refusal.message, limit).await;
+    }
+}
+
+/// Send a close frame (reason cut to fit a control frame).
+pub async fn close<S>(sink: &mut S, code: u16, reason: &str, limit: Duration)
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    let mut reason = reason.to_string();
+    while reason.len() > 120 {
+        reason.pop();
+    }
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(limit, sink.send(WsMessage::Close(Some(frame)))).await;
+}

@@ -1,0 +1,174 @@
+//! Receiving one upload: claim the target, open or resume its partial, tell
+//! the client where to start, then verify and store what arrives.
+
+use std::sync::Arc;
+
+use futures_util::{Sink, Stream, StreamExt};
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use super::session::{Context, Refusal, send_message};
+use super::writers::{ClaimError, WriterGuard};
+use crate::chain::hex;
+use crate::partial::SourceIdentity;
+use crate::paths;
+use crate::protocol::{ErrorCode, Message};
+use crate::transfer::receiver::{Receiver, ReceiverTask};
+use crate::transfer::{Item, check_chunk_size};
+
+/// What an upload request asks for.
+pub struct PutRequest {
+    /// URL path as sent.
+    pub path: String,
+    /// The file's size.
+    pub size: u64,
+    /// Proposed chunk size.
+    pub chunk_size: u64,
+    /// The source version's id.
+    pub source_id: String,
+}
+
+/// What a finished upload stored.
+pub struct Stored {
+    /// The path written.
+    pub path: String,
+    /// Bytes the server already held.
+    pub offset: u64,
+    /// The file's size.
+    pub size: u64,
+    /// Its SHA-256.
+    pub sha256: String,
+}
+
+/// Receive the upload described by `request`.
+pub async fn receive<K, R>(
+    ctx: &Arc<Context>,
+    sink: &mut K,
+    stream: &mut R,
+    request: PutRequest,
+    shutdown: &mut broadcast::Receiver<()>,
+) -> Result<Stored, Refusal>
+where
+    K: Sink<WsMessage> + Unpin,
+    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
+{
+    if ctx.read_only {
+        return Err(Refusal::new(
+            ErrorCode::ReadOnly,
+            "this server is read-only",
+        ));
+    }
+    let chunk_size =
+        check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
+    let rel = paths::parse_request_path(&request.path)
+        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
+    let mut guard = ctx
+        .writers
+        .claim(&rel.to_string(), &request.source_id)
+        .await
+        .map_err(|e| match e {
+            ClaimError::Busy => Refusal::new(
+                ErrorCode::Busy,
+                format!("{rel} is being uploaded by another client"),
+            ),
+            ClaimError::Stuck => Refusal::new(
+                ErrorCode::Busy,
+                format!("{rel}: the earlier upload did not let go"),
+            ),
+        })?;
+    let source = SourceIdentity {
+        id: request.source_id.clone(),
+        size: request.size,
+    };
+    let storage = ctx.storage.clone();
+    let open_rel = rel.clone();
+    let upload =
+        tokio::task::spawn_blocking(move || storage.open_upload(&open_rel, &source, chunk_size))
+            .await
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    let (offset, state) = upload.verified;
+    let accept = Message::Accept {
+        offset,
+        chunk_size: upload.chunk_size,
+        state,
+        restarted: upload.restarted,
+    };
+    send_message(sink, &accept, ctx.idle_timeout).await?;
+    let receiver = Receiver::new(
+        upload.sink,
+        upload.chunk_size,
+        request.size,
+        upload.verified,
+    )?;
+    let mut task = ReceiverTask::spawn(receiver);
+    let result = pump(ctx, sink, stream, &mut task, &mut guard, shutdown).await;
+    let _ = task.close().await;
+    let digest = result?;
+    Ok(Stored {
+        path: rel.to_string(),
+        offset,
+        size: request.size,
+        sha256: hex(&digest),
+    })
+}
+
+/// Move items from the socket to the receiver until the file checks out.
+async fn pump<K, R>(
+    ctx: &Arc<Context>,
+    sink: &mut K,
+    stream: &mut R,
+    task: &mut ReceiverTask,
+    guard: &mut WriterGuard,
+    shutdown: &mut broadcast::Receiver<()>,
+) -> Result<[u8; 32], Refusal>
+where
+    K: Sink<WsMessage> + Unpin,
+    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
+{
+    let mut verified = task.verified();
+    loop {
+        tokio::select! {
+            incoming = tokio::time::timeout(ctx.idle_timeout, stream.next()) => {
+                if let Some(item) = item_from(incoming)? {
+                    task.push(item).await?;
+                }
+            }
+            outcome = task.outcome() => {
+                let digest = outcome?;
+                let done = Message::Done { sha256: hex(&digest) };
+                send_message(sink, &done, ctx.idle_timeout).await?;
+                return Ok(digest);
+            }
+            Ok(()) = verified.changed() => {
+                let offset = *verified.borrow_and_update();
+                send_message(sink, &Message::Ack { offset }, ctx.idle_timeout).await?;
+            }
+            _ = guard.superseded.changed() => {
+                return Err(Refusal::new(ErrorCode::Superseded, "a newer connection of the same upload took over"));
+            }
+            _ = shutdown.recv() => {
+                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
+            }
+        }
+    }
+}
+
+/// Turn one received frame into an item (None for keepalive frames).
+fn item_from(
+    incoming: Result<Option<Result<WsMessage, WsError>>, tokio::time::error::Elapsed>,
+) -> Result<Option<Item>, Refusal> {
+    match super::received(incoming)? {
+        WsMessage::Binary(data) => Ok(Some(Item::Data(data))),
+        WsMessage::Text(text) => {
+            let message = Message::decode(&text)?;
+            Item::from_message(&message)?.map(Some).ok_or_else(|| {
+                Refusal::new(
+                    ErrorCode::BadRequest,
+                    format!("unexpected {} message during an upload", message.kind()),
+                )
+            })
+        }
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,165 @@
+//! The server's storage behind a narrow interface: open a file to serve, open
+//! (or resume) a partial upload. [`LocalFs`] keeps everything under ROOT on
+//! the local filesystem; an object store can implement the same trait.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use crate::chain::ChainState;
+use crate::error::Error;
+use crate::partial::{Partial, PartialPaths, SourceIdentity};
+use crate::paths::{self, PathError, RelPath};
+use crate::transfer::receiver::ChunkSink;
+
+/// Why storage could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// Nothing at that path.
+    #[error("{0}: no such file")]
+    NotFound(String),
+    /// The path is not allowed (outside ROOT, a directory, reserved).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The storage failed.
+    #[error(transparent)]
+    Io(#[from] Error),
+}
+
+impl From<PathError> for StorageError {
+    fn from(e: PathError) -> Self {
+        match e {
+            PathError::NotFound(p) => StorageError::NotFound(p),
+            other => StorageError::Forbidden(other.to_string()),
+        }
+    }
+}
+
+/// A file opened for download.
+#[derive(Debug)]
+pub struct Download {
+    /// The open file.
+    pub file: File,
+    /// Where it is, for messages.
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+    /// Its identity: changes when the file is replaced or modified.
+    pub etag: String,
+}
+
+/// A partial upload opened for writing.
+pub struct Upload {
+    /// Where verified bytes go.
+    pub sink: Box<dyn ChunkSink>,
+    /// The verification unit in force (an existing partial's wins).
+    pub chunk_size: u64,
+    /// Bytes already verified and the chaining value there.
+    pub verified: (u64, ChainState),
+    /// Why an earlier partial was dropped, for the client.
+    pub restarted: Option<String>,
+}
+
+/// What the server stores files in. Methods block; call them off the runtime.
+pub trait Storage: Send + Sync + 'static {
+    /// Open the file at `rel` for download.
+    fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError>;
+    /// Open the partial upload of `source` to `rel`, resuming it when it is
+    /// from the same source, starting it afresh otherwise.
+    fn open_upload(
+        &self,
+        rel: &RelPath,
+        source: &SourceIdentity,
+        chunk_size: u64,
+    ) -> Result<Upload, StorageError>;
+}
+
+/// Files under a local directory.
+#[derive(Debug, Clone)]
+pub struct LocalFs {
+    root: PathBuf,
+}
+
+impl LocalFs {
+    /// Serve `root`, which must exist.
+    pub fn new(root: &std::path::Path) -> Result<LocalFs, Error> {
+        let root = std::fs::canonicalize(root)
+            .map_err(|e| Error::local_io(format!("opening root {}", root.display()), e))?;
+        if !root.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is not a directory",
+                root.display()
+            )));
+        }
+        Ok(LocalFs { root })
+    }
+}
+
+impl Storage for LocalFs {
+    fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError> {
+        let path = paths::resolve_existing(&self.root, rel)?;
+        let file = File::open(&path).map_err(|e| open_error(rel, e))?;
+        let meta = file.metadata().map_err(|e| open_error(rel, e))?;
+        if !meta.is_file() {
+            return Err(StorageError::Forbidden(format!(
+                "{rel}: not a regular file"
+            )));
+        }
+        let etag = format!(
+            "{:x}-{:x}-{:x}-{:x}",
+            meta.dev(),
+            meta.ino(),
+            meta.len(),
+            crate::partial::mtime_ns(&meta)
+        );
+        Ok(Download {
+            file,
+            path,
+            size: meta.len(),
+            etag,
+        })
+    }
+
+    fn open_upload(
+        &self,
+        rel: &RelPath,
+        source: &SourceIdentity,
+        chunk_size: u64,
+    ) -> Result<Upload, StorageError> {
+        let target = paths::resolve_for_create(&self.root, rel)?;
+        let paths = PartialPaths::for_target(&target);
+        let mut restarted = None;
+        if let Some(reopened) = Partial::reopen(paths.clone())? {
+            match reopened {
+                Ok(r) if r.partial.source() == source => {
+                    let partial = r.partial;
+                    return Ok(Upload {
+                        chunk_size: partial.chunk_size(),
+                        verified: partial.verified(),
+                        sink: Box::new(partial),
+                        restarted: r.note,
+                    });
+                }
+                Ok(_) => restarted = Some("the source differs from the partial upload's".into()),
+                Err(reason) => restarted = Some(reason),
+            }
+        }
+        let partial = Partial::create(paths, source.clone(), chunk_size)?;
+        Ok(Upload {
+            chunk_size,
+            verified: partial.verified(),
+            sink: Box::new(partial),
+            restarted,
+        })
+    }
+}
+
+fn open_error(rel: &RelPath, e: std::io::Error) -> StorageError {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => StorageError::NotFound(rel.to_string()),
+        std::io::ErrorKind::PermissionDenied => {
+            StorageError::Forbidden(format!("{rel}: permission denied"))
+        }
+        _ => StorageError::Io(Error::local_io(format!("opening {rel}"), e)),
+    }
+}

@@ -1,0 +1,275 @@
+//! The receiving half: checks every item against its own running hash and
+//! hands verified data to a [`ChunkSink`] (a partial file, or stdout).
+//!
+//! [`Receiver`] is the pure state machine; [`ReceiverTask`] runs it on a
+//! blocking thread that outlives single connections, so a reconnect resumes
+//! from what the same process already verified.
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+use super::Item;
+use crate::chain::{ChainHasher, ChainState, hex};
+use crate::error::{Error, Result};
+use crate::partial::Partial;
+
+/// Where verified bytes go.
+pub trait ChunkSink: Send {
+    /// Store received, not yet verified, bytes at `offset`.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// The next chunk checked out; `state` is the chaining value after it.
+    fn chunk_verified(&mut self, state: ChainState) -> Result<()>;
+    /// Make every verified chunk durable.
+    fn commit(&mut self) -> Result<()>;
+    /// The whole file is verified: put it in place.
+    fn finish(&mut self) -> Result<()>;
+}
+
+impl ChunkSink for Partial {
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        Partial::write_at(self, offset, data)
+    }
+    fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
+        Partial::chunk_verified(self, state)
+    }
+    fn commit(&mut self) -> Result<()> {
+        Partial::commit(self)
+    }
+    fn finish(&mut self) -> Result<()> {
+        Partial::finish(self)
+    }
+}
+
+/// What accepting an item led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// More data expected.
+    Continue,
+    /// A chunk checked out; this many bytes are verified.
+    Verified(u64),
+    /// The whole file checked out and is in place.
+    Finished([u8; 32]),
+}
+
+/// Verifies one file's items in order.
+pub struct Receiver {
+    sink: Box<dyn ChunkSink>,
+    hasher: ChainHasher,
+    chunk_size: u64,
+    size: u64,
+    pos: u64,
+    verified: (u64, ChainState),
+}
+
+impl Receiver {
+    /// Receive a `size`-byte file whose first `offset` bytes are verified.
+    pub fn new(
+        sink: Box<dyn ChunkSink>,
+        chunk_size: u64,
+        size: u64,
+        verified: (u64, ChainState),
+    ) -> Result<Receiver> {
+        let hasher = ChainHasher::resume(verified.1, verified.0)
+            .map_err(|e| Error::Protocol(format!("cannot resume at {}: {e}", verified.0)))?;
+        Ok(Receiver {
+            sink,
+            hasher,
+            chunk_size,
+            size,
+            pos: verified.0,
+            verified,
+        })
+    }
+
+    /// Bytes verified so far and the chaining value there.
+    pub fn verified(&self) -> (u64, ChainState) {
+        self.verified
+    }
+
+    /// Check and store one item.
+    pub fn accept(&mut self, item: Item) -> Result<Progress> {
+        match item {
+            Item::Data(data) => self.accept_data(&data),
+            Item::Chunk { index, state } => self.accept_chunk(index, state),
+            Item::Eof { sha256 } => self.accept_eof(sha256),
+        }
+    }
+
+    /// Forget unverified bytes, make verified ones durable, and return where
+    /// the next connection starts.
+    pub fn rewind(&mut self) -> Result<(u64, ChainState)> {
+        self.sink.commit()?;
+        self.pos = self.verified.0;
+        self.hasher = ChainHasher::resume(self.verified.1, self.verified.0)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        Ok(self.verified)
+    }
+
+    fn accept_data(&mut self, data: &[u8]) -> Result<Progress> {
+        let boundary = (self.pos / self.chunk_size + 1) * self.chunk_size;
+        let end = self.pos + data.len() as u64;
+        if data.is_empty() || end > boundary.min(self.size) {
+            return Err(Error::Protocol(format!(
+                "data frame of {} bytes at offset {} crosses a chunk boundary or the end of the file",
+                data.len(),
+                self.pos
+            )));
+        }
+        self.hasher.update(data);
+        self.sink.write_at(self.pos, data)?;
+        self.pos = end;
+        Ok(Progress::Continue)
+    }
+
+    fn accept_chunk(&mut self, index: u64, state: ChainState) -> Result<Progress> {
+        let end = index.saturating_add(1).saturating_mul(self.chunk_size);
+        if end != self.pos || end >= self.size || end <= self.verified.0 {
+            return Err(Error::Protocol(format!(
+                "chunk {index} check arrived at offset {} out of order",
+                self.pos
+            )));
+        }
+        if self.hasher.state() != Some(state) {
+            return Err(Error::Integrity(format!(
+                "chunk {index} (bytes {}..{end}) does not match the sender's SHA-256",
+                self.verified.0
+            )));
+        }
+        self.sink.chunk_verified(state)?;
+        self.verified = (end, state);
+        Ok(Progress::Verified(end))
+    }
+
+    fn accept_eof(&mut self, sha256: [u8; 32]) -> Result<Progress> {
+        if self.pos != self.size {
+            return Err(Error::Protocol(format!(
+                "eof after {} of {} bytes",
+                self.pos, self.size
+            )));
+        }
+        let digest = self.hasher.clone().finalize();
+        if digest != sha256 {
+            return Err(Error::Integrity(format!(
+                "the last chunk (bytes {}..{}) does not match: SHA-256 {} expected, {} received",
+                self.verified.0,
+                self.size,
+                hex(&sha256),
+                hex(&digest)
+            )));
+        }
+        self.sink.finish()?;
+        self.verified = (self.size, self.verified.1);
+        Ok(Progress::Finished(digest))
+    }
+}
+
+enum Command {
+    Item(Item),
+    Rewind(oneshot::Sender<Result<(u64, ChainState)>>),
+}
+
+/// A [`Receiver`] running on its own blocking thread.
+pub struct ReceiverTask {
+    commands: mpsc::Sender<Command>,
+    outcomes: mpsc::Receiver<Result<[u8; 32]>>,
+    verified: watch::Receiver<u64>,
+    handle: JoinHandle<()>,
+}
+
+/// Items buffered between the socket and the receiving thread.
+const QUEUE: usize = 16;
+
+impl ReceiverTask {
+    /// Start the thread.
+    pub fn spawn(receiver: Receiver) -> ReceiverTask {
+        let (commands, rx) = mpsc::channel(QUEUE);
+        let (outcome_tx, outcomes) = mpsc::channel(1);
+        let (verified_tx, verified) = watch::channel(receiver.verified().0);
+        let handle =
+            tokio::task::spawn_blocking(move || work(receiver, rx, &outcome_tx, &verified_tx));
+        ReceiverTask {
+            commands,
+            outcomes,
+            verified,
+            handle,
+        }
+    }
+
+    /// Queue an item; waits while the thread is behind.
+    pub async fn push(&self, item: Item) -> Result<()> {
+        self.commands
+            .send(Command::Item(item))
+            .await
+            .map_err(|_| Error::Protocol("receiver stopped".into()))
+    }
+
+    /// The next outcome: the file finished (its digest) or the item stream
+    /// failed. After a failure, call [`ReceiverTask::rewind`].
+    pub async fn outcome(&mut self) -> Result<[u8; 32]> {
+        match self.outcomes.recv().await {
+            Some(outcome) => outcome,
+            None => Err(Error::Protocol("receiver stopped".into())),
+        }
+    }
+
+    /// Bytes verified, updated as chunks check out.
+    pub fn verified(&self) -> watch::Receiver<u64> {
+        self.verified.clone()
+    }
+
+    /// Drop unverified bytes, commit, and say where to resume.
+    pub async fn rewind(&self) -> Result<(u64, ChainState)> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Rewind(tx))
+            .await
+            .map_err(|_| Error::Protocol("receiver stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::Protocol("receiver stopped".into()))?
+    }
+
+    /// Stop the thread after committing what is verified.
+    pub async fn close(self) -> Result<(u64, ChainState)> {
+        let result = self.rewind().await;
+        drop(self.commands);
+        let _ = self.handle.await;
+        result
+    }
+}
+
+fn work(
+    mut receiver: Receiver,
+    mut commands: mpsc::Receiver<Command>,
+    outcomes: &mpsc::Sender<Result<[u8; 32]>>,
+    verified: &watch::Sender<u64>,
+) {
+    let mut failed = false;
+    while let Some(command) = commands.blocking_recv() {
+        match command {
+            Command::Rewind(reply) => {
+                failed = false;
+                let _ = reply.send(receiver.rewind());
+            }
+            Command::Item(_) if failed => {}
+            Command::Item(item) => match receiver.accept(item) {
+                Ok(Progress::Continue) => {}
+                Ok(Progress::Verified(offset)) => {
+                    verified.send_replace(offset);
+                }
+                Ok(Progress::Finished(digest)) => {
+                    verified.send_replace(receiver.verified().0);
+                    let _ = outcomes.blocking_send(Ok(digest));
+                }
+                Err(e) => {
+                    failed = true;
+                    let _ = outcomes.blocking_send(Err(e));
+                }
+            },
+        }
+    }
+    // The connection side is gone (finished, failed or interrupted): keep
+    // what is verified.
+    if let Err(e) = receiver.rewind() {
+        tracing::warn!("committing verified chunks failed: {e}");
+    }
+}
