@@ -394,7 +394,7 @@ fn parse_record(text: &str) -> std::result::Result<StateRecord, String> {
     }
     let record: StateRecord =
         serde_json::from_value(value).map_err(|e| format!("state file is damaged ({e})"))?;
-    let valid_chunk = record.chunk_size > 0 && record.chunk_size % 64 == 0;
+    let valid_chunk = record.chunk_size > 0 && record.chunk_size.is_multiple_of(64);
     let fits = record.verified_chunks.saturating_mul(record.chunk_size) <= record.source.size;
     if !valid_chunk || !fits || ChainState::from_hex(&record.state).is_none() {
         return Err("state file is inconsistent".into());

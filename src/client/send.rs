@@ -194,10 +194,10 @@ impl Upload<'_> {
                 }
                 frame = stream.next() => {
                     live.heard();
-                    if let Frame::Control(message) = classify(frame)? {
-                        if let Some(done) = self.take_reply(message, sent_digest.as_deref())? {
-                            return Ok(done);
-                        }
+                    if let Frame::Control(message) = classify(frame)?
+                        && let Some(done) = self.take_reply(message, sent_digest.as_deref())?
+                    {
+                        return Ok(done);
                     }
                 }
                 tick = live.tick() => {

@@ -20,6 +20,7 @@ pub async fn accept(
     limit: Duration,
 ) -> Result<WebSocketStream<TcpStream>, Refusal> {
     let token = token.map(str::to_string);
+    #[allow(clippy::result_large_err)]
     let callback =
         move |request: &Request, response: Response| check(request, response, token.as_deref());
     let config = crate::ws_config();
@@ -38,6 +39,8 @@ pub async fn accept(
     }
 }
 
+// The error type is fixed by tungstenite's handshake callback.
+#[allow(clippy::result_large_err)]
 fn check(
     request: &Request,
     mut response: Response,

@@ -73,7 +73,7 @@ pub const DEFAULT_CHUNK: u64 = 1024 * 1024;
 
 /// Check a chunk size: within bounds and a multiple of 4 KiB.
 pub fn check_chunk_size(size: u64) -> std::result::Result<u64, String> {
-    if !(MIN_CHUNK..=MAX_CHUNK).contains(&size) || size % MIN_CHUNK != 0 {
+    if !(MIN_CHUNK..=MAX_CHUNK).contains(&size) || !size.is_multiple_of(MIN_CHUNK) {
         return Err(format!(
             "chunk size {size} must be a multiple of 4K between 4K and 1G"
         ));

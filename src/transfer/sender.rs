@@ -54,7 +54,7 @@ fn run(plan: SendPlan, tx: &mpsc::Sender<Item>) -> Result<()> {
         if tx.blocking_send(Item::Data(buf.freeze())).is_err() {
             return Ok(());
         }
-        if pos % plan.chunk_size == 0 && pos < plan.size {
+        if pos.is_multiple_of(plan.chunk_size) && pos < plan.size {
             let state = hasher
                 .state()
                 .ok_or_else(|| Error::Protocol("chunk boundary is not 64-byte aligned".into()))?;
