@@ -1,0 +1,98 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[wsresume] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'wsresume'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'wsresume'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand serve 'Serve a directory: downloads from it and uploads into it'
+            cand send 'Upload files; a URL ending in ''/'' (or several files) names a directory'
+            cand get 'Download a file'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'wsresume;serve'= {
+            cand --listen 'Address to listen on; port 0 picks a free port'
+            cand --token 'Require this bearer token from every client'
+            cand --token-file 'Read the token from FILE (one trailing newline ignored)'
+            cand --max-connections 'Concurrent connections served; more wait'
+            cand --idle-timeout 'Drop a connection on which nothing arrives for this long'
+            cand --read-only 'Serve downloads only; refuse uploads'
+            cand -q 'Only log errors'
+            cand --quiet 'Only log errors'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wsresume;send'= {
+            cand --token 'Bearer token for the server'
+            cand --retries 'Retries after the first attempt without progress; 0 never retries'
+            cand --retry-max-delay 'Longest wait between reconnects'
+            cand --timeout 'A connection silent for this long is dead and reconnected'
+            cand --chunk-size 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)'
+            cand -q 'No progress, no chatter (errors still go to stderr)'
+            cand --quiet 'No progress, no chatter (errors still go to stderr)'
+            cand --json 'Print one JSON object per file on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wsresume;get'= {
+            cand --token 'Bearer token for the server'
+            cand --retries 'Retries after the first attempt without progress; 0 never retries'
+            cand --retry-max-delay 'Longest wait between reconnects'
+            cand --timeout 'A connection silent for this long is dead and reconnected'
+            cand --chunk-size 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)'
+            cand -q 'No progress, no chatter (errors still go to stderr)'
+            cand --quiet 'No progress, no chatter (errors still go to stderr)'
+            cand --json 'Print one JSON object per file on stdout'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wsresume;completions'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wsresume;help'= {
+            cand serve 'Serve a directory: downloads from it and uploads into it'
+            cand send 'Upload files; a URL ending in ''/'' (or several files) names a directory'
+            cand get 'Download a file'
+            cand completions 'Print a shell completion script'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'wsresume;help;serve'= {
+        }
+        &'wsresume;help;send'= {
+        }
+        &'wsresume;help;get'= {
+        }
+        &'wsresume;help;completions'= {
+        }
+        &'wsresume;help;help'= {
+        }
+    ]
+    $completions[$command]
+}

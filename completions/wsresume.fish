@@ -1,0 +1,67 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_wsresume_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_wsresume_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_wsresume_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_wsresume_using_subcommand
+    set -l cmd (__fish_wsresume_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c wsresume -n "__fish_wsresume_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wsresume -n "__fish_wsresume_needs_command" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "get" -d 'Download a file'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "completions" -d 'Print a shell completion script'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token -d 'Require this bearer token from every client' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token-file -d 'Read the token from FILE (one trailing newline ignored)' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connections -d 'Concurrent connections served; more wait' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors'
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l token -d 'Bearer token for the server' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'Retries after the first attempt without progress; 0 never retries' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l json -d 'Print one JSON object per file on stdout'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l json -d 'Print one JSON object per file on stdout'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "get" -d 'Download a file'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Regenerate the committed shell completions from the CLI definition.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet
+bin=target/debug/wsresume
+"$bin" completions bash > completions/wsresume.bash
+"$bin" completions zsh > completions/_wsresume
+"$bin" completions fish > completions/wsresume.fish
+"$bin" completions powershell > completions/_wsresume.ps1
+"$bin" completions elvish > completions/wsresume.elv
+echo "completions/ regenerated"
