@@ -34,7 +34,7 @@ const TMP_SUFFIX: &str = ".wsresume-tmp";
 const STATE_FORMAT: &str = "wsresume-state";
 const STATE_VERSION: u32 = 1;
 /// Commit verified chunks at least this often while data flows.
-const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
+const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// ... and whenever this many chunks are waiting.
 const MAX_PENDING: usize = 256;
 const STATE_LEN: u64 = 32;
@@ -120,6 +120,8 @@ pub struct Partial {
     verified_state: ChainState,
     last_commit: Instant,
     finished: bool,
+    /// The part file's (length, mtime) as last written to the state.
+    recorded: (u64, u64),
 }
 
 /// The outcome of opening an existing partial.
@@ -148,6 +150,7 @@ impl Partial {
             verified_state: ChainState::INITIAL,
             last_commit: Instant::now(),
             finished: false,
+            recorded: (0, 0),
         };
         partial.write_state()?;
         sync_parent(&partial.paths.target)?;
@@ -183,6 +186,7 @@ impl Partial {
             verified_state: ChainState::INITIAL,
             last_commit: Instant::now(),
             finished: false,
+            recorded: (0, 0),
         };
         let note = partial.validate(&record)?;
         Ok(Some(Ok(Reopened { partial, note })))
@@ -229,7 +233,16 @@ impl Partial {
 
     /// Make every verified chunk durable: data, then log, then state.
     pub fn commit(&mut self) -> Result<()> {
-        if self.pending.is_empty() || self.finished {
+        if self.finished {
+            return Ok(());
+        }
+        if self.pending.is_empty() {
+            // Unverified bytes may have been written since the last record:
+            // record the file as it is, so the next run finds it untouched.
+            let meta = self.part_metadata()?;
+            if (meta.len(), mtime_ns(&meta)) != self.recorded {
+                self.write_state()?;
+            }
             return Ok(());
         }
         self.part
@@ -269,11 +282,15 @@ impl Partial {
         sync_parent(&self.paths.target)
     }
 
-    fn write_state(&mut self) -> Result<()> {
-        let meta = self
-            .part
+    fn part_metadata(&self) -> Result<fs::Metadata> {
+        self.part
             .metadata()
-            .map_err(|e| io_err("reading metadata of", &self.paths.part, e))?;
+            .map_err(|e| io_err("reading metadata of", &self.paths.part, e))
+    }
+
+    fn write_state(&mut self) -> Result<()> {
+        let meta = self.part_metadata()?;
+        self.recorded = (meta.len(), mtime_ns(&meta));
         let record = StateRecord {
             format: STATE_FORMAT.into(),
             version: STATE_VERSION,

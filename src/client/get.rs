@@ -199,7 +199,7 @@ impl Download<'_> {
         if offer.offset == requested && self.task.is_some() {
             return Ok(());
         }
-        if requested > 0 {
+        if requested > 0 && offer.offset == 0 {
             let reason = offer
                 .restarted
                 .as_deref()

@@ -14,6 +14,7 @@ use futures_util::{SinkExt, Stream, StreamExt};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 
 use crate::error::{Error, Result};
 use crate::protocol::{Message, error_from_close};
@@ -133,6 +134,9 @@ where
 fn ws_error(e: WsError) -> Error {
     match e {
         WsError::Capacity(e) => Error::Protocol(format!("message too large: {e}")),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Error::Network("the connection was cut".into())
+        }
         WsError::Protocol(e) => Error::Protocol(format!("WebSocket protocol violation: {e}")),
         WsError::Utf8(e) => Error::Protocol(format!("invalid UTF-8 in a text frame: {e}")),
         other => Error::Network(format!("connection lost: {other}")),

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::session::{Context, Refusal, send_frame, send_message};
+use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
 use crate::chain::ChainState;
 use crate::paths;
 use crate::protocol::{ErrorCode, Message, ResumePoint};
@@ -127,6 +127,7 @@ where
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
     let (mut items, reader) = sender::spawn(plan);
+    let mut idle = IdleWatch::new(ctx.idle_timeout);
     loop {
         tokio::select! {
             item = items.recv() => {
@@ -145,9 +146,11 @@ where
                     return Ok(());
                 }
             }
-            incoming = tokio::time::timeout(ctx.idle_timeout, stream.next()) => {
-                super::expect_only_keepalive(incoming)?;
+            incoming = stream.next() => {
+                idle.heard();
+                super::expect_only_keepalive(Ok(incoming))?;
             }
+            refusal = idle.expired() => return Err(refusal),
             _ = shutdown.recv() => {
                 return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
             }

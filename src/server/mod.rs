@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 
 pub use session::Context;
 use session::{Refusal, close, refuse};
@@ -246,6 +247,9 @@ fn ws_refusal(e: WsError) -> Refusal {
     match e {
         WsError::Capacity(e) => {
             Refusal::new(ErrorCode::BadRequest, format!("message too large: {e}"))
+        }
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Refusal::new(ErrorCode::GoingAway, "the connection was cut")
         }
         WsError::Protocol(e) => Refusal::new(
             ErrorCode::BadRequest,

@@ -2,13 +2,14 @@
 //! the client where to start, then verify and store what arrives.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{Sink, Stream, StreamExt};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::session::{Context, Refusal, send_message};
+use super::session::{Context, IdleWatch, Refusal, send_message};
 use super::writers::{ClaimError, WriterGuard};
 use crate::chain::hex;
 use crate::partial::SourceIdentity;
@@ -88,6 +89,14 @@ where
             .await
             .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
     let (offset, state) = upload.verified;
+    tracing::debug!(
+        "put {rel}: resuming at {offset}{}",
+        upload
+            .restarted
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
     let accept = Message::Accept {
         offset,
         chunk_size: upload.chunk_size,
@@ -127,10 +136,13 @@ where
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
     let mut verified = task.verified();
+    let mut idle = IdleWatch::new(ctx.idle_timeout);
     loop {
         tokio::select! {
-            incoming = tokio::time::timeout(ctx.idle_timeout, stream.next()) => {
-                if let Some(item) = item_from(incoming)? {
+            refusal = idle.expired() => return Err(refusal),
+            incoming = stream.next() => {
+                idle.heard();
+                if let Some(item) = item_from(Ok(incoming))? {
                     task.push(item).await?;
                 }
             }
@@ -141,15 +153,44 @@ where
                 return Ok(digest);
             }
             Ok(()) = verified.changed() => {
+                // Best effort: if the connection is gone, the read side
+                // still takes in what already arrived before it ends.
                 let offset = *verified.borrow_and_update();
-                send_message(sink, &Message::Ack { offset }, ctx.idle_timeout).await?;
+                let _ = send_message(sink, &Message::Ack { offset }, ctx.idle_timeout).await;
             }
             _ = guard.superseded.changed() => {
-                return Err(Refusal::new(ErrorCode::Superseded, "a newer connection of the same upload took over"));
+                drain(stream, task).await;
+                return Err(Refusal::new(
+                    ErrorCode::Superseded,
+                    "a newer connection of the same upload took over",
+                ));
             }
             _ = shutdown.recv() => {
                 return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
             }
+        }
+    }
+}
+
+/// Before handing over to a newer connection, take in what already arrived
+/// on this one (a cut connection ends at once; a half-open one goes quiet),
+/// so those bytes are not sent twice. Bounded in time.
+async fn drain<R>(stream: &mut R, task: &ReceiverTask)
+where
+    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while tokio::time::Instant::now() < deadline {
+        let quiet = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
+        let Ok(Some(Ok(frame))) = quiet else { return };
+        match item_from(Ok(Some(Ok(frame)))) {
+            Ok(Some(item)) => {
+                if task.push(item).await.is_err() {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(_) => return,
         }
     }
 }

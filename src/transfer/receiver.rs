@@ -98,6 +98,9 @@ impl Receiver {
     /// Forget unverified bytes, make verified ones durable, and return where
     /// the next connection starts.
     pub fn rewind(&mut self) -> Result<(u64, ChainState)> {
+        if self.verified.0 == self.size && self.pos == self.size {
+            return Ok(self.verified);
+        }
         self.sink.commit()?;
         self.pos = self.verified.0;
         self.hasher = ChainHasher::resume(self.verified.1, self.verified.0)

@@ -1,0 +1,124 @@
+//! Transfers through the `FaultProxy` that survive repeated connection cuts
+//! and a half-open (stalled) connection, with bounded re-sent bytes.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use support::{CHUNK, Rig, check_ok_report, client_args, random_file, run_ok_json, s, sha256_file};
+
+const SIZE: u64 = 4 * 1024 * 1024 + 333;
+const CUT_AFTER: u64 = 300_000;
+const CUTS: u32 = 5;
+/// Room for protocol messages and framing in the data direction.
+const OVERHEAD: u64 = 64 * 1024;
+
+fn server_file(rig: &Rig, name: &str) -> PathBuf {
+    random_file(rig.root.path(), name, SIZE)
+}
+
+fn local_file(rig: &Rig, name: &str) -> PathBuf {
+    random_file(rig.local.path(), name, SIZE)
+}
+
+fn check_same(src: &Path, dst: &Path, report: &serde_json::Value, op: &str) {
+    let sha = sha256_file(src);
+    assert_eq!(sha256_file(dst), sha, "{op}: content differs");
+    check_ok_report(report, op, SIZE, &sha);
+}
+
+#[test]
+fn get_survives_repeated_cuts() {
+    let rig = Rig::new(&[]);
+    let src = server_file(&rig, "cut.bin");
+    let dest = rig.local.path().join("cut.bin");
+    rig.proxy.cut_after(CUT_AFTER, CUTS);
+    let report = run_ok_json(&client_args(
+        &["get", &rig.proxy.url("cut.bin"), s(&dest)],
+        &[],
+    ));
+    check_same(&src, &dest, &report, "get");
+    assert!(
+        rig.proxy.connections() > u64::from(CUTS),
+        "cuts did not all happen"
+    );
+    let bound = SIZE + (u64::from(CUTS) + 1) * CHUNK + OVERHEAD;
+    assert!(
+        rig.proxy.down() <= bound,
+        "re-sent too much: {} > {bound}",
+        rig.proxy.down()
+    );
+    rig.check_clean();
+}
+
+#[test]
+fn send_survives_repeated_cuts() {
+    let rig = Rig::new(&[]);
+    let src = local_file(&rig, "cut.bin");
+    rig.proxy.cut_after(CUT_AFTER, CUTS);
+    let url = rig.proxy.url("up/cut.bin");
+    let report = run_ok_json(&client_args(&["send", s(&src), &url], &[]));
+    check_same(&src, &rig.root.path().join("up/cut.bin"), &report, "send");
+    assert!(
+        rig.proxy.connections() > u64::from(CUTS),
+        "cuts did not all happen"
+    );
+    let bound = SIZE + (u64::from(CUTS) + 1) * CHUNK + OVERHEAD;
+    assert!(
+        rig.proxy.up() <= bound,
+        "re-sent too much: {} > {bound}",
+        rig.proxy.up()
+    );
+    rig.check_clean();
+}
+
+#[test]
+fn get_survives_a_stall() {
+    let rig = Rig::new(&[]);
+    let src = server_file(&rig, "stall.bin");
+    let dest = rig.local.path().join("stall.bin");
+    rig.proxy.stall_after(CUT_AFTER, 1);
+    let start = Instant::now();
+    let url = rig.proxy.url("stall.bin");
+    let report = run_ok_json(&client_args(&["get", &url, s(&dest)], &["--timeout", "2"]));
+    check_same(&src, &dest, &report, "get");
+    assert!(rig.proxy.connections() >= 2, "the stall did not happen");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "stall recovery too slow"
+    );
+    let bound = SIZE + 2 * CHUNK + OVERHEAD;
+    assert!(
+        rig.proxy.down() <= bound,
+        "re-sent too much: {} > {bound}",
+        rig.proxy.down()
+    );
+    rig.check_clean();
+}
+
+/// The stalled upload stays half-open at the server; the reconnecting client
+/// must take over its own upload (not be refused as a second writer).
+#[test]
+fn send_survives_a_stall() {
+    let rig = Rig::new(&[]);
+    let src = local_file(&rig, "stall.bin");
+    rig.proxy.stall_after(CUT_AFTER, 1);
+    let start = Instant::now();
+    let url = rig.proxy.url("stall.bin");
+    let report = run_ok_json(&client_args(&["send", s(&src), &url], &["--timeout", "2"]));
+    check_same(&src, &rig.root.path().join("stall.bin"), &report, "send");
+    assert!(rig.proxy.connections() >= 2, "the stall did not happen");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "stall recovery too slow"
+    );
+    let bound = SIZE + 2 * CHUNK + OVERHEAD;
+    assert!(
+        rig.proxy.up() <= bound,
+        "re-sent too much: {} > {bound}",
+        rig.proxy.up()
+    );
+    rig.check_clean();
+}

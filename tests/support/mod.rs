@@ -1,0 +1,276 @@
+//! Shared support for the integration tests (`mod support;` in each test file):
+//! the hermetic `wsresume` command, polling helpers, random files, hashing,
+//! leftover detection and JSON Lines parsing. The fault proxy lives in
+//! `proxy`, the process guards in `process`.
+#![allow(dead_code, unused_imports)]
+
+pub mod process;
+pub mod proxy;
+
+pub use process::{Proc, Server};
+pub use proxy::FaultProxy;
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use sha2::{Digest, Sha256};
+
+/// The chunk size the tests use: `--chunk-size 64K`.
+pub const CHUNK: u64 = 64 * 1024;
+pub const CHUNK_ARG: &str = "64K";
+/// Upper bound for any single client run, so a hang fails instead of blocking.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+/// Marker in the names of partial and state files.
+pub const PART_MARK: &str = ".wsresume-";
+const POLL: Duration = Duration::from_millis(15);
+
+/// Path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wsresume")
+}
+
+/// The binary as a std `Command`, isolated from the user's token and config.
+pub fn base_cmd() -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.env_remove("WSRESUME_TOKEN")
+        .env("WSRESUME_CONFIG", "/nonexistent/wsresume-tests/config.toml")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// The binary as an `assert_cmd::Command` (hermetic, with `RUN_TIMEOUT`).
+pub fn wsresume() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::from_std(base_cmd());
+    cmd.timeout(RUN_TIMEOUT);
+    cmd
+}
+
+/// Polls `cond` every ~15 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut data = vec![0u8; len];
+    rand::rng().fill_bytes(&mut data);
+    data
+}
+
+/// Writes `len` random bytes to `dir/name` (creating parents) and returns the path.
+pub fn random_file(dir: &Path, name: &str, len: u64) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).unwrap();
+    }
+    let mut out = BufWriter::new(File::create(&path).unwrap());
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(1 << 20);
+        out.write_all(&random_bytes(n as usize)).unwrap();
+        left -= n;
+    }
+    out.flush().unwrap();
+    path
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn sha256_bytes(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+/// Lowercase hex SHA-256 of a file, read in blocks.
+pub fn sha256_file(path: &Path) -> String {
+    let mut file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).unwrap();
+        if n == 0 {
+            return hex(&hasher.finalize());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Size of a file, 0 if it does not exist.
+pub fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Every file under `dir` (recursive, bounded depth) whose name contains `.wsresume-`.
+pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    collect_leftovers(dir, 8, &mut found);
+    found.sort();
+    found
+}
+
+fn collect_leftovers(dir: &Path, depth: u32, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            if depth > 0 {
+                collect_leftovers(&path, depth - 1, found);
+            }
+        } else if entry.file_name().to_string_lossy().contains(PART_MARK) {
+            found.push(path);
+        }
+    }
+}
+
+/// The `.wsresume-part` file next to `target`.
+pub fn part_path(target: &Path) -> PathBuf {
+    let mut name = target.file_name().unwrap().to_os_string();
+    name.push(".wsresume-part");
+    target.with_file_name(name)
+}
+
+/// Parses JSON Lines output (ignores blank lines; panics on invalid JSON).
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+/// The single JSON object printed by a one-file `--json` run.
+pub fn json_one(stdout: &[u8]) -> serde_json::Value {
+    let mut lines = json_lines(stdout);
+    assert_eq!(lines.len(), 1, "expected one JSON line, got {lines:?}");
+    lines.remove(0)
+}
+
+/// Integer field of a JSON report (panics with the report if absent).
+pub fn json_u64(v: &serde_json::Value, field: &str) -> u64 {
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no integer {field:?} in {v}"))
+}
+
+/// String field of a JSON report (panics with the report if absent).
+pub fn json_str<'a>(v: &'a serde_json::Value, field: &str) -> &'a str {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {field:?} in {v}"))
+}
+
+/// Checks a successful report: status ok, op, size and hash.
+pub fn check_ok_report(v: &serde_json::Value, op: &str, bytes: u64, sha256: &str) {
+    assert_eq!(json_str(v, "status"), "ok", "report: {v}");
+    assert_eq!(json_str(v, "op"), op, "report: {v}");
+    assert_eq!(json_u64(v, "bytes"), bytes, "report: {v}");
+    assert_eq!(json_str(v, "sha256"), sha256, "report: {v}");
+    assert!(v["elapsed_s"].is_number(), "report: {v}");
+    assert!(json_u64(v, "attempts") >= 1, "report: {v}");
+    json_str(v, "source");
+    json_str(v, "target");
+    json_u64(v, "resumed_from");
+}
+
+/// A loopback port that was just bound and released (nothing listens on it).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A path as `&str` for argument lists.
+pub fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Runs `wsresume ARGS --json -q`, asserts exit 0 and returns the single report.
+pub fn run_ok_json(args: &[&str]) -> serde_json::Value {
+    let assert = wsresume()
+        .args(args)
+        .args(["--json", "-q"])
+        .assert()
+        .success();
+    json_one(&assert.get_output().stdout)
+}
+
+/// Runs `wsresume ARGS`, asserts exit `code` and returns the output.
+pub fn run_expect_code(args: &[&str], code: i32) -> std::process::Output {
+    wsresume()
+        .args(args)
+        .assert()
+        .code(code)
+        .get_output()
+        .clone()
+}
+
+/// Asserts that none of `dirs` holds partial or state files.
+pub fn assert_no_leftovers(dirs: &[&Path]) {
+    for dir in dirs {
+        let found = leftovers(dir);
+        assert!(
+            found.is_empty(),
+            "leftovers in {}: {found:?}",
+            dir.display()
+        );
+    }
+}
+
+/// Asserts that `dir` holds partial or state files (an interrupted transfer kept its state).
+pub fn assert_has_leftovers(dir: &Path) {
+    assert!(
+        !leftovers(dir).is_empty(),
+        "no partial/state files kept in {}",
+        dir.display()
+    );
+}
+
+/// A server on a temporary ROOT, a temporary client directory, and a
+/// `FaultProxy` in front of the server.
+pub struct Rig {
+    pub root: tempfile::TempDir,
+    pub local: tempfile::TempDir,
+    pub server: Server,
+    pub proxy: FaultProxy,
+}
+
+impl Rig {
+    pub fn new(server_args: &[&str]) -> Rig {
+        let root = tempfile::TempDir::new().unwrap();
+        let local = tempfile::TempDir::new().unwrap();
+        let server = Server::start(root.path(), server_args);
+        let proxy = FaultProxy::new(server.addr());
+        Rig {
+            root,
+            local,
+            server,
+            proxy,
+        }
+    }
+
+    /// Asserts that neither side holds partial or state files.
+    pub fn check_clean(&self) {
+        assert_no_leftovers(&[self.root.path(), self.local.path()]);
+    }
+}
+
+/// Client args: `FIRST... --chunk-size 64K --retry-max-delay 1 EXTRA...`.
+pub fn client_args<'a>(first: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = first.to_vec();
+    args.extend_from_slice(&["--chunk-size", CHUNK_ARG, "--retry-max-delay", "1"]);
+    args.extend_from_slice(extra);
+    args
+}

@@ -1,0 +1,241 @@
+//! Child-process guards: `Proc` (any spawned `wsresume`, killed on drop, with
+//! its output drained to buffers) and `Server` (a running `wsresume serve`).
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use super::{base_cmd, wait_until};
+
+/// How long a server may take to print its `listening on` line.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Buf = Arc<Mutex<Vec<u8>>>;
+
+fn drain<R: Read + Send + 'static>(mut r: R) -> Buf {
+    let buf = Buf::default();
+    let sink = buf.clone();
+    thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = r.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buf
+}
+
+/// A spawned child, SIGKILLed and reaped on drop.
+pub struct Proc {
+    child: Child,
+    status: Option<ExitStatus>,
+    out: Buf,
+    err: Buf,
+}
+
+impl Proc {
+    /// Spawns `cmd` with stdin closed and stdout/stderr captured.
+    pub fn spawn(mut cmd: Command) -> Proc {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let out = drain(child.stdout.take().unwrap());
+        let err = drain(child.stderr.take().unwrap());
+        Proc {
+            child,
+            status: None,
+            out,
+            err,
+        }
+    }
+
+    /// Spawns `wsresume ARGS` (hermetic environment).
+    pub fn wsresume(args: &[&str]) -> Proc {
+        let mut cmd = base_cmd();
+        cmd.args(args);
+        Proc::spawn(cmd)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Exit status if it has exited (reaps it).
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().unwrap();
+        }
+        self.status
+    }
+
+    /// Waits up to `timeout` for the child to exit.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        wait_until(timeout, || self.try_status().is_some());
+        self.status
+    }
+
+    /// Asserts that the child exits with status 0 within `timeout`.
+    pub fn expect_success(&mut self, timeout: Duration) {
+        let status = self.wait_timeout(timeout);
+        let ok = status.is_some_and(|st| st.success());
+        assert!(ok, "child: {status:?}, stderr:\n{}", self.stderr_text());
+    }
+
+    /// SIGKILL, then reap.
+    pub fn kill(&mut self) {
+        if self.try_status().is_none() {
+            let _ = self.child.kill();
+            self.status = self.child.wait().ok();
+        }
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, ...) if the child still runs.
+    pub fn signal(&mut self, sig: &str) {
+        if self.try_status().is_none() {
+            let pid = self.pid().to_string();
+            let ok = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid)
+                .status();
+            assert!(ok.unwrap().success(), "kill -{sig} failed");
+        }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.signal("TERM");
+        self.wait_timeout(timeout)
+    }
+
+    pub fn stdout(&self) -> Vec<u8> {
+        self.out.lock().unwrap().clone()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    /// The first stdout line, waiting up to `timeout` for it.
+    pub fn first_line(&self, timeout: Duration) -> Option<String> {
+        let has_line = || self.out.lock().unwrap().contains(&b'\n');
+        if !wait_until(timeout, has_line) {
+            return None;
+        }
+        let out = self.stdout();
+        let text = String::from_utf8_lossy(&out);
+        text.lines().next().map(str::to_owned)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Parses `listening on ws://127.0.0.1:PORT`.
+pub fn parse_listening(line: &str) -> Option<SocketAddr> {
+    line.trim()
+        .strip_prefix("listening on ws://")?
+        .trim_end_matches('/')
+        .parse()
+        .ok()
+}
+
+/// A running `wsresume serve ROOT --listen 127.0.0.1:0 ARGS...`.
+pub struct Server {
+    proc: Proc,
+    addr: SocketAddr,
+    root: PathBuf,
+    args: Vec<String>,
+}
+
+impl Server {
+    /// Starts a server on ROOT with extra args; panics (with its stderr) if it
+    /// does not announce its address within `STARTUP_TIMEOUT`.
+    pub fn start(root: &Path, args: &[&str]) -> Server {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (proc, addr) = spawn_server(root, &args);
+        Server {
+            proc,
+            addr,
+            root: root.to_path_buf(),
+            args,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `ws://127.0.0.1:PORT/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        self.proc.kill();
+    }
+
+    /// SIGTERM; the exit status if it exits within 10 s.
+    pub fn terminate(&mut self) -> Option<ExitStatus> {
+        self.proc.terminate(Duration::from_secs(10))
+    }
+
+    /// Kills the server if it still runs and starts it again on the same ROOT
+    /// with the same args; the port may change (use `addr()`/`url()` again).
+    pub fn restart(&mut self) {
+        self.proc.kill();
+        let (proc, addr) = spawn_server(&self.root, &self.args);
+        self.proc = proc;
+        self.addr = addr;
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.proc.stderr_text()
+    }
+
+    pub fn proc_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("--- server stderr ---\n{}", self.stderr_text());
+        }
+    }
+}
+
+fn spawn_server(root: &Path, args: &[String]) -> (Proc, SocketAddr) {
+    let mut cmd = base_cmd();
+    cmd.arg("serve")
+        .arg(root)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args);
+    let mut proc = Proc::spawn(cmd);
+    let line = proc.first_line(STARTUP_TIMEOUT);
+    match line.as_deref().and_then(parse_listening) {
+        Some(addr) => (proc, addr),
+        None => {
+            proc.kill();
+            panic!(
+                "server did not announce itself: first line {line:?}, stderr:\n{}",
+                proc.stderr_text()
+            )
+        }
+    }
+}

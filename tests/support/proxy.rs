@@ -1,0 +1,350 @@
+//! `FaultProxy`: a real TCP proxy on 127.0.0.1 that counts bytes per direction
+//! and can cut, stall or throttle connections on demand.
+//!
+//! Built on std threads: one accept thread (non-blocking accept, short poll)
+//! and two pump threads per connection (sockets with short read/write
+//! time-outs so every thread notices when the proxy is dropped).
+//! Faults are taken from the plan when a connection is accepted, so a test can
+//! change the plan while the proxy runs; the change applies to new connections.
+//! The byte budget of a faulty connection counts both directions together.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+const BUF: usize = 64 * 1024;
+const POLL: Duration = Duration::from_millis(20);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Cut,
+    Stall,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Fault {
+    kind: Kind,
+    after: u64,
+}
+
+/// Pending faults: (bytes, connections left).
+#[derive(Default)]
+struct Plan {
+    cut: Option<(u64, u32)>,
+    stall: Option<(u64, u32)>,
+}
+
+fn take_from(slot: &mut Option<(u64, u32)>, kind: Kind) -> Option<Fault> {
+    let (after, times) = (*slot)?;
+    *slot = (times > 1).then_some((after, times - 1));
+    (times > 0).then_some(Fault { kind, after })
+}
+
+impl Plan {
+    fn take(&mut self) -> Option<Fault> {
+        take_from(&mut self.cut, Kind::Cut).or_else(|| take_from(&mut self.stall, Kind::Stall))
+    }
+}
+
+/// State shared by the proxy handle and its threads.
+struct Shared {
+    upstream: Mutex<SocketAddr>,
+    plan: Mutex<Plan>,
+    rate: AtomicU64,
+    stop: AtomicBool,
+    up: Arc<AtomicU64>,
+    down: Arc<AtomicU64>,
+    conns: Arc<AtomicU64>,
+    pumps: Mutex<Vec<JoinHandle<()>>>,
+    stalled: Mutex<Vec<Arc<Conn>>>,
+}
+
+impl Shared {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn rate(&self) -> u64 {
+        self.rate.load(Ordering::SeqCst)
+    }
+}
+
+/// One proxied connection.
+struct Conn {
+    client: TcpStream,
+    upstream: TcpStream,
+    fault: Option<Fault>,
+    used: Mutex<u64>,
+    tripped: AtomicBool,
+}
+
+#[derive(Clone, Copy)]
+enum Dir {
+    Up,
+    Down,
+}
+
+impl Conn {
+    fn ends(&self, dir: Dir) -> (&TcpStream, &TcpStream) {
+        match dir {
+            Dir::Up => (&self.client, &self.upstream),
+            Dir::Down => (&self.upstream, &self.client),
+        }
+    }
+
+    /// Reserves up to `n` bytes of the budget; returns (allowed, limit reached).
+    fn reserve(&self, n: usize) -> (usize, bool) {
+        let Some(fault) = self.fault else {
+            return (n, false);
+        };
+        let mut used = self.used.lock().unwrap();
+        let allowed = (fault.after.saturating_sub(*used)).min(n as u64);
+        *used += allowed;
+        (allowed as usize, *used >= fault.after)
+    }
+
+    fn tripped(&self) -> bool {
+        self.tripped.load(Ordering::SeqCst)
+    }
+
+    fn close(&self) {
+        let _ = self.client.shutdown(Shutdown::Both);
+        let _ = self.upstream.shutdown(Shutdown::Both);
+    }
+}
+
+/// The proxy. Dropping it stops every thread and closes every socket.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    accept: Option<JoinHandle<()>>,
+    /// Bytes forwarded client → upstream, all connections.
+    pub up: Arc<AtomicU64>,
+    /// Bytes forwarded upstream → client, all connections.
+    pub down: Arc<AtomicU64>,
+    /// Connections accepted.
+    pub conns: Arc<AtomicU64>,
+}
+
+impl FaultProxy {
+    /// Starts a pass-through proxy to `upstream`.
+    pub fn new(upstream: SocketAddr) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            upstream: Mutex::new(upstream),
+            plan: Mutex::new(Plan::default()),
+            rate: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            up: Arc::default(),
+            down: Arc::default(),
+            conns: Arc::default(),
+            pumps: Mutex::default(),
+            stalled: Mutex::default(),
+        });
+        let sh = shared.clone();
+        let accept = thread::spawn(move || accept_loop(&sh, &listener));
+        FaultProxy {
+            addr,
+            up: shared.up.clone(),
+            down: shared.down.clone(),
+            conns: shared.conns.clone(),
+            shared,
+            accept: Some(accept),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `ws://127.0.0.1:PORT/path` through the proxy.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// Each of the next `times` connections is closed once `bytes` went through.
+    pub fn cut_after(&self, bytes: u64, times: u32) {
+        self.shared.plan.lock().unwrap().cut = Some((bytes, times));
+    }
+
+    /// Each of the next `times` connections stops forwarding after `bytes`
+    /// but keeps both sockets open until the proxy is dropped.
+    pub fn stall_after(&self, bytes: u64, times: u32) {
+        self.shared.plan.lock().unwrap().stall = Some((bytes, times));
+    }
+
+    /// Limits each direction of each connection to `bytes_per_sec` (0: unlimited).
+    /// Applies at once, also to running connections.
+    pub fn throttle(&self, bytes_per_sec: u64) {
+        self.shared.rate.store(bytes_per_sec, Ordering::SeqCst);
+    }
+
+    /// Forgets pending cuts and stalls (running connections keep theirs).
+    pub fn clear_faults(&self) {
+        *self.shared.plan.lock().unwrap() = Plan::default();
+    }
+
+    /// New connections go to `upstream` from now on.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *self.shared.upstream.lock().unwrap() = upstream;
+    }
+
+    pub fn up(&self) -> u64 {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    pub fn down(&self) -> u64 {
+        self.down.load(Ordering::SeqCst)
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.conns.load(Ordering::SeqCst)
+    }
+
+    pub fn reset_counters(&self) {
+        self.up.store(0, Ordering::SeqCst);
+        self.down.store(0, Ordering::SeqCst);
+        self.conns.store(0, Ordering::SeqCst);
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.accept.take() {
+            let _ = h.join();
+        }
+        let pumps = std::mem::take(&mut *self.shared.pumps.lock().unwrap());
+        for h in pumps {
+            let _ = h.join();
+        }
+        for conn in self.shared.stalled.lock().unwrap().drain(..) {
+            conn.close();
+        }
+    }
+}
+
+fn accept_loop(sh: &Arc<Shared>, listener: &TcpListener) {
+    while !sh.stopped() {
+        match listener.accept() {
+            Ok((client, _)) => start_conn(sh, client),
+            Err(_) => thread::sleep(POLL),
+        }
+    }
+}
+
+fn start_conn(sh: &Arc<Shared>, client: TcpStream) {
+    let target = *sh.upstream.lock().unwrap();
+    let Ok(upstream) = TcpStream::connect_timeout(&target, CONNECT_TIMEOUT) else {
+        sh.conns.fetch_add(1, Ordering::SeqCst);
+        let _ = client.shutdown(Shutdown::Both);
+        return;
+    };
+    for s in [&client, &upstream] {
+        let _ = s.set_nonblocking(false);
+        let _ = s.set_nodelay(true);
+        let _ = s.set_read_timeout(Some(POLL));
+        let _ = s.set_write_timeout(Some(POLL));
+    }
+    let fault = sh.plan.lock().unwrap().take();
+    // Counted once the fault is decided, so tests can wait on the count.
+    sh.conns.fetch_add(1, Ordering::SeqCst);
+    let conn = Arc::new(Conn {
+        client,
+        upstream,
+        fault,
+        used: Mutex::new(0),
+        tripped: AtomicBool::new(false),
+    });
+    let mut pumps = sh.pumps.lock().unwrap();
+    for dir in [Dir::Up, Dir::Down] {
+        let (sh, conn) = (sh.clone(), conn.clone());
+        pumps.push(thread::spawn(move || pump(&sh, &conn, dir)));
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+fn read_size(rate: u64) -> usize {
+    if rate == 0 {
+        BUF
+    } else {
+        (rate / 50).clamp(1, BUF as u64) as usize
+    }
+}
+
+/// Copies one direction until EOF, error, fault or proxy drop.
+fn pump(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
+    let (mut src, dst) = conn.ends(dir);
+    let counter = match dir {
+        Dir::Up => &sh.up,
+        Dir::Down => &sh.down,
+    };
+    let mut buf = vec![0u8; BUF];
+    while !sh.stopped() && !conn.tripped() {
+        let n = match src.read(&mut buf[..read_size(sh.rate())]) {
+            Ok(0) => {
+                let _ = dst.shutdown(Shutdown::Write);
+                return;
+            }
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) => continue,
+            Err(_) => return conn.close(),
+        };
+        let (allowed, hit) = conn.reserve(n);
+        if write_fully(sh, dst, &buf[..allowed]).is_err() {
+            return conn.close();
+        }
+        counter.fetch_add(allowed as u64, Ordering::SeqCst);
+        throttle_pause(sh.rate(), allowed);
+        if hit {
+            conn.tripped.store(true, Ordering::SeqCst);
+        }
+    }
+    if conn.tripped() {
+        apply_fault(sh, conn);
+    }
+}
+
+fn apply_fault(sh: &Shared, conn: &Arc<Conn>) {
+    match conn.fault.map(|f| f.kind) {
+        Some(Kind::Cut) => conn.close(),
+        Some(Kind::Stall) => {
+            let mut stalled = sh.stalled.lock().unwrap();
+            if !stalled.iter().any(|c| Arc::ptr_eq(c, conn)) {
+                stalled.push(conn.clone());
+            }
+        }
+        None => {}
+    }
+}
+
+/// `write_all` that survives write time-outs and gives up when the proxy stops.
+fn write_fully(sh: &Shared, mut dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        match dst.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if is_timeout(&e) && !sh.stopped() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn throttle_pause(rate: u64, bytes: usize) {
+    if rate > 0 && bytes > 0 {
+        thread::sleep(Duration::from_secs_f64(bytes as f64 / rate as f64));
+    }
+}
