@@ -45,6 +45,11 @@ fn get_survives_repeated_cuts() {
         "cuts did not all happen"
     );
     let bound = SIZE + (u64::from(CUTS) + 1) * CHUNK + OVERHEAD;
+    eprintln!(
+        "get through {CUTS} cuts: {} bytes down for {SIZE} ({} re-sent or overhead)",
+        rig.proxy.down(),
+        rig.proxy.down() - SIZE
+    );
     assert!(
         rig.proxy.down() <= bound,
         "re-sent too much: {} > {bound}",
@@ -66,6 +71,11 @@ fn send_survives_repeated_cuts() {
         "cuts did not all happen"
     );
     let bound = SIZE + (u64::from(CUTS) + 1) * CHUNK + OVERHEAD;
+    eprintln!(
+        "send through {CUTS} cuts: {} bytes up for {SIZE} ({} re-sent or overhead)",
+        rig.proxy.up(),
+        rig.proxy.up() - SIZE
+    );
     assert!(
         rig.proxy.up() <= bound,
         "re-sent too much: {} > {bound}",
