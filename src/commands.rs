@@ -15,7 +15,10 @@ use crate::client::connect::RemoteUrl;
 use crate::client::get::Dest;
 use crate::error::{Error, ExitCode, exit_code_of};
 use crate::report::{Outcome, json_line, summary};
-use crate::server::{Context, ServerLimits, Writers};
+use crate::server::{Context, HashCache, ServerLimits, Writers};
+
+/// Memory for the server's cache of file hashes (32 bytes per chunk).
+const HASH_CACHE_BYTES: usize = 16 * 1024 * 1024;
 use crate::storage::LocalFs;
 use crate::{client, config, server};
 
@@ -101,6 +104,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ctx = Context {
         storage: Arc::new(storage),
         writers: Writers::default(),
+        hashes: HashCache::new(HASH_CACHE_BYTES),
         read_only: args.read_only,
         idle_timeout: limits.idle_timeout,
     };

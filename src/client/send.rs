@@ -128,6 +128,7 @@ impl Upload<'_> {
             chunk_size,
             offset,
             state,
+            checks: sender::Checks::Compute { collect: 0 },
         };
         let sha256 = self.pump(&mut sink, &mut stream, plan).await?;
         let _ = tokio::time::timeout(self.opts.timeout, sink.send(WsMessage::Close(None))).await;

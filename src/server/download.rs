@@ -12,6 +12,7 @@ use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
 use crate::chain::ChainState;
 use crate::paths;
 use crate::protocol::{ErrorCode, Message, ResumePoint};
+use crate::transfer::sender::FileHashes;
 use crate::transfer::{Item, check_chunk_size, sender};
 
 /// What a finished download moved.
@@ -46,8 +47,14 @@ where
     let download = tokio::task::spawn_blocking(move || storage.open_download(&open_rel))
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
-    let (offset, state, restarted) =
-        resume_point(resume, &download.etag, download.size, chunk_size);
+    let known = ctx.hashes.get(&download.etag, chunk_size);
+    let (offset, state, restarted) = resume_point(
+        resume,
+        &download.etag,
+        download.size,
+        chunk_size,
+        known.as_deref(),
+    );
     let offer = Message::Offer {
         size: download.size,
         etag: download.etag.clone(),
@@ -64,8 +71,16 @@ where
         chunk_size,
         offset,
         state,
+        checks: match known {
+            Some(hashes) => sender::Checks::Known(hashes),
+            None => sender::Checks::Compute {
+                collect: ctx.hashes.max_states(),
+            },
+        },
     };
-    stream_items(ctx, sink, stream, plan, shutdown).await?;
+    if let Some(hashes) = stream_items(ctx, sink, stream, plan, shutdown).await? {
+        ctx.hashes.insert(&download.etag, chunk_size, hashes);
+    }
     await_close(ctx, stream).await;
     Ok(Served {
         path: rel.to_string(),
@@ -74,12 +89,14 @@ where
     })
 }
 
-/// Honour a resume request only for the same source at a sane offset.
+/// Honour a resume request only for the same source at a sane offset, and,
+/// when the file's hashes are known, only for a matching state.
 fn resume_point(
     resume: Option<ResumePoint>,
     etag: &str,
     size: u64,
     chunk_size: u64,
+    known: Option<&FileHashes>,
 ) -> (u64, ChainState, Option<String>) {
     let Some(point) = resume else {
         return (0, ChainState::INITIAL, None);
@@ -98,6 +115,10 @@ fn resume_point(
             Some("the resume offset does not fit the file".into()),
         );
     }
+    if known.is_some_and(|h| h.state_at(point.offset, chunk_size) != Some(point.state)) {
+        let reason = "the partial download does not match the file on the server";
+        return (0, ChainState::INITIAL, Some(reason.into()));
+    }
     (point.offset, point.state, None)
 }
 
@@ -107,7 +128,8 @@ async fn await_close<R>(ctx: &Arc<Context>, stream: &mut R)
 where
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
-    let deadline = tokio::time::Instant::now() + ctx.idle_timeout;
+    let limit = ctx.idle_timeout.min(std::time::Duration::from_secs(5));
+    let deadline = tokio::time::Instant::now() + limit;
     while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, stream.next()).await {
         if matches!(frame, WsMessage::Close(_)) {
             return;
@@ -121,7 +143,7 @@ async fn stream_items<K, R>(
     stream: &mut R,
     plan: sender::SendPlan,
     shutdown: &mut broadcast::Receiver<()>,
-) -> Result<(), Refusal>
+) -> Result<Option<FileHashes>, Refusal>
 where
     K: Sink<WsMessage> + Unpin,
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
@@ -143,7 +165,8 @@ where
                 };
                 send_frame(sink, frame, ctx.idle_timeout).await?;
                 if last {
-                    return Ok(());
+                    drop(items);
+                    return Ok(reader.await.ok().and_then(Result::ok).flatten());
                 }
             }
             incoming = stream.next() => {
@@ -154,6 +177,42 @@ where
             _ = shutdown.recv() => {
                 return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_is_honoured_only_when_it_fits() {
+        let good = ChainState([1; 32]);
+        let bad = ChainState([2; 32]);
+        let hashes = FileHashes {
+            states: vec![good, good],
+            digest: [0; 32],
+        };
+        let point = |etag: &str, offset, state| {
+            Some(ResumePoint {
+                etag: etag.into(),
+                offset,
+                state,
+            })
+        };
+        // (resume, known hashes, expected offset, restarted?)
+        let cases = [
+            (None, None, 0, false),
+            (point("e", 4096, good), None, 4096, false),
+            (point("other", 4096, good), None, 0, true),
+            (point("e", 100, good), None, 0, true),
+            (point("e", 3 * 4096, good), None, 0, true),
+            (point("e", 4096, good), Some(&hashes), 4096, false),
+            (point("e", 4096, bad), Some(&hashes), 0, true),
+        ];
+        for (resume, known, offset, restarted) in cases {
+            let got = resume_point(resume.clone(), "e", 3 * 4096 - 5, 4096, known);
+            assert_eq!((got.0, got.2.is_some()), (offset, restarted), "{resume:?}");
         }
     }
 }

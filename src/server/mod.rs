@@ -5,6 +5,7 @@
 //! request message (`get` or `put`), then the transfer; whatever ends it is
 //! logged in one place, [`Server::spawn_connection`].
 
+mod cache;
 mod download;
 mod handshake;
 mod session;
@@ -22,6 +23,7 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 
+pub use cache::HashCache;
 pub use session::Context;
 use session::{Refusal, close, refuse};
 pub use writers::Writers;

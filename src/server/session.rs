@@ -19,6 +19,8 @@ pub struct Context {
     pub storage: Arc<dyn Storage>,
     /// Active uploads.
     pub writers: Writers,
+    /// Chaining values of files served whole.
+    pub hashes: super::cache::HashCache,
     /// Refuse uploads.
     pub read_only: bool,
     /// Drop a connection on which nothing arrives for this long.

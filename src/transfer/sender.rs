@@ -16,6 +16,47 @@ use crate::error::{Error, Result};
 /// Items buffered between the reading thread and the socket.
 const QUEUE: usize = 16;
 
+/// The chaining value at every chunk boundary of a file, and its digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileHashes {
+    /// `states[i]`: the chaining value after chunk `i` (all but the last chunk).
+    pub states: Vec<ChainState>,
+    /// The whole file's SHA-256.
+    pub digest: [u8; 32],
+}
+
+impl FileHashes {
+    /// Bytes of memory per chunk state.
+    pub const STATE_BYTES: usize = 32;
+
+    /// Approximate memory held.
+    pub fn memory(&self) -> usize {
+        self.states.len() * Self::STATE_BYTES + 64
+    }
+
+    /// The chaining value after `offset` bytes (a chunk boundary below the end).
+    pub fn state_at(&self, offset: u64, chunk_size: u64) -> Option<ChainState> {
+        if offset == 0 {
+            return Some(ChainState::INITIAL);
+        }
+        let index = usize::try_from(offset / chunk_size).ok()?.checked_sub(1)?;
+        self.states.get(index).copied()
+    }
+}
+
+/// Where the check values come from.
+#[derive(Debug, Clone)]
+pub enum Checks {
+    /// Hash while reading; collect up to this many chunk states for a cache
+    /// (0: do not collect).
+    Compute {
+        /// Largest number of states worth collecting.
+        collect: usize,
+    },
+    /// Known already: read only.
+    Known(std::sync::Arc<FileHashes>),
+}
+
 /// What to send and where to start.
 #[derive(Debug)]
 pub struct SendPlan {
@@ -31,43 +72,109 @@ pub struct SendPlan {
     pub offset: u64,
     /// Chaining value after `offset` bytes.
     pub state: ChainState,
+    /// Hash while reading, or use known values.
+    pub checks: Checks,
 }
 
 /// Start reading on a blocking thread; items arrive on the returned channel.
-/// The thread stops early, without error, when the receiver is dropped.
-pub fn spawn(plan: SendPlan) -> (mpsc::Receiver<Item>, JoinHandle<Result<()>>) {
+/// The thread stops early, without error, when the receiver is dropped. When
+/// it hashed a whole file with collection on, it returns the file's hashes.
+pub fn spawn(plan: SendPlan) -> (mpsc::Receiver<Item>, JoinHandle<Result<Option<FileHashes>>>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let handle = tokio::task::spawn_blocking(move || run(plan, &tx));
     (rx, handle)
 }
 
-fn run(plan: SendPlan, tx: &mpsc::Sender<Item>) -> Result<()> {
-    let mut hasher = ChainHasher::resume(plan.state, plan.offset)
-        .map_err(|e| Error::Protocol(format!("cannot resume at offset {}: {e}", plan.offset)))?;
+/// Produces check values: by hashing, or from known hashes.
+enum Checker {
+    Hashing {
+        hasher: ChainHasher,
+        collected: Option<Vec<ChainState>>,
+        limit: usize,
+    },
+    Known(std::sync::Arc<FileHashes>),
+}
+
+impl Checker {
+    fn new(plan: &SendPlan) -> Result<Checker> {
+        match &plan.checks {
+            Checks::Known(hashes) => Ok(Checker::Known(hashes.clone())),
+            Checks::Compute { collect } => Ok(Checker::Hashing {
+                hasher: ChainHasher::resume(plan.state, plan.offset).map_err(|e| {
+                    Error::Protocol(format!("cannot resume at offset {}: {e}", plan.offset))
+                })?,
+                collected: (plan.offset == 0 && *collect > 0).then(Vec::new),
+                limit: *collect,
+            }),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        if let Checker::Hashing { hasher, .. } = self {
+            hasher.update(data);
+        }
+    }
+
+    fn chunk_state(&mut self, pos: u64, chunk_size: u64) -> Result<ChainState> {
+        let state = match self {
+            Checker::Known(hashes) => hashes.state_at(pos, chunk_size),
+            Checker::Hashing {
+                hasher,
+                collected,
+                limit,
+            } => {
+                let state = hasher.state();
+                if let (Some(list), Some(state)) = (collected.as_mut(), state) {
+                    list.push(state);
+                    if list.len() > *limit {
+                        *collected = None;
+                    }
+                }
+                state
+            }
+        };
+        state.ok_or_else(|| Error::Protocol(format!("no chunk state at offset {pos}")))
+    }
+
+    fn finish(self) -> ([u8; 32], Option<FileHashes>) {
+        match self {
+            Checker::Known(hashes) => (hashes.digest, None),
+            Checker::Hashing {
+                hasher, collected, ..
+            } => {
+                let digest = hasher.finalize();
+                (
+                    digest,
+                    collected.map(|states| FileHashes { states, digest }),
+                )
+            }
+        }
+    }
+}
+
+fn run(plan: SendPlan, tx: &mpsc::Sender<Item>) -> Result<Option<FileHashes>> {
+    let mut checker = Checker::new(&plan)?;
     let mut pos = plan.offset;
     while pos < plan.size {
         let len = frame_len(pos, plan.size, plan.chunk_size) as usize;
         let mut buf = BytesMut::zeroed(len);
         read_exact(&plan, &mut buf, pos)?;
-        hasher.update(&buf);
+        checker.update(&buf);
         pos += len as u64;
         if tx.blocking_send(Item::Data(buf.freeze())).is_err() {
-            return Ok(());
+            return Ok(None);
         }
         if pos.is_multiple_of(plan.chunk_size) && pos < plan.size {
-            let state = hasher
-                .state()
-                .ok_or_else(|| Error::Protocol("chunk boundary is not 64-byte aligned".into()))?;
+            let state = checker.chunk_state(pos, plan.chunk_size)?;
             let index = pos / plan.chunk_size - 1;
             if tx.blocking_send(Item::Chunk { index, state }).is_err() {
-                return Ok(());
+                return Ok(None);
             }
         }
     }
-    let _ = tx.blocking_send(Item::Eof {
-        sha256: hasher.finalize(),
-    });
-    Ok(())
+    let (sha256, hashes) = checker.finish();
+    let sent = tx.blocking_send(Item::Eof { sha256 }).is_ok();
+    Ok(hashes.filter(|_| sent))
 }
 
 fn read_exact(plan: &SendPlan, buf: &mut [u8], pos: u64) -> Result<()> {
