@@ -15,7 +15,7 @@ pub struct StdoutSink {
 }
 
 impl ChunkSink for StdoutSink {
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+    fn write_at(&mut self, offset: u64, data: bytes::Bytes) -> Result<()> {
         if offset == self.written {
             self.held.clear();
         }
@@ -24,7 +24,7 @@ impl ChunkSink for StdoutSink {
                 "out-of-order data at offset {offset}"
             )));
         }
-        self.held.extend_from_slice(data);
+        self.held.extend_from_slice(&data);
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 
 pub mod receiver;
 pub mod sender;
+pub mod writer;
 
 use bytes::Bytes;
 

@@ -5,6 +5,7 @@
 //! blocking thread that outlives single connections, so a reconnect resumes
 //! from what the same process already verified.
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -16,7 +17,7 @@ use crate::partial::Partial;
 /// Where verified bytes go.
 pub trait ChunkSink: Send {
     /// Store received, not yet verified, bytes at `offset`.
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()>;
     /// The next chunk checked out; `state` is the chaining value after it.
     fn chunk_verified(&mut self, state: ChainState) -> Result<()>;
     /// Make every verified chunk durable.
@@ -26,8 +27,8 @@ pub trait ChunkSink: Send {
 }
 
 impl ChunkSink for Partial {
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        Partial::write_at(self, offset, data)
+    fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        Partial::write_at(self, offset, &data)
     }
     fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
         Partial::chunk_verified(self, state)
@@ -72,7 +73,7 @@ impl Receiver {
         let hasher = ChainHasher::resume(verified.1, verified.0)
             .map_err(|e| Error::Protocol(format!("cannot resume at {}: {e}", verified.0)))?;
         Ok(Receiver {
-            sink,
+            sink: Box::new(super::writer::ThreadedSink::spawn(sink)),
             hasher,
             chunk_size,
             size,
@@ -89,7 +90,7 @@ impl Receiver {
     /// Check and store one item.
     pub fn accept(&mut self, item: Item) -> Result<Progress> {
         match item {
-            Item::Data(data) => self.accept_data(&data),
+            Item::Data(data) => self.accept_data(data),
             Item::Chunk { index, state } => self.accept_chunk(index, state),
             Item::Eof { sha256 } => self.accept_eof(sha256),
         }
@@ -108,7 +109,7 @@ impl Receiver {
         Ok(self.verified)
     }
 
-    fn accept_data(&mut self, data: &[u8]) -> Result<Progress> {
+    fn accept_data(&mut self, data: Bytes) -> Result<Progress> {
         let boundary = (self.pos / self.chunk_size + 1) * self.chunk_size;
         let end = self.pos + data.len() as u64;
         if data.is_empty() || end > boundary.min(self.size) {
@@ -118,7 +119,7 @@ impl Receiver {
                 self.pos
             )));
         }
-        self.hasher.update(data);
+        self.hasher.update(&data);
         self.sink.write_at(self.pos, data)?;
         self.pos = end;
         Ok(Progress::Continue)

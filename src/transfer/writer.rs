@@ -1,0 +1,115 @@
+//! A [`ChunkSink`] that hands its work to a thread of its own, so the
+//! receiver's hashing and the disk writes (and fsyncs) overlap. The queue
+//! between them is bounded; a failed write is reported on the next call.
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+
+use super::receiver::ChunkSink;
+use crate::chain::ChainState;
+use crate::error::{Error, Result};
+
+/// Writes queued between the hashing and the writing thread.
+const QUEUE: usize = 16;
+
+enum Op {
+    Write(u64, Bytes),
+    Verified(ChainState),
+    Commit(SyncSender<Result<()>>),
+    Finish(SyncSender<Result<()>>),
+}
+
+/// The first error the writing thread met, waiting to be reported.
+type ErrorSlot = Arc<Mutex<Option<Error>>>;
+
+/// Runs another sink on a dedicated thread.
+pub struct ThreadedSink {
+    ops: Option<SyncSender<Op>>,
+    failed: ErrorSlot,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ThreadedSink {
+    /// Move `sink` onto its own thread.
+    pub fn spawn(sink: Box<dyn ChunkSink>) -> ThreadedSink {
+        let (ops, rx) = sync_channel(QUEUE);
+        let failed = ErrorSlot::default();
+        let slot = failed.clone();
+        let thread = std::thread::Builder::new()
+            .name("wsresume-writer".into())
+            .spawn(move || work(sink, &rx, &slot))
+            .ok();
+        ThreadedSink {
+            ops: Some(ops),
+            failed,
+            thread,
+        }
+    }
+
+    fn send(&self, op: Op) -> Result<()> {
+        if let Some(e) = self.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        self.ops
+            .as_ref()
+            .and_then(|ops| ops.send(op).ok())
+            .ok_or_else(|| Error::Protocol("the writing thread stopped".into()))
+    }
+
+    fn call(&self, make: impl FnOnce(SyncSender<Result<()>>) -> Op) -> Result<()> {
+        let (tx, rx) = sync_channel(1);
+        self.send(make(tx))?;
+        rx.recv()
+            .unwrap_or_else(|_| Err(Error::Protocol("the writing thread stopped".into())))
+    }
+}
+
+impl ChunkSink for ThreadedSink {
+    fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        self.send(Op::Write(offset, data))
+    }
+    fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
+        self.send(Op::Verified(state))
+    }
+    fn commit(&mut self) -> Result<()> {
+        self.call(Op::Commit)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.call(Op::Finish)
+    }
+}
+
+impl Drop for ThreadedSink {
+    fn drop(&mut self) {
+        drop(self.ops.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn work(mut sink: Box<dyn ChunkSink>, ops: &Receiver<Op>, failed: &ErrorSlot) {
+    let mut broken = false;
+    while let Ok(op) = ops.recv() {
+        let result = match op {
+            Op::Write(_, _) | Op::Verified(_) if broken => Ok(()),
+            Op::Write(offset, data) => sink.write_at(offset, data),
+            Op::Verified(state) => sink.chunk_verified(state),
+            Op::Commit(reply) => {
+                let _ = reply.send(sink.commit());
+                Ok(())
+            }
+            Op::Finish(reply) => {
+                let _ = reply.send(sink.finish());
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            broken = true;
+            *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+    }
+}
