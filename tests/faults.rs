@@ -29,6 +29,21 @@ fn check_same(src: &Path, dst: &Path, report: &serde_json::Value, op: &str) {
     check_ok_report(report, op, SIZE, &sha);
 }
 
+/// Every cut happened, and the bytes moved in the data direction stay
+/// within size + (cuts + 1) × chunk (plus framing).
+fn check_cut_waste(rig: &Rig, op: &str, moved: u64) {
+    assert!(
+        rig.proxy.connections() > u64::from(CUTS),
+        "cuts did not all happen"
+    );
+    eprintln!(
+        "{op} through {CUTS} cuts: {moved} bytes for {SIZE} ({} re-sent or overhead)",
+        moved - SIZE
+    );
+    let bound = SIZE + (u64::from(CUTS) + 1) * CHUNK + OVERHEAD;
+    assert!(moved <= bound, "re-sent too much: {moved} > {bound}");
+}
+
 #[test]
 fn get_survives_repeated_cuts() {
     let rig = Rig::new(&[]);
@@ -40,21 +55,7 @@ fn get_survives_repeated_cuts() {
         &[],
     ));
     check_same(&src, &dest, &report, "get");
-    assert!(
-        rig.proxy.connections() > u64::from(CUTS),
-        "cuts did not all happen"
-    );
-    let bound = SIZE + (u64::from(CUTS) + 1) * CHUNK + OVERHEAD;
-    eprintln!(
-        "get through {CUTS} cuts: {} bytes down for {SIZE} ({} re-sent or overhead)",
-        rig.proxy.down(),
-        rig.proxy.down() - SIZE
-    );
-    assert!(
-        rig.proxy.down() <= bound,
-        "re-sent too much: {} > {bound}",
-        rig.proxy.down()
-    );
+    check_cut_waste(&rig, "get", rig.proxy.down());
     rig.check_clean();
 }
 
@@ -66,21 +67,7 @@ fn send_survives_repeated_cuts() {
     let url = rig.proxy.url("up/cut.bin");
     let report = run_ok_json(&client_args(&["send", s(&src), &url], &[]));
     check_same(&src, &rig.root.path().join("up/cut.bin"), &report, "send");
-    assert!(
-        rig.proxy.connections() > u64::from(CUTS),
-        "cuts did not all happen"
-    );
-    let bound = SIZE + (u64::from(CUTS) + 1) * CHUNK + OVERHEAD;
-    eprintln!(
-        "send through {CUTS} cuts: {} bytes up for {SIZE} ({} re-sent or overhead)",
-        rig.proxy.up(),
-        rig.proxy.up() - SIZE
-    );
-    assert!(
-        rig.proxy.up() <= bound,
-        "re-sent too much: {} > {bound}",
-        rig.proxy.up()
-    );
+    check_cut_waste(&rig, "send", rig.proxy.up());
     rig.check_clean();
 }
 
