@@ -35,7 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
         'wsresume;serve' {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; port 0 picks a free port')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Require this bearer token from every client')
-            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token from FILE (one trailing newline ignored)')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Concurrent connections served; more wait')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Drop a connection on which nothing arrives for this long')
             [CompletionResult]::new('--read-only', '--read-only', [CompletionResultType]::ParameterName, 'Serve downloads only; refuse uploads')

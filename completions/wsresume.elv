@@ -31,7 +31,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
         &'wsresume;serve'= {
             cand --listen 'Address to listen on; port 0 picks a free port'
             cand --token 'Require this bearer token from every client'
-            cand --token-file 'Read the token from FILE (one trailing newline ignored)'
+            cand --token-file 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN'
             cand --max-connections 'Concurrent connections served; more wait'
             cand --idle-timeout 'Drop a connection on which nothing arrives for this long'
             cand --read-only 'Serve downloads only; refuse uploads'

@@ -33,7 +33,7 @@ complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "completions" -d '
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token -d 'Require this bearer token from every client' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token-file -d 'Read the token from FILE (one trailing newline ignored)' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token-file -d 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connections -d 'Concurrent connections served; more wait' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'

@@ -43,14 +43,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9001")]
     pub listen: String,
     /// Require this bearer token from every client.
-    #[arg(
-        long,
-        env = "WSRESUME_TOKEN",
-        hide_env_values = true,
-        conflicts_with = "token_file"
-    )]
+    #[arg(long, env = "WSRESUME_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Read the token from FILE (one trailing newline ignored).
+    /// Read the token from FILE (one trailing newline ignored); wins over
+    /// --token and WSRESUME_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Serve downloads only; refuse uploads.

@@ -46,7 +46,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// Reading or writing a local file failed.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     LocalIo {
         /// What was being done, naming the file.
         context: String,

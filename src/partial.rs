@@ -329,8 +329,7 @@ impl Partial {
         self.verified_state = self.logged_state(good)?;
         let note = (good < recorded).then(|| {
             format!(
-                "{} was changed or damaged since it was recorded: kept {good} of {recorded} verified chunks, fetching the rest again",
-                self.paths.part.display()
+                "the partial file was changed or damaged since it was recorded: kept {good} of {recorded} verified chunks, fetching the rest again"
             )
         });
         if good < recorded {

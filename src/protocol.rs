@@ -23,6 +23,7 @@ pub const MAX_CONTROL_MESSAGE: usize = 16 * 1024;
 
 /// Where a download resumes: what the client already holds verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ResumePoint {
     /// The source's identity when the partial was started (from `offer`).
     pub etag: String,

@@ -106,11 +106,16 @@ impl Storage for LocalFs {
             )));
         }
         let etag = format!(
-            "{:x}-{:x}-{:x}-{:x}",
+            "{:x}-{:x}-{:x}-{:x}-{:x}",
             meta.dev(),
             meta.ino(),
             meta.len(),
-            crate::partial::mtime_ns(&meta)
+            crate::partial::mtime_ns(&meta),
+            // ctime cannot be set by users: a rewrite that restores the
+            // mtime still changes the etag (and so misses the hash cache).
+            meta.ctime()
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(meta.ctime_nsec()) as u64
         );
         Ok(Download {
             file,

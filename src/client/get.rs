@@ -175,7 +175,7 @@ impl<'a> Download<'a> {
         };
         self.take_offer(offer).await?;
         let digest = self.pump(&mut sink, &mut stream).await?;
-        let _ = tokio::time::timeout(self.opts.timeout, sink.send(WsMessage::Close(None))).await;
+        let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
         Ok(digest)
     }
 }
@@ -196,7 +196,8 @@ impl Download<'_> {
                 offer.offset
             )));
         }
-        if offer.offset == requested && self.task.is_some() {
+        let same_source = self.resume.as_ref().is_some_and(|r| r.etag == offer.etag);
+        if offer.offset == requested && self.task.is_some() && same_source {
             return Ok(());
         }
         if requested > 0 && offer.offset == 0 {

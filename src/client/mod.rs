@@ -85,6 +85,14 @@ impl Liveness {
     }
 }
 
+/// The close frame a client sends when it is done.
+pub fn normal_close() -> WsMessage {
+    WsMessage::Close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Normal,
+        reason: "done".into(),
+    }))
+}
+
 /// Send a ping (a failure shows up on the read side).
 pub async fn ping<S>(sink: &mut S)
 where

@@ -131,7 +131,7 @@ impl Upload<'_> {
             checks: sender::Checks::Compute { collect: 0 },
         };
         let sha256 = self.pump(&mut sink, &mut stream, plan).await?;
-        let _ = tokio::time::timeout(self.opts.timeout, sink.send(WsMessage::Close(None))).await;
+        let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
         Ok(sha256)
     }
 

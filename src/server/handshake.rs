@@ -64,7 +64,9 @@ fn check(
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .unwrap_or("");
         if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
             let message = if presented.is_empty() {

@@ -110,6 +110,12 @@ impl Receiver {
     }
 
     fn accept_data(&mut self, data: Bytes) -> Result<Progress> {
+        if self.pos > self.verified.0 && self.pos.is_multiple_of(self.chunk_size) {
+            return Err(Error::Protocol(format!(
+                "data at offset {} before the check of the chunk ending there",
+                self.pos
+            )));
+        }
         let boundary = (self.pos / self.chunk_size + 1) * self.chunk_size;
         let end = self.pos + data.len() as u64;
         if data.is_empty() || end > boundary.min(self.size) {
@@ -275,5 +281,139 @@ fn work(
     // what is verified.
     if let Err(e) = receiver.rewind() {
         tracing::warn!("committing verified chunks failed: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A sink that keeps everything in memory.
+    #[derive(Clone, Default)]
+    struct MemorySink(Arc<Mutex<(Vec<u8>, usize, bool)>>);
+
+    impl ChunkSink for MemorySink {
+        fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
+            let mut inner = self.0.lock().unwrap();
+            let end = offset as usize + data.len();
+            let len = inner.0.len().max(end);
+            inner.0.resize(len, 0);
+            inner.0[offset as usize..end].copy_from_slice(&data);
+            Ok(())
+        }
+        fn chunk_verified(&mut self, _: ChainState) -> Result<()> {
+            self.0.lock().unwrap().1 += 1;
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.0.lock().unwrap().2 = true;
+            Ok(())
+        }
+    }
+
+    const C: u64 = 4096;
+
+    /// The items a correct sender produces for `file`.
+    fn items(file: &[u8]) -> Vec<Item> {
+        let mut hasher = ChainHasher::new();
+        let mut out = Vec::new();
+        for (i, chunk) in file.chunks(C as usize).enumerate() {
+            hasher.update(chunk);
+            out.push(Item::Data(Bytes::copy_from_slice(chunk)));
+            if (i as u64 + 1) * C < file.len() as u64 {
+                let state = hasher.state().unwrap();
+                out.push(Item::Chunk {
+                    index: i as u64,
+                    state,
+                });
+            }
+        }
+        out.push(Item::Eof {
+            sha256: hasher.finalize(),
+        });
+        out
+    }
+
+    fn run(file: &[u8], items: Vec<Item>) -> (Result<Progress>, MemorySink) {
+        let sink = MemorySink::default();
+        let mut receiver = Receiver::new(
+            Box::new(sink.clone()),
+            C,
+            file.len() as u64,
+            (0, ChainState::INITIAL),
+        )
+        .unwrap();
+        let mut last = Ok(Progress::Continue);
+        for item in items {
+            last = receiver.accept(item);
+            if last.is_err() {
+                break;
+            }
+        }
+        drop(receiver);
+        (last, sink)
+    }
+
+    #[test]
+    fn a_correct_stream_is_verified_and_finished() {
+        for len in [0, 1, 4095, 4096, 4097, 3 * 4096 + 5] {
+            let file: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let (last, sink) = run(&file, items(&file));
+            assert!(
+                matches!(last, Ok(Progress::Finished(_))),
+                "len {len}: {last:?}"
+            );
+            let inner = sink.0.lock().unwrap();
+            assert_eq!(inner.0, file);
+            assert!(inner.2, "finished");
+        }
+    }
+
+    #[test]
+    fn broken_streams_are_refused() {
+        let file: Vec<u8> = (0..3 * 4096 + 5).map(|i| (i % 251) as u8).collect();
+        let good = items(&file);
+        let corrupt = |mut v: Vec<Item>| {
+            v[0] = Item::Data(Bytes::from(vec![0u8; 4096]));
+            v
+        };
+        let without = |index: usize| {
+            let mut v = good.clone();
+            v.remove(index);
+            v
+        };
+        let cases: Vec<(&str, Vec<Item>, bool)> = vec![
+            ("corrupt data", corrupt(good.clone()), true),
+            ("missing chunk message", without(1), false),
+            ("missing data", without(0), false),
+            ("early eof", vec![good[0].clone(), good[6].clone()], false),
+            (
+                "frame crossing a boundary",
+                vec![Item::Data(Bytes::from(vec![0u8; 4097]))],
+                false,
+            ),
+            ("empty frame", vec![Item::Data(Bytes::new())], false),
+            (
+                "chunk out of order",
+                vec![good[0].clone(), good[3].clone()],
+                false,
+            ),
+        ];
+        for (name, items, integrity) in cases {
+            let (last, sink) = run(&file, items);
+            let err = last.expect_err(name);
+            let kind_ok = if integrity {
+                matches!(err, Error::Integrity(_))
+            } else {
+                matches!(err, Error::Protocol(_))
+            };
+            assert!(kind_ok, "{name}: {err}");
+            assert!(!sink.0.lock().unwrap().2, "{name}: must not finish");
+        }
     }
 }
