@@ -208,11 +208,6 @@ impl Partial {
         (chunks * self.chunk_size, self.verified_state)
     }
 
-    /// The files this partial lives in.
-    pub fn paths(&self) -> &PartialPaths {
-        &self.paths
-    }
-
     /// Write received (not yet verified) bytes at `offset`.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         self.part

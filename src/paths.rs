@@ -1,8 +1,7 @@
 //! Turning a URL path into a path confined under the server ROOT.
 //!
 //! This module owns the server's path policy: how raw (percent-encoded) URL
-//! path text becomes a validated [`RelPath`] ([`parse_request_path`],
-//! [`parse_dir_path`]), which names are reserved for the server's own partial
+//! path text becomes a validated [`RelPath`] ([`parse_request_path`]), which names are reserved for the server's own partial
 //! files ([`reserved_suffix`]), and how a [`RelPath`] is mapped onto the
 //! filesystem without leaving ROOT, for reading ([`resolve_existing`]) and for
 //! creating ([`resolve_for_create`]). Error messages name the offending
@@ -106,7 +105,7 @@ pub enum PathError {
 
 /// A validated path relative to ROOT: non-empty UTF-8 segments with no
 /// separators, dot segments, control characters or reserved names.
-/// The empty `RelPath` (no segments) is the root, produced only by [`parse_dir_path`].
+/// The empty `RelPath` (no segments, its `Default`) names the root.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RelPath {
     segments: Vec<String>,
@@ -123,27 +122,9 @@ impl RelPath {
         self.segments.last().map(String::as_str)
     }
 
-    /// True for the root (no segments).
-    pub fn is_root(&self) -> bool {
-        self.segments.is_empty()
-    }
-
     /// The path as a relative [`PathBuf`].
     pub fn to_path_buf(&self) -> PathBuf {
         self.segments.iter().collect()
-    }
-
-    /// This path with one more segment, `name` (already decoded), validated
-    /// like a URL segment and against the length limits.
-    pub fn join(&self, name: &str) -> Result<RelPath, PathError> {
-        if name.is_empty() {
-            return Err(PathError::EmptySegment(format!("{self}/")));
-        }
-        check_segment(name)?;
-        let mut segments = self.segments.clone();
-        segments.push(name.to_owned());
-        check_total_len(&segments)?;
-        Ok(RelPath { segments })
     }
 }
 
@@ -169,18 +150,6 @@ pub fn parse_request_path(raw: &str) -> Result<RelPath, PathError> {
     if rest.is_empty() {
         return Err(PathError::Root(raw.to_owned()));
     }
-    parse_segments(raw, rest)
-}
-
-/// Parses a directory path from raw URL path text: like
-/// [`parse_request_path`] but a trailing `/` is accepted and `/` gives the
-/// root (an empty [`RelPath`]).
-pub fn parse_dir_path(raw: &str) -> Result<RelPath, PathError> {
-    let rest = strip_leading_slash(raw)?;
-    if rest.is_empty() {
-        return Ok(RelPath::default());
-    }
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
     parse_segments(raw, rest)
 }
 
@@ -243,15 +212,6 @@ fn check_segment(segment: &str) -> Result<(), PathError> {
     }
     if reserved_suffix(segment) {
         return Err(PathError::Reserved(owned()));
-    }
-    Ok(())
-}
-
-/// Refuses segments whose `/`-joined length exceeds [`MAX_PATH_LEN`].
-fn check_total_len(segments: &[String]) -> Result<(), PathError> {
-    let total: usize = segments.iter().map(|s| s.len() + 1).sum::<usize>();
-    if total.saturating_sub(1) > MAX_PATH_LEN {
-        return Err(PathError::PathTooLong);
     }
     Ok(())
 }
@@ -486,58 +446,6 @@ mod tests {
     }
 
     #[test]
-    fn dir_paths() {
-        let cases: &[(&str, Option<&[&str]>)] = &[
-            ("/", Some(&[])),
-            ("/d", Some(&["d"])),
-            ("/d/", Some(&["d"])),
-            ("/d/e%20f/", Some(&["d", "e f"])),
-            ("", None),
-            ("d/", None),
-            ("//", None),
-            ("/d//", None),
-            ("/d//e/", None),
-            ("/../", None),
-            ("/%2e%2e/", None),
-            ("/a%2fb/", None),
-            ("/x.wsresume-tmp/", None),
-        ];
-        for &(raw, want) in cases {
-            match (parse_dir_path(raw), want) {
-                (Ok(rel), Some(want)) => {
-                    assert_eq!(rel.segments(), want, "{raw}");
-                    assert_eq!(rel.is_root(), want.is_empty(), "{raw}");
-                }
-                (Err(_), None) => {}
-                (got, _) => panic!("{raw:?}: unexpected {got:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn join_validates_name() {
-        let dir = parse_dir_path("/d/").expect("valid");
-        let root = parse_dir_path("/").expect("valid");
-        let cases: &[(&RelPath, &str, Option<&str>)] = &[
-            (&dir, "a b", Some("d/a b")),
-            (&root, "a", Some("a")),
-            (&dir, "%2e%2e", Some("d/%2e%2e")),
-            (&dir, "", None),
-            (&dir, ".", None),
-            (&dir, "..", None),
-            (&dir, "a/b", None),
-            (&dir, "a\\b", None),
-            (&dir, "a\0", None),
-            (&dir, "f.wsresume-part", None),
-        ];
-        for &(base, name, want) in cases {
-            let got = base.join(name).ok().map(|r| r.to_string());
-            assert_eq!(got.as_deref(), want, "{base} + {name:?}");
-        }
-        assert!(dir.join(&"x".repeat(256)).is_err());
-    }
-
-    #[test]
     fn reserved_suffixes() {
         let cases: &[(&str, bool)] = &[
             ("a.wsresume-part", true),
@@ -678,7 +586,7 @@ mod tests {
     #[test]
     fn resolve_for_create_refuses_root() {
         let (_tmp, root) = fixture();
-        let top = parse_dir_path("/").expect("root dir");
+        let top = RelPath::default();
         assert!(matches!(
             resolve_for_create(&root, &top),
             Err(PathError::Root(_))

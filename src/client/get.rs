@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use super::connect::{RemoteUrl, connect};
 use super::retry::Retrier;
 use super::stdout::StdoutSink;
-use super::{ClientOptions, Frame, Liveness, classify, next_control, ping};
+use super::{ClientOptions, Frame, Liveness, classify, next_control, ping, send_text};
 use crate::chain::ChainState;
 use crate::error::{Error, Result};
 use crate::partial::{Partial, PartialPaths, SourceIdentity};
@@ -58,7 +58,6 @@ pub async fn get(opts: &ClientOptions, url: &RemoteUrl, dest: Dest) -> Result<Ou
     let mut download = Download::new(opts, url, dest)?;
     let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, opts.quiet);
     let result = loop {
-        retrier.start();
         let before = download.verified();
         match download.attempt().await {
             Ok(digest) => break Ok(digest),
@@ -298,14 +297,4 @@ impl Download<'_> {
             }
         }
     }
-}
-
-/// Send one control message.
-pub async fn send_text<K>(sink: &mut K, message: &Message) -> Result<()>
-where
-    K: futures_util::Sink<WsMessage> + Unpin,
-{
-    sink.send(WsMessage::text(message.encode()))
-        .await
-        .map_err(|_| Error::Network("connection lost while sending a request".into()))
 }

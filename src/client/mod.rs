@@ -101,6 +101,16 @@ where
     let _ = sink.send(WsMessage::Ping(bytes::Bytes::new())).await;
 }
 
+/// Send one control message.
+pub async fn send_text<K>(sink: &mut K, message: &Message) -> Result<()>
+where
+    K: futures_util::Sink<WsMessage> + Unpin,
+{
+    sink.send(WsMessage::text(message.encode()))
+        .await
+        .map_err(|_| Error::Network("connection lost while sending a request".into()))
+}
+
 /// Classify the next frame; `error` messages and closes become errors.
 pub fn classify(frame: Option<std::result::Result<WsMessage, WsError>>) -> Result<Frame> {
     match frame {

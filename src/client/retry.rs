@@ -13,7 +13,6 @@ const BASE_DELAY: Duration = Duration::from_millis(250);
 pub struct Retrier {
     backoff: Backoff,
     budget: RetryBudget,
-    attempts: u32,
     quiet: bool,
 }
 
@@ -23,20 +22,13 @@ impl Retrier {
         Retrier {
             backoff: Backoff::new(BASE_DELAY.min(max_delay), max_delay),
             budget: RetryBudget::new(retries),
-            attempts: 0,
             quiet,
         }
     }
 
-    /// Count the start of an attempt.
-    pub fn start(&mut self) -> u32 {
-        self.attempts += 1;
-        self.attempts
-    }
-
     /// Attempts started so far.
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.budget.attempts()
     }
 
     /// An attempt failed: return the error if it is final, else wait and
@@ -50,7 +42,7 @@ impl Retrier {
         }
         if !self.budget.allow_retry(made_progress) {
             return Err(Error::RetriesExhausted {
-                attempts: self.attempts,
+                attempts: self.attempts(),
                 last: Box::new(error),
             });
         }

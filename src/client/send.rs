@@ -12,9 +12,8 @@ use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::connect::{RemoteUrl, connect};
-use super::get::send_text;
 use super::retry::Retrier;
-use super::{ClientOptions, Frame, Liveness, classify, next_control, ping};
+use super::{ClientOptions, Frame, Liveness, classify, next_control, ping, send_text};
 use crate::chain::{ChainState, hex};
 use crate::error::{Error, Result};
 use crate::protocol::Message;
@@ -53,7 +52,6 @@ pub async fn send(opts: &ClientOptions, path: &Path, url: &RemoteUrl) -> Result<
     };
     let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, opts.quiet);
     let result = loop {
-        retrier.start();
         let before = upload.acked;
         match upload.attempt().await {
             Ok(digest) => break Ok(digest),

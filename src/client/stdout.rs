@@ -29,12 +29,7 @@ impl ChunkSink for StdoutSink {
     }
 
     fn chunk_verified(&mut self, _state: ChainState) -> Result<()> {
-        let mut out = std::io::stdout().lock();
-        out.write_all(&self.held)
-            .map_err(|e| Error::local_io("writing to standard output", e))?;
-        self.written += self.held.len() as u64;
-        self.held.clear();
-        Ok(())
+        self.write_held()
     }
 
     fn commit(&mut self) -> Result<()> {
@@ -44,7 +39,19 @@ impl ChunkSink for StdoutSink {
     }
 
     fn finish(&mut self) -> Result<()> {
-        self.chunk_verified(ChainState::INITIAL)?;
+        self.write_held()?;
         self.commit()
+    }
+}
+
+impl StdoutSink {
+    /// The held bytes are verified: write them out.
+    fn write_held(&mut self) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&self.held)
+            .map_err(|e| Error::local_io("writing to standard output", e))?;
+        self.written += self.held.len() as u64;
+        self.held.clear();
+        Ok(())
     }
 }
