@@ -29,18 +29,19 @@ fn check_same(src: &Path, dst: &Path, report: &serde_json::Value, op: &str) {
     check_ok_report(report, op, SIZE, &sha);
 }
 
-/// Every cut happened, and the bytes moved in the data direction stay
-/// within size + (cuts + 1) × chunk (plus framing).
-fn check_cut_waste(rig: &Rig, op: &str, moved: u64) {
+/// Every interruption happened (each forced a new connection), and the bytes
+/// moved in the data direction stay within size + (interruptions + 1) ×
+/// chunk (plus framing).
+fn check_waste(rig: &Rig, op: &str, moved: u64, interruptions: u32) {
     assert!(
-        rig.proxy.connections() > u64::from(CUTS),
-        "cuts did not all happen"
+        rig.proxy.connections() > u64::from(interruptions),
+        "the interruptions did not all happen"
     );
     eprintln!(
-        "{op} through {CUTS} cuts: {moved} bytes for {SIZE} ({} re-sent or overhead)",
+        "{op} through {interruptions} interruptions: {moved} bytes for {SIZE} ({} re-sent or overhead)",
         moved - SIZE
     );
-    let bound = SIZE + (u64::from(CUTS) + 1) * CHUNK + OVERHEAD;
+    let bound = SIZE + (u64::from(interruptions) + 1) * CHUNK + OVERHEAD;
     assert!(moved <= bound, "re-sent too much: {moved} > {bound}");
 }
 
@@ -55,7 +56,7 @@ fn get_survives_repeated_cuts() {
         &[],
     ));
     check_same(&src, &dest, &report, "get");
-    check_cut_waste(&rig, "get", rig.proxy.down());
+    check_waste(&rig, "get", rig.proxy.down(), CUTS);
     rig.check_clean();
 }
 
@@ -67,7 +68,7 @@ fn send_survives_repeated_cuts() {
     let url = rig.proxy.url("up/cut.bin");
     let report = run_ok_json(&client_args(&["send", s(&src), &url], &[]));
     check_same(&src, &rig.root.path().join("up/cut.bin"), &report, "send");
-    check_cut_waste(&rig, "send", rig.proxy.up());
+    check_waste(&rig, "send", rig.proxy.up(), CUTS);
     rig.check_clean();
 }
 
@@ -81,17 +82,11 @@ fn get_survives_a_stall() {
     let url = rig.proxy.url("stall.bin");
     let report = run_ok_json(&client_args(&["get", &url, s(&dest)], &["--timeout", "2"]));
     check_same(&src, &dest, &report, "get");
-    assert!(rig.proxy.connections() >= 2, "the stall did not happen");
     assert!(
         start.elapsed() < Duration::from_secs(60),
         "stall recovery too slow"
     );
-    let bound = SIZE + 2 * CHUNK + OVERHEAD;
-    assert!(
-        rig.proxy.down() <= bound,
-        "re-sent too much: {} > {bound}",
-        rig.proxy.down()
-    );
+    check_waste(&rig, "get", rig.proxy.down(), 1);
     rig.check_clean();
 }
 
@@ -106,16 +101,10 @@ fn send_survives_a_stall() {
     let url = rig.proxy.url("stall.bin");
     let report = run_ok_json(&client_args(&["send", s(&src), &url], &["--timeout", "2"]));
     check_same(&src, &rig.root.path().join("stall.bin"), &report, "send");
-    assert!(rig.proxy.connections() >= 2, "the stall did not happen");
     assert!(
         start.elapsed() < Duration::from_secs(60),
         "stall recovery too slow"
     );
-    let bound = SIZE + 2 * CHUNK + OVERHEAD;
-    assert!(
-        rig.proxy.up() <= bound,
-        "re-sent too much: {} > {bound}",
-        rig.proxy.up()
-    );
+    check_waste(&rig, "send", rig.proxy.up(), 1);
     rig.check_clean();
 }

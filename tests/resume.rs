@@ -338,3 +338,22 @@ fn source_replaced_with_different_size() {
 fn source_replaced_with_same_size() {
     replaced_source(SIZE);
 }
+
+/// With the server's hash cache warm (the file was served whole once), a
+/// resumed download is checked against the cached chaining values and
+/// continues where it stopped instead of starting over.
+#[test]
+fn resume_against_a_warm_hash_cache() {
+    let rig = Rig::new(&[]);
+    let src = random_file(rig.root.path(), "warm.bin", SIZE);
+    let url = rig.proxy.url("warm.bin");
+    let first = rig.local.path().join("first.bin");
+    run_ok_json(&client_args(&["get", &url, s(&first)], &[]));
+    let dest = rig.local.path().join("warm.bin");
+    killed_get(&rig, &url, &dest, PROGRESS);
+    let report = run_ok_json(&client_args(&["get", &url, s(&dest)], &[]));
+    assert_eq!(sha256_file(&dest), sha256_file(&src));
+    assert_eq!(sha256_file(&first), sha256_file(&src));
+    check_resumed(&report, SIZE);
+    rig.check_clean();
+}

@@ -313,13 +313,13 @@ fn pump(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
         }
     }
     if conn.tripped() {
-        apply_fault(sh, conn);
+        apply_fault(sh, conn, dir);
     }
 }
 
-fn apply_fault(sh: &Shared, conn: &Arc<Conn>) {
+fn apply_fault(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
     match conn.fault.map(|f| f.kind) {
-        Some(Kind::Cut) => conn.close(),
+        Some(Kind::Cut) => cut(sh, conn, dir),
         Some(Kind::Stall) => {
             let mut stalled = sh.stalled.lock().unwrap();
             if !stalled.iter().any(|c| Arc::ptr_eq(c, conn)) {
@@ -328,6 +328,28 @@ fn apply_fault(sh: &Shared, conn: &Arc<Conn>) {
         }
         None => {}
     }
+}
+
+/// A cut: both peers get a FIN after everything already forwarded, then what
+/// they still send is read and discarded until they close (at most 2 s).
+/// Closing a socket with unread data would send an RST instead, and an RST
+/// makes the peer's kernel drop bytes it received but had not yet read, so
+/// the bytes counted as forwarded would not all have arrived.
+fn cut(sh: &Shared, conn: &Conn, dir: Dir) {
+    let _ = conn.client.shutdown(Shutdown::Write);
+    let _ = conn.upstream.shutdown(Shutdown::Write);
+    let (mut src, _) = conn.ends(dir);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let mut buf = [0u8; 16 * 1024];
+    while !sh.stopped() && std::time::Instant::now() < deadline {
+        match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => {}
+            Err(_) => break,
+        }
+    }
+    conn.close();
 }
 
 /// `write_all` that survives write time-outs and gives up when the proxy stops.
