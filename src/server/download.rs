@@ -171,7 +171,7 @@ where
             }
             incoming = stream.next() => {
                 idle.heard();
-                super::expect_only_keepalive(Ok(incoming))?;
+                super::expect_only_keepalive(incoming)?;
             }
             refusal = idle.expired() => return Err(refusal),
             _ = shutdown.recv() => {

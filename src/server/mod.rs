@@ -205,6 +205,8 @@ async fn handle_connection(
 fn first_request(
     incoming: Result<Option<Result<WsMessage, WsError>>, tokio::time::error::Elapsed>,
 ) -> Result<Message, Refusal> {
+    let incoming =
+        incoming.map_err(|_| Refusal::new(ErrorCode::BadRequest, "no request arrived in time"))?;
     match received(incoming)? {
         WsMessage::Text(text) => Ok(Message::decode(&text)?),
         _ => Err(Refusal::new(
@@ -215,27 +217,19 @@ fn first_request(
 }
 
 /// The next frame, or why the connection is over.
-fn received(
-    incoming: Result<Option<Result<WsMessage, WsError>>, tokio::time::error::Elapsed>,
-) -> Result<WsMessage, Refusal> {
+fn received(incoming: Option<Result<WsMessage, WsError>>) -> Result<WsMessage, Refusal> {
     match incoming {
-        Err(_) => Err(Refusal::new(
-            ErrorCode::GoingAway,
-            "idle time-out: nothing received",
-        )),
-        Ok(None) | Ok(Some(Ok(WsMessage::Close(_)))) => Err(Refusal::new(
+        None | Some(Ok(WsMessage::Close(_))) => Err(Refusal::new(
             ErrorCode::GoingAway,
             "client closed the connection",
         )),
-        Ok(Some(Err(e))) => Err(ws_refusal(e)),
-        Ok(Some(Ok(frame))) => Ok(frame),
+        Some(Err(e)) => Err(ws_refusal(e)),
+        Some(Ok(frame)) => Ok(frame),
     }
 }
 
 /// During a download only pings and pongs may arrive.
-fn expect_only_keepalive(
-    incoming: Result<Option<Result<WsMessage, WsError>>, tokio::time::error::Elapsed>,
-) -> Result<(), Refusal> {
+fn expect_only_keepalive(incoming: Option<Result<WsMessage, WsError>>) -> Result<(), Refusal> {
     match received(incoming)? {
         WsMessage::Ping(_) | WsMessage::Pong(_) => Ok(()),
         _ => Err(Refusal::new(

@@ -142,7 +142,7 @@ where
             refusal = idle.expired() => return Err(refusal),
             incoming = stream.next() => {
                 idle.heard();
-                if let Some(item) = item_from(Ok(incoming))? {
+                if let Some(item) = item_from(incoming)? {
                     task.push(item).await?;
                 }
             }
@@ -183,7 +183,7 @@ where
     while tokio::time::Instant::now() < deadline {
         let quiet = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
         let Ok(Some(Ok(frame))) = quiet else { return };
-        match item_from(Ok(Some(Ok(frame)))) {
+        match item_from(Some(Ok(frame))) {
             Ok(Some(item)) => {
                 if task.push(item).await.is_err() {
                     return;
@@ -196,9 +196,7 @@ where
 }
 
 /// Turn one received frame into an item (None for keepalive frames).
-fn item_from(
-    incoming: Result<Option<Result<WsMessage, WsError>>, tokio::time::error::Elapsed>,
-) -> Result<Option<Item>, Refusal> {
+fn item_from(incoming: Option<Result<WsMessage, WsError>>) -> Result<Option<Item>, Refusal> {
     match super::received(incoming)? {
         WsMessage::Binary(data) => Ok(Some(Item::Data(data))),
         WsMessage::Text(text) => {
