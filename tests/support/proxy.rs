@@ -303,10 +303,14 @@ fn pump(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
             Err(_) => return conn.close(),
         };
         let (allowed, hit) = conn.reserve(n);
-        if write_fully(sh, dst, &buf[..allowed]).is_err() {
+        // Counted before the write, so whatever the peer sends in reply is
+        // never seen before its cause is counted; what fails to go out is
+        // taken back.
+        counter.fetch_add(allowed as u64, Ordering::SeqCst);
+        if let Err(unwritten) = write_fully(sh, dst, &buf[..allowed]) {
+            counter.fetch_sub(unwritten, Ordering::SeqCst);
             return conn.close();
         }
-        counter.fetch_add(allowed as u64, Ordering::SeqCst);
         throttle_pause(sh.rate(), allowed);
         if hit {
             conn.tripped.store(true, Ordering::SeqCst);
@@ -352,14 +356,14 @@ fn cut(sh: &Shared, conn: &Conn, dir: Dir) {
     conn.close();
 }
 
-/// `write_all` that survives write time-outs and gives up when the proxy stops.
-fn write_fully(sh: &Shared, mut dst: &TcpStream, mut data: &[u8]) -> io::Result<()> {
+/// `write_all` that survives write time-outs and gives up when the proxy
+/// stops; on failure, returns how many bytes did not go out.
+fn write_fully(sh: &Shared, mut dst: &TcpStream, mut data: &[u8]) -> Result<(), u64> {
     while !data.is_empty() {
         match dst.write(data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
+            Ok(n) if n > 0 => data = &data[n..],
             Err(e) if is_timeout(&e) && !sh.stopped() => {}
-            Err(e) => return Err(e),
+            _ => return Err(data.len() as u64),
         }
     }
     Ok(())
