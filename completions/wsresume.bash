@@ -81,13 +81,17 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --quiet --json --help --version"
+            opts="-q -h -V --token --cacert --retries --retry-max-delay --timeout --chunk-size --quiet --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -199,13 +203,17 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --quiet --json --help --version"
+            opts="-q -h -V --token --cacert --retries --retry-max-delay --timeout --chunk-size --quiet --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -233,7 +241,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__serve)
-            opts="-q -h -V --listen --token --token-file --read-only --max-connections --idle-timeout --quiet --help --version"
+            opts="-q -h -V --listen --token --token-file --read-only --tls-cert --tls-key --max-connections --idle-timeout --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -248,6 +256,14 @@ _wsresume() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

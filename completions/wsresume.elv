@@ -32,6 +32,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --listen 'Address to listen on; port 0 picks a free port'
             cand --token 'Require this bearer token from every client'
             cand --token-file 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN'
+            cand --tls-cert 'Serve wss:// with this certificate chain (PEM); needs --tls-key'
+            cand --tls-key 'The private key (PEM) of --tls-cert'
             cand --max-connections 'Concurrent connections served; more wait'
             cand --idle-timeout 'Drop a connection on which nothing arrives for this long'
             cand --read-only 'Serve downloads only; refuse uploads'
@@ -44,6 +46,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
         }
         &'wsresume;send'= {
             cand --token 'Bearer token for the server'
+            cand --cacert 'Also trust the CA certificates in this PEM file for wss:// (the system''s roots are always trusted)'
             cand --retries 'Retries after the first attempt without progress; 0 never retries'
             cand --retry-max-delay 'Longest wait between reconnects'
             cand --timeout 'A connection silent for this long is dead and reconnected'
@@ -58,6 +61,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
         }
         &'wsresume;get'= {
             cand --token 'Bearer token for the server'
+            cand --cacert 'Also trust the CA certificates in this PEM file for wss:// (the system''s roots are always trusted)'
             cand --retries 'Retries after the first attempt without progress; 0 never retries'
             cand --retry-max-delay 'Longest wait between reconnects'
             cand --timeout 'A connection silent for this long is dead and reconnected'

@@ -34,6 +34,8 @@ complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "help" -d 'Print t
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token -d 'Require this bearer token from every client' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token-file -d 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM); needs --tls-key' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connections -d 'Concurrent connections served; more wait' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
@@ -41,6 +43,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l token -d 'Bearer token for the server' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'Retries after the first attempt without progress; 0 never retries' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected' -r
@@ -50,6 +53,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l json -d 'Prin
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected' -r

@@ -52,6 +52,12 @@ pub struct ServeArgs {
     /// Serve downloads only; refuse uploads.
     #[arg(long)]
     pub read_only: bool,
+    /// Serve wss:// with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Concurrent connections served; more wait.
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_connections: usize,
@@ -69,6 +75,10 @@ pub struct ClientArgs {
     /// Bearer token for the server.
     #[arg(long, env = "WSRESUME_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Also trust the CA certificates in this PEM file for wss:// (the
+    /// system's roots are always trusted).
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
     /// Retries after the first attempt without progress; 0 never retries.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub retries: u32,

@@ -15,7 +15,7 @@ use crate::client::connect::RemoteUrl;
 use crate::client::get::Dest;
 use crate::error::{Error, ExitCode, exit_code_of};
 use crate::report::{Outcome, json_line, summary};
-use crate::server::{Context, HashCache, ServerLimits, Writers};
+use crate::server::{Access, Context, HashCache, ServerLimits, Writers};
 
 /// Memory for the server's cache of file hashes (32 bytes per chunk).
 const HASH_CACHE_BYTES: usize = 16 * 1024 * 1024;
@@ -87,7 +87,13 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
     let storage = LocalFs::new(&root)?;
-    let token = config::server_token(&args)?;
+    let access = Access {
+        token: config::server_token(&args)?,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        },
+    };
     let limits = ServerLimits {
         max_connections: args.max_connections.max(1),
         idle_timeout: config::idle_timeout(&args)?,
@@ -100,7 +106,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("reading the listening address")?;
     let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on ws://{addr}").and_then(|()| stdout.flush())?;
+    let scheme = if access.tls.is_some() { "wss" } else { "ws" };
+    writeln!(stdout, "listening on {scheme}://{addr}").and_then(|()| stdout.flush())?;
     let ctx = Context {
         storage: Arc::new(storage),
         writers: Writers::default(),
@@ -108,13 +115,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         read_only: args.read_only,
         idle_timeout: limits.idle_timeout,
     };
-    server::run(listener, ctx, token, limits, shutdown_signal()).await;
+    server::run(listener, ctx, access, limits, shutdown_signal()).await;
     Ok(())
 }
 
 async fn get(args: GetArgs) -> anyhow::Result<()> {
-    let opts = config::client_options(&args.client)?;
+    let mut opts = config::client_options(&args.client)?;
     let url = RemoteUrl::parse(&args.url)?;
+    opts.tls = config::client_tls(&args.client, &url)?;
     let dest = match args.dest.as_deref() {
         Some(d) if d.as_os_str() == "-" => Dest::Stdout,
         d => Dest::File(config::download_target(d, url.file_name())?),
@@ -139,8 +147,9 @@ async fn get(args: GetArgs) -> anyhow::Result<()> {
 }
 
 async fn send(args: SendArgs) -> anyhow::Result<()> {
-    let opts = config::client_options(&args.client)?;
+    let mut opts = config::client_options(&args.client)?;
     let url = RemoteUrl::parse(&args.url)?;
+    opts.tls = config::client_tls(&args.client, &url)?;
     let to_dir = url.is_dir() || args.files.len() > 1;
     if args.files.len() > 1 && !url.is_dir() {
         return Err(Error::Usage(format!(

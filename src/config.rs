@@ -60,7 +60,20 @@ pub fn client_options(args: &ClientArgs) -> Result<ClientOptions> {
         timeout: seconds("--timeout", args.timeout, false)?,
         chunk_size,
         quiet: args.quiet,
+        tls: None,
     })
+}
+
+/// TLS settings for `url` when it is `wss://`: the system's roots plus
+/// `--cacert`.
+pub fn client_tls(
+    args: &ClientArgs,
+    url: &crate::client::connect::RemoteUrl,
+) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
+    if !url.is_secure() {
+        return Ok(None);
+    }
+    crate::tls::client_config(args.cacert.as_deref()).map(Some)
 }
 
 /// The server's token: `--token`, `--token-file` or `WSRESUME_TOKEN`.

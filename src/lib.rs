@@ -11,6 +11,7 @@
 //! - [`storage`] is the server's narrow storage interface; [`paths`] keeps
 //!   every request under ROOT.
 //! - [`error`] holds the error kinds and the one mapping to exit codes.
+//! - [`tls`] sets up rustls for both ends.
 //! - [`backoff`], [`progress`] and [`report`] are small helpers.
 
 pub mod backoff;
@@ -27,6 +28,7 @@ pub mod protocol;
 pub mod report;
 pub mod server;
 pub mod storage;
+pub mod tls;
 pub mod transfer;
 
 use percent_encoding::{AsciiSet, CONTROLS};

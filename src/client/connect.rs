@@ -1,14 +1,13 @@
 //! Opening a connection: the URL checked, the upgrade request with the
 //! subprotocol and token, and handshake failures mapped to error kinds.
 
-use std::time::Duration;
-
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use super::ClientOptions;
 use crate::error::{Error, Result};
 use crate::protocol::SUBPROTOCOL;
 
@@ -41,12 +40,22 @@ impl RemoteUrl {
         Ok(RemoteUrl { uri })
     }
 
+    /// The host name or address.
+    pub fn host(&self) -> &str {
+        self.uri.host().unwrap_or_default()
+    }
+
     /// The path as given (percent-encoded), `/` when empty.
     pub fn path(&self) -> &str {
         match self.uri.path() {
             "" => "/",
             p => p,
         }
+    }
+
+    /// Whether the URL asks for TLS (`wss://`).
+    pub fn is_secure(&self) -> bool {
+        self.uri.scheme_str() == Some("wss")
     }
 
     /// Whether the URL names a directory (ends in `/`).
@@ -81,8 +90,8 @@ impl std::fmt::Display for RemoteUrl {
     }
 }
 
-/// Connect and upgrade, within `limit`.
-pub async fn connect(url: &RemoteUrl, token: Option<&str>, limit: Duration) -> Result<Ws> {
+/// Connect (with TLS for `wss://`) and upgrade, within `opts.timeout`.
+pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<Ws> {
     let mut request = url
         .uri
         .clone()
@@ -93,15 +102,24 @@ pub async fn connect(url: &RemoteUrl, token: Option<&str>, limit: Duration) -> R
         "sec-websocket-protocol",
         HeaderValue::from_static(SUBPROTOCOL),
     );
-    if let Some(token) = token {
+    if let Some(token) = &opts.token {
         let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
             Error::Usage("the token contains characters not allowed in a header".into())
         })?;
         headers.insert("authorization", value);
     }
-    let connecting =
-        tokio_tungstenite::connect_async_with_config(request, Some(crate::ws_config()), true);
-    let (ws, response) = match tokio::time::timeout(limit, connecting).await {
+    let tls = match (url.is_secure(), &opts.tls) {
+        (false, _) => None,
+        (true, Some(config)) => Some(Connector::Rustls(config.clone())),
+        (true, None) => return Err(Error::Tls(format!("{url}: TLS is not set up"))),
+    };
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        request,
+        Some(crate::ws_config()),
+        true,
+        tls,
+    );
+    let (ws, response) = match tokio::time::timeout(opts.timeout, connecting).await {
         Err(_) => return Err(Error::Network(format!("{url}: connection timed out"))),
         Ok(Err(e)) => return Err(handshake_error(url, e)),
         Ok(Ok(pair)) => pair,
@@ -138,7 +156,10 @@ fn handshake_error(url: &RemoteUrl, e: WsError) -> Error {
         WsError::Url(e) => Error::Usage(format!("{url}: {e}")),
         WsError::Tls(e) => Error::Tls(format!("{url}: {e}")),
         WsError::Protocol(e) => Error::Protocol(format!("{url}: {e}")),
-        WsError::Io(e) => Error::Network(format!("{url}: {e}")),
+        WsError::Io(e) => match crate::tls::tls_failure(&e) {
+            Some(why) => Error::Tls(format!("{}: {why}", url.host())),
+            None => Error::Network(format!("{url}: {e}")),
+        },
         other => Error::Network(format!("{url}: {other}")),
     }
 }

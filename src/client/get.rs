@@ -143,7 +143,7 @@ impl<'a> Download<'a> {
     }
 
     async fn attempt(&mut self) -> Result<[u8; 32]> {
-        let ws = connect(self.url, self.opts.token.as_deref(), self.opts.timeout).await?;
+        let ws = connect(self.url, self.opts).await?;
         let (mut sink, mut stream) = ws.split();
         let request = Message::Get {
             path: self.url.path().to_string(),

@@ -34,6 +34,8 @@ pub struct ClientOptions {
     pub chunk_size: u64,
     /// `-q`.
     pub quiet: bool,
+    /// TLS settings for `wss://` URLs (system roots plus `--cacert`).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// One received frame, already classified.

@@ -106,7 +106,7 @@ impl<'a> Source<'a> {
 
 impl Upload<'_> {
     async fn attempt(&mut self) -> Result<String> {
-        let ws = connect(self.url, self.opts.token.as_deref(), self.opts.timeout).await?;
+        let ws = connect(self.url, self.opts).await?;
         let (mut sink, mut stream) = ws.split();
         let request = Message::Put {
             path: self.url.path().to_string(),

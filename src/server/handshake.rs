@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
@@ -14,11 +14,14 @@ use crate::protocol::{ErrorCode, SUBPROTOCOL};
 
 /// Upgrade `stream`, refusing with an HTTP error when the client speaks
 /// another protocol version (426) or presents no or the wrong token (401).
-pub async fn accept(
-    stream: TcpStream,
+pub async fn accept<S>(
+    stream: S,
     token: Option<&str>,
     limit: Duration,
-) -> Result<WebSocketStream<TcpStream>, Refusal> {
+) -> Result<WebSocketStream<S>, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let token = token.map(str::to_string);
     #[allow(clippy::result_large_err)]
     let callback =

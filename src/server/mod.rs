@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -51,10 +52,19 @@ impl Default for ServerLimits {
     }
 }
 
+/// Who may connect and how: the bearer token and the TLS acceptor.
+#[derive(Clone, Default)]
+pub struct Access {
+    /// Require `Authorization: Bearer TOKEN`.
+    pub token: Option<String>,
+    /// Serve `wss://`.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
 struct Server {
     listener: TcpListener,
     ctx: Arc<Context>,
-    token: Option<String>,
+    access: Access,
     limits: ServerLimits,
     permits: Arc<Semaphore>,
     notify_shutdown: broadcast::Sender<()>,
@@ -67,7 +77,7 @@ struct Server {
 pub async fn run(
     listener: TcpListener,
     ctx: Context,
-    token: Option<String>,
+    access: Access,
     limits: ServerLimits,
     shutdown: impl Future,
 ) {
@@ -76,7 +86,7 @@ pub async fn run(
     let mut server = Server {
         listener,
         ctx: Arc::new(ctx),
-        token,
+        access,
         permits: Arc::new(Semaphore::new(limits.max_connections)),
         limits,
         notify_shutdown,
@@ -126,7 +136,7 @@ impl Server {
 
     fn spawn_connection(&self, stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
         let ctx = self.ctx.clone();
-        let token = self.token.clone();
+        let access = self.access.clone();
         let limits = self.limits.clone();
         let mut shutdown = self.notify_shutdown.subscribe();
         let drained = self.drained.clone();
@@ -136,7 +146,17 @@ impl Server {
                 .map(|a| a.to_string())
                 .unwrap_or_default();
             let _ = stream.set_nodelay(true);
-            match handle_connection(stream, &ctx, token.as_deref(), &limits, &mut shutdown).await {
+            let token = access.token.as_deref();
+            let outcome = match &access.tls {
+                None => handle_connection(stream, &ctx, token, &limits, &mut shutdown).await,
+                Some(tls) => match tls_accept(tls, stream, limits.handshake_timeout).await {
+                    Ok(stream) => {
+                        handle_connection(stream, &ctx, token, &limits, &mut shutdown).await
+                    }
+                    Err(refusal) => Err(refusal),
+                },
+            };
+            match outcome {
                 Ok(summary) => tracing::info!("{peer}: {summary}"),
                 Err(refusal) => tracing::warn!("{peer}: {:?}: {}", refusal.code, refusal.message),
             }
@@ -146,14 +166,36 @@ impl Server {
     }
 }
 
-/// One connection from upgrade to close. Returns a one-line summary.
-async fn handle_connection(
+/// The TLS handshake, within `limit`.
+async fn tls_accept(
+    tls: &tokio_rustls::TlsAcceptor,
     stream: TcpStream,
+    limit: Duration,
+) -> Result<tokio_rustls::server::TlsStream<TcpStream>, Refusal> {
+    match tokio::time::timeout(limit, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            format!("TLS handshake failed: {e}"),
+        )),
+        Err(_) => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            "TLS handshake timed out",
+        )),
+    }
+}
+
+/// One connection from upgrade to close. Returns a one-line summary.
+async fn handle_connection<S>(
+    stream: S,
     ctx: &Arc<Context>,
     token: Option<&str>,
     limits: &ServerLimits,
     shutdown: &mut broadcast::Receiver<()>,
-) -> Result<String, Refusal> {
+) -> Result<String, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let ws = handshake::accept(stream, token, limits.handshake_timeout).await?;
     let (mut sink, mut stream) = ws.split();
     let first = tokio::time::timeout(limits.handshake_timeout, stream.next()).await;

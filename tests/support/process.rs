@@ -140,10 +140,11 @@ impl Drop for Proc {
     }
 }
 
-/// Parses `listening on ws://127.0.0.1:PORT`.
+/// Parses `listening on ws://127.0.0.1:PORT` (or `wss://`).
 pub fn parse_listening(line: &str) -> Option<SocketAddr> {
-    line.trim()
-        .strip_prefix("listening on ws://")?
+    let rest = line.trim().strip_prefix("listening on ")?;
+    rest.strip_prefix("ws://")
+        .or_else(|| rest.strip_prefix("wss://"))?
         .trim_end_matches('/')
         .parse()
         .ok()
