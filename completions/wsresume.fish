@@ -36,7 +36,9 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token -d 'Re
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token-file -d 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM); needs --tls-key' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
-complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connections -d 'Concurrent connections served; more wait' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connections -d 'Concurrent connections served; more are refused with 503 (clients retry them)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-file-size -d 'Refuse uploads larger than SIZE (K, M, G, T suffixes) [default: no limit but the free disk space]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l handshake-timeout -d 'Drop a client that has not finished the upgrade and sent its request within this time' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors'

@@ -58,9 +58,18 @@ pub struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Concurrent connections served; more wait.
+    /// Concurrent connections served; more are refused with 503 (clients
+    /// retry them).
     #[arg(long, value_name = "N", default_value_t = 4096)]
     pub max_connections: usize,
+    /// Refuse uploads larger than SIZE (K, M, G, T suffixes) [default: no
+    /// limit but the free disk space].
+    #[arg(long, value_name = "SIZE")]
+    pub max_file_size: Option<String>,
+    /// Drop a client that has not finished the upgrade and sent its request
+    /// within this time.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub handshake_timeout: f64,
     /// Drop a connection on which nothing arrives for this long.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub idle_timeout: f64,

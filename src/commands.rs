@@ -15,7 +15,7 @@ use crate::client::connect::RemoteUrl;
 use crate::client::get::Dest;
 use crate::error::{Error, ExitCode, exit_code_of};
 use crate::report::{Outcome, json_line, summary};
-use crate::server::{Access, Context, HashCache, ServerLimits, Writers};
+use crate::server::{Access, Context, HashCache, Writers};
 
 /// Memory for the server's cache of file hashes (32 bytes per chunk).
 const HASH_CACHE_BYTES: usize = 16 * 1024 * 1024;
@@ -94,11 +94,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    let limits = ServerLimits {
-        max_connections: args.max_connections.max(1),
-        idle_timeout: config::idle_timeout(&args)?,
-        ..ServerLimits::default()
-    };
+    let limits = config::server_limits(&args)?;
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| Error::local_io(format!("listening on {}", args.listen), e))?;
@@ -113,6 +109,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         writers: Writers::default(),
         hashes: HashCache::new(HASH_CACHE_BYTES),
         read_only: args.read_only,
+        max_file_size: limits.max_file_size,
         idle_timeout: limits.idle_timeout,
     };
     server::run(listener, ctx, access, limits, shutdown_signal()).await;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::cli::{ClientArgs, ServeArgs};
 use crate::client::ClientOptions;
 use crate::error::{Error, Result};
+use crate::server::ServerLimits;
 use crate::transfer::check_chunk_size;
 
 /// Parse a size: a whole number with an optional K, M, G or T suffix
@@ -94,9 +95,23 @@ pub fn server_token(args: &ServeArgs) -> Result<Option<String>> {
     Ok(Some(token.to_string()))
 }
 
-/// The server's idle time-out.
-pub fn idle_timeout(args: &ServeArgs) -> Result<Duration> {
-    seconds("--idle-timeout", args.idle_timeout, false)
+/// The server's limits.
+pub fn server_limits(args: &ServeArgs) -> Result<ServerLimits> {
+    if args.max_connections == 0 {
+        return Err(Error::Usage("--max-connections must be at least 1".into()));
+    }
+    let max_file_size = match &args.max_file_size {
+        None => None,
+        Some(text) => {
+            Some(parse_size(text).map_err(|m| Error::Usage(format!("--max-file-size: {m}")))?)
+        }
+    };
+    Ok(ServerLimits {
+        max_connections: args.max_connections,
+        max_file_size,
+        handshake_timeout: seconds("--handshake-timeout", args.handshake_timeout, false)?,
+        idle_timeout: seconds("--idle-timeout", args.idle_timeout, false)?,
+    })
 }
 
 /// Where `get` writes: DEST, DEST/name for a directory, or the URL's name.

@@ -120,6 +120,8 @@ pub struct Partial {
     verified_state: ChainState,
     last_commit: Instant,
     finished: bool,
+    /// The disk filled up and the part file was cut back: no more writes.
+    cut_short: bool,
     /// The part file's (length, mtime) as last written to the state.
     recorded: (u64, u64),
 }
@@ -150,6 +152,7 @@ impl Partial {
             verified_state: ChainState::INITIAL,
             last_commit: Instant::now(),
             finished: false,
+            cut_short: false,
             recorded: (0, 0),
         };
         partial.write_state()?;
@@ -186,6 +189,7 @@ impl Partial {
             verified_state: ChainState::INITIAL,
             last_commit: Instant::now(),
             finished: false,
+            cut_short: false,
             recorded: (0, 0),
         };
         let note = partial.validate(&record)?;
@@ -210,6 +214,12 @@ impl Partial {
 
     /// Write received (not yet verified) bytes at `offset`.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        if self.cut_short {
+            return Err(Error::local_io(
+                format!("writing {}", self.paths.part.display()),
+                std::io::ErrorKind::StorageFull.into(),
+            ));
+        }
         self.part
             .write_all_at(data, offset)
             .map_err(|e| io_err("writing", &self.paths.part, e))
@@ -227,7 +237,42 @@ impl Partial {
     }
 
     /// Make every verified chunk durable: data, then log, then state.
+    ///
+    /// When the disk is full, the unverified tail of the part file (and if
+    /// that is not enough, the last pending chunk) is given back so what is
+    /// verified can still be recorded; the partial then takes no more
+    /// writes, and the error is returned.
     pub fn commit(&mut self) -> Result<()> {
+        match self.commit_pending() {
+            Err(e) if is_disk_full(&e) && !self.finished => {
+                self.record_on_full_disk();
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
+    fn record_on_full_disk(&mut self) {
+        self.cut_short = true;
+        for _ in 0..2 {
+            let (verified, _) = self.verified();
+            if self.part.set_len(verified).is_ok() && self.commit_pending().is_ok() {
+                return;
+            }
+            if self.pending.pop().is_none() {
+                return;
+            }
+            self.verified_state = match self.pending.last() {
+                Some(state) => *state,
+                None => match self.logged_state(self.committed_chunks) {
+                    Ok(state) => state,
+                    Err(_) => return,
+                },
+            };
+        }
+    }
+
+    fn commit_pending(&mut self) -> Result<()> {
         if self.finished {
             return Ok(());
         }
@@ -450,6 +495,17 @@ pub fn mtime_ns(meta: &fs::Metadata) -> u64 {
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+/// Whether `e` says the disk (or the quota, or the file size limit) is full.
+pub fn is_disk_full(e: &Error) -> bool {
+    use std::io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    match e {
+        Error::LocalIo { source, .. } => {
+            matches!(source.kind(), StorageFull | QuotaExceeded | FileTooLarge)
+        }
+        _ => false,
+    }
 }
 
 fn io_err(action: &str, path: &Path, e: std::io::Error) -> Error {

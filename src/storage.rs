@@ -21,6 +21,9 @@ pub enum StorageError {
     /// The path is not allowed (outside ROOT, a directory, reserved).
     #[error("{0}")]
     Forbidden(String),
+    /// Not enough free space for the rest of an upload.
+    #[error("{0}")]
+    NoSpace(String),
     /// The storage failed.
     #[error(transparent)]
     Io(#[from] Error),
@@ -138,6 +141,11 @@ impl Storage for LocalFs {
             match reopened {
                 Ok(r) if r.partial.source() == source => {
                     let partial = r.partial;
+                    ensure_space(
+                        &target,
+                        rel,
+                        source.size.saturating_sub(partial.verified().0),
+                    )?;
                     return Ok(Upload {
                         chunk_size: partial.chunk_size(),
                         verified: partial.verified(),
@@ -149,6 +157,10 @@ impl Storage for LocalFs {
                 Err(reason) => restarted = Some(reason),
             }
         }
+        if restarted.is_some() {
+            paths.remove_all()?;
+        }
+        ensure_space(&target, rel, source.size)?;
         let partial = Partial::create(paths, source.clone(), chunk_size)?;
         Ok(Upload {
             chunk_size,
@@ -157,6 +169,28 @@ impl Storage for LocalFs {
             restarted,
         })
     }
+}
+
+/// Space kept free on the server's disk beyond an upload's bytes.
+const SPACE_RESERVE: u64 = 16 << 20;
+
+/// Refuse an upload whose remaining `needed` bytes do not fit on the
+/// filesystem of `target` (less a small reserve for state files and others).
+fn ensure_space(target: &std::path::Path, rel: &RelPath, needed: u64) -> Result<(), StorageError> {
+    let dir = target.parent().unwrap_or(target);
+    let stat = rustix::fs::statvfs(dir).map_err(|e| {
+        StorageError::Io(Error::local_io(
+            format!("checking free space for {rel}"),
+            e.into(),
+        ))
+    })?;
+    let free = stat.f_bavail.saturating_mul(stat.f_frsize);
+    if needed.saturating_add(SPACE_RESERVE) > free {
+        return Err(StorageError::NoSpace(format!(
+            "{rel}: not enough free space on the server ({needed} bytes needed, {free} free)"
+        )));
+    }
+    Ok(())
 }
 
 fn open_error(rel: &RelPath, e: std::io::Error) -> StorageError {

@@ -5,6 +5,7 @@
 //! request message (`get` or `put`), then the transfer; whatever ends it is
 //! logged in one place, [`Server::spawn_connection`].
 
+mod busy;
 mod cache;
 mod download;
 mod handshake;
@@ -34,8 +35,10 @@ use crate::protocol::{ErrorCode, Message};
 /// Server settings beyond storage.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
-    /// Connections served at once.
+    /// Connections served at once; more are refused.
     pub max_connections: usize,
+    /// Largest upload accepted.
+    pub max_file_size: Option<u64>,
     /// Time allowed for the WebSocket upgrade and the request message.
     pub handshake_timeout: Duration,
     /// Drop a connection on which nothing arrives for this long.
@@ -46,6 +49,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             max_connections: 4096,
+            max_file_size: None,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
         }
@@ -108,13 +112,20 @@ pub async fn run(
 
 impl Server {
     async fn accept_loop(&mut self) {
+        let bouncer = busy::Bouncer::default();
         loop {
-            let Ok(permit) = self.permits.clone().acquire_owned().await else {
-                return;
-            };
             let stream = self.accept().await;
             self.ctx.writers.prune();
-            self.spawn_connection(stream, permit);
+            match self.permits.clone().try_acquire_owned() {
+                Ok(permit) => self.spawn_connection(stream, permit),
+                Err(_) => {
+                    tracing::warn!(
+                        "refusing a connection: {} served",
+                        self.limits.max_connections
+                    );
+                    bouncer.refuse(stream, self.limits.max_connections);
+                }
+            }
         }
     }
 

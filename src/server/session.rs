@@ -23,6 +23,8 @@ pub struct Context {
     pub hashes: super::cache::HashCache,
     /// Refuse uploads.
     pub read_only: bool,
+    /// Refuse uploads larger than this.
+    pub max_file_size: Option<u64>,
     /// Drop a connection on which nothing arrives for this long.
     pub idle_timeout: Duration,
 }
@@ -78,6 +80,7 @@ impl From<StorageError> for Refusal {
         let code = match &e {
             StorageError::NotFound(_) => ErrorCode::NotFound,
             StorageError::Forbidden(_) => ErrorCode::Forbidden,
+            StorageError::NoSpace(_) => ErrorCode::TooLarge,
             StorageError::Io(_) => ErrorCode::Internal,
         };
         Refusal::new(code, e.to_string())

@@ -60,6 +60,15 @@ where
             "this server is read-only",
         ));
     }
+    if let Some(max) = ctx.max_file_size.filter(|max| request.size > *max) {
+        return Err(Refusal::new(
+            ErrorCode::TooLarge,
+            format!(
+                "{}: {} bytes is more than this server accepts ({max} bytes)",
+                request.path, request.size
+            ),
+        ));
+    }
     let chunk_size =
         check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
     let rel = paths::parse_request_path(&request.path)

@@ -1,0 +1,178 @@
+//! Server limits: excess connections are refused with 503 (not queued), a
+//! client that never finishes the upgrade is dropped, uploads over
+//! `--max-file-size` or the free disk space are refused up front (8), and a
+//! full local disk while downloading exits 3 keeping the verified partial.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::raw::{RawWs, upgrade_request};
+use support::{
+    Server, assert_has_leftovers, assert_no_leftovers, client_args, random_file, run_expect_code,
+    run_ok_json, s, sha256_file,
+};
+use tempfile::TempDir;
+
+#[test]
+fn excess_connections_are_refused_not_queued() {
+    let root = TempDir::new().unwrap();
+    let server = Server::start(root.path(), &["--max-connections", "1"]);
+    let holder = RawWs::upgrade(server.addr());
+    let (_refused, head) = RawWs::open(server.addr(), &upgrade_request(server.addr(), "/x", ""));
+    assert!(head.starts_with("HTTP/1.1 503"), "expected 503: {head}");
+    assert!(head.contains("Retry-After"), "{head}");
+    random_file(root.path(), "f.bin", 1000);
+    let dest = root.path().join("copy.bin");
+    let started = Instant::now();
+    let out = run_expect_code(
+        &client_args(
+            &["get", &server.url("f.bin"), s(&dest)],
+            &["--retries", "0"],
+        ),
+        4,
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server busy"));
+    drop(holder);
+    // Once the slot is free again, a retrying client gets through.
+    run_ok_json(&client_args(&["get", &server.url("f.bin"), s(&dest)], &[]));
+}
+
+#[test]
+fn a_stalled_upgrade_is_dropped_after_the_handshake_timeout() {
+    let root = TempDir::new().unwrap();
+    let server = Server::start(
+        root.path(),
+        &["--max-connections", "1", "--handshake-timeout", "0.5"],
+    );
+    // Half an upgrade request, then nothing: the slot must come back.
+    let mut stalled = TcpStream::connect(server.addr()).unwrap();
+    std::io::Write::write_all(&mut stalled, b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let freed = support::wait_until(Duration::from_secs(10), || {
+        let (_ws, head) = RawWs::open(server.addr(), &upgrade_request(server.addr(), "/", ""));
+        head.starts_with("HTTP/1.1 101")
+    });
+    assert!(freed, "the stalled handshake kept its slot");
+}
+
+#[test]
+fn uploads_over_max_file_size_are_refused_up_front() {
+    let root = TempDir::new().unwrap();
+    let local = TempDir::new().unwrap();
+    let server = Server::start(root.path(), &["--max-file-size", "100K"]);
+    let big = random_file(local.path(), "big.bin", 100 * 1024 + 1);
+    let out = run_expect_code(
+        &client_args(&["send", s(&big), &server.url("big.bin")], &[]),
+        8,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("more than this server accepts"), "{stderr}");
+    assert!(!root.path().join("big.bin").exists());
+    assert_no_leftovers(&[root.path()]);
+    let small = random_file(local.path(), "small.bin", 100 * 1024);
+    run_ok_json(&client_args(
+        &["send", s(&small), &server.url("small.bin")],
+        &[],
+    ));
+}
+
+#[test]
+fn bad_limit_flags_are_usage_errors() {
+    let root = TempDir::new().unwrap();
+    for flags in [
+        ["--max-file-size", "lots"],
+        ["--max-connections", "0"],
+        ["--handshake-timeout", "0"],
+    ] {
+        let mut args = vec!["serve", s(root.path()), "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(&flags);
+        let out = run_expect_code(&args, 2);
+        assert!(String::from_utf8_lossy(&out.stderr).contains(flags[0]));
+    }
+}
+
+/// A small tmpfs, when this process may mount one (root); unmounted on drop.
+struct Tmpfs {
+    dir: TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = TempDir::new().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn uploads_larger_than_the_free_space_are_refused() {
+    let Some(fs) = Tmpfs::mount("20m") else {
+        return;
+    };
+    let local = TempDir::new().unwrap();
+    let server = Server::start(fs.path(), &[]);
+    let src = random_file(local.path(), "big.bin", 8 << 20);
+    let out = run_expect_code(
+        &client_args(&["send", s(&src), &server.url("big.bin")], &[]),
+        8,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not enough free space"), "{stderr}");
+    assert_no_leftovers(&[fs.path()]);
+}
+
+#[test]
+fn full_local_disk_exits_3_keeps_the_partial_and_resumes() {
+    let Some(fs) = Tmpfs::mount("1m") else { return };
+    let root = TempDir::new().unwrap();
+    let server = Server::start(root.path(), &[]);
+    let src = random_file(root.path(), "big.bin", 3 << 20);
+    let dest = fs.path().join("big.bin");
+    let url = server.url("big.bin");
+    let out = run_expect_code(&client_args(&["get", &url, s(&dest)], &[]), 3);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("big.bin"), "names the file: {stderr}");
+    assert!(!dest.exists());
+    assert_has_leftovers(fs.path());
+    fs.resize("8m");
+    let report = run_ok_json(&client_args(&["get", &url, s(&dest)], &[]));
+    assert!(
+        report["resumed_from"].as_u64().unwrap() > 0,
+        "did not resume: {report}"
+    );
+    assert_eq!(sha256_file(&dest), sha256_file(&src));
+    assert_no_leftovers(&[fs.path()]);
+}
