@@ -358,12 +358,11 @@ impl Partial {
             .metadata()
             .map_err(|e| io_err("reading metadata of", &self.paths.part, e))?;
         let untouched = meta.len() == record.part_len && mtime_ns(&meta) == record.part_mtime_ns;
-        let good = if logged < recorded {
-            0
-        } else if untouched && recorded > 0 && self.chunk_matches(recorded - 1)? {
+        let good = if untouched && logged >= recorded && self.last_chunk_matches(recorded)? {
             recorded
         } else {
-            self.count_good_chunks(recorded)?
+            // Re-verify what the log still covers, up to the first mismatch.
+            self.count_good_chunks(recorded.min(logged))?
         };
         self.committed_chunks = good;
         self.verified_state = self.logged_state(good)?;
@@ -376,6 +375,14 @@ impl Partial {
             self.write_state()?;
         }
         Ok(note)
+    }
+
+    /// Whether the last of `n` recorded chunks still matches (true for none).
+    fn last_chunk_matches(&mut self, n: u64) -> Result<bool> {
+        match n {
+            0 => Ok(true),
+            n => self.chunk_matches(n - 1),
+        }
     }
 
     /// Chunks 0..n that still match the log, stopping at the first that fails.

@@ -11,6 +11,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use tempfile::TempDir;
+
 use support::{
     CHUNK, FaultProxy, Proc, Rig, assert_has_leftovers, check_ok_report, client_args, file_len,
     json_u64, part_path, random_file, run_ok_json, s, sha256_file, wait_until, wsresume,
@@ -356,4 +358,125 @@ fn resume_against_a_warm_hash_cache() {
     assert_eq!(sha256_file(&first), sha256_file(&src));
     check_resumed(&report, SIZE);
     rig.check_clean();
+}
+
+/// One way to damage an interrupted download's files, and what the user
+/// must be told when the same command runs again.
+type Damage = (&'static str, fn(&Path), &'static str);
+
+fn state_file(dest: &Path) -> std::path::PathBuf {
+    dest.with_file_name(format!(
+        "{}.wsresume-state",
+        dest.file_name().unwrap().to_str().unwrap()
+    ))
+}
+
+fn edit_state(dest: &Path, from: &str, to: &str) {
+    let path = state_file(dest);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {text}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+fn damages() -> Vec<Damage> {
+    vec![
+        (
+            "truncated state",
+            |d| {
+                let p = state_file(d);
+                let len = file_len(&p);
+                OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_len(len / 2)
+                    .unwrap();
+            },
+            "damaged",
+        ),
+        (
+            "garbage state",
+            |d| std::fs::write(state_file(d), b"\x00\x01garbage").unwrap(),
+            "damaged",
+        ),
+        (
+            "future version",
+            |d| edit_state(d, "\"version\": 1", "\"version\": 99"),
+            "version 99",
+        ),
+        (
+            "another source",
+            |d| edit_state(d, "\"id\": \"", "\"id\": \"other-"),
+            "changed",
+        ),
+        (
+            "inconsistent",
+            |d| edit_state(d, "\"chunk_size\": 65536", "\"chunk_size\": 100"),
+            "inconsistent",
+        ),
+        (
+            "chunk log truncated",
+            |d| {
+                let p = d.with_file_name("dmg.bin.wsresume-chunks");
+                OpenOptions::new()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_len(40)
+                    .unwrap();
+            },
+            "kept 1 of",
+        ),
+        (
+            "partial data missing",
+            |d| std::fs::remove_file(part_path(d)).unwrap(),
+            "missing",
+        ),
+        (
+            "partial truncated",
+            |d| {
+                OpenOptions::new()
+                    .write(true)
+                    .open(part_path(d))
+                    .unwrap()
+                    .set_len(CHUNK + 5)
+                    .unwrap();
+            },
+            "kept 1 of",
+        ),
+    ]
+}
+
+/// A damaged partial or state file is detected, explained, and never mixed
+/// into the result: each case resumes or restarts and ends with the source.
+#[test]
+fn damaged_state_is_detected_explained_and_never_mixed() {
+    let rig = Rig::new(&[]);
+    let src = random_file(rig.root.path(), "dmg.bin", SIZE);
+    let dest = rig.local.path().join("dmg.bin");
+    killed_get(&rig, &rig.proxy.url("dmg.bin"), &dest, 2 * PROGRESS);
+    let saved = TempDir::new().unwrap();
+    let copy = |from: &Path, to: &Path| {
+        for entry in std::fs::read_dir(from).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    };
+    copy(rig.local.path(), saved.path());
+    for (name, damage, told) in damages() {
+        std::fs::remove_file(&dest).ok();
+        copy(saved.path(), rig.local.path());
+        damage(&dest);
+        let out = wsresume()
+            .args(client_args(
+                &["get", &rig.server.url("dmg.bin"), s(&dest)],
+                &[],
+            ))
+            .assert()
+            .success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(told), "{name}: not told {told:?}: {stderr}");
+        assert_eq!(sha256_file(&dest), sha256_file(&src), "{name}: mixed");
+        rig.check_clean();
+    }
 }

@@ -338,7 +338,9 @@ fn apply_fault(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
 /// they still send is read and discarded until they close (at most 2 s).
 /// Closing a socket with unread data would send an RST instead, and an RST
 /// makes the peer's kernel drop bytes it received but had not yet read, so
-/// the bytes counted as forwarded would not all have arrived.
+/// the bytes counted as forwarded would not all have arrived. So each pump
+/// drains its own side, and the sockets close when both pumps are done (the
+/// last `Arc<Conn>` drops), not when the first one is.
 fn cut(sh: &Shared, conn: &Conn, dir: Dir) {
     let _ = conn.client.shutdown(Shutdown::Write);
     let _ = conn.upstream.shutdown(Shutdown::Write);
@@ -353,7 +355,6 @@ fn cut(sh: &Shared, conn: &Conn, dir: Dir) {
             Err(_) => break,
         }
     }
-    conn.close();
 }
 
 /// `write_all` that survives write time-outs and gives up when the proxy
