@@ -38,6 +38,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --max-file-size 'Refuse uploads larger than SIZE (K, M, G, T suffixes) [default: no limit but the free disk space]'
             cand --handshake-timeout 'Drop a client that has not finished the upgrade and sent its request within this time'
             cand --idle-timeout 'Drop a connection on which nothing arrives for this long'
+            cand --expire-uploads 'Remove partial uploads untouched for this long (90s, 30m, 12h, 7d); a client coming back to one is told and starts again'
             cand --read-only 'Serve downloads only; refuse uploads'
             cand -q 'Only log errors'
             cand --quiet 'Only log errors'

@@ -73,6 +73,10 @@ pub struct ServeArgs {
     /// Drop a connection on which nothing arrives for this long.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub idle_timeout: f64,
+    /// Remove partial uploads untouched for this long (90s, 30m, 12h, 7d);
+    /// a client coming back to one is told and starts again.
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub expire_uploads: String,
     /// Only log errors.
     #[arg(short, long)]
     pub quiet: bool,

@@ -111,6 +111,8 @@ pub fn server_limits(args: &ServeArgs) -> Result<ServerLimits> {
         max_file_size,
         handshake_timeout: seconds("--handshake-timeout", args.handshake_timeout, false)?,
         idle_timeout: seconds("--idle-timeout", args.idle_timeout, false)?,
+        upload_expiry: crate::expiry::parse_duration(&args.expire_uploads)
+            .map_err(|m| Error::Usage(format!("--expire-uploads: {m}")))?,
     })
 }
 

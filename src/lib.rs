@@ -11,7 +11,8 @@
 //! - [`storage`] is the server's narrow storage interface; [`paths`] keeps
 //!   every request under ROOT.
 //! - [`error`] holds the error kinds and the one mapping to exit codes.
-//! - [`tls`] sets up rustls for both ends.
+//! - [`tls`] sets up rustls for both ends; [`expiry`] removes abandoned
+//!   partial uploads.
 //! - [`backoff`], [`progress`] and [`report`] are small helpers.
 
 pub mod backoff;
@@ -21,6 +22,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod expiry;
 pub mod partial;
 pub mod paths;
 pub mod progress;

@@ -94,6 +94,31 @@ pub struct SourceIdentity {
     pub size: u64,
 }
 
+/// Replace the partial at `paths` with a small marker that tells the next
+/// client to resume it why it starts again; the data is removed.
+pub fn expire(paths: &PartialPaths, why: &str) -> Result<()> {
+    for path in [&paths.part, &paths.chunks] {
+        match fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_err("removing", path, e));
+            }
+            _ => {}
+        }
+    }
+    let marker = serde_json::json!({
+        "format": STATE_FORMAT,
+        "version": STATE_VERSION,
+        "expired": why,
+    });
+    write_atomically(&paths.tmp, &paths.state, marker.to_string().as_bytes())
+}
+
+/// Whether the state file text is an expiry marker.
+pub fn is_expiry_marker(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .is_ok_and(|v| v.get("expired").is_some_and(|e| e.is_string()))
+}
+
 /// The committed state, as stored in the state file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StateRecord {
@@ -448,6 +473,9 @@ fn parse_record(text: &str) -> std::result::Result<StateRecord, String> {
         serde_json::from_str(text).map_err(|e| format!("state file is damaged ({e})"))?;
     if value.get("format").and_then(|f| f.as_str()) != Some(STATE_FORMAT) {
         return Err("state file is not a wsresume state file".into());
+    }
+    if let Some(why) = value.get("expired").and_then(|e| e.as_str()) {
+        return Err(why.to_string());
     }
     let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
     if version != u64::from(STATE_VERSION) {

@@ -75,6 +75,14 @@ pub trait Storage: Send + Sync + 'static {
         source: &SourceIdentity,
         chunk_size: u64,
     ) -> Result<Upload, StorageError>;
+    /// Expire partial uploads untouched for longer than `max_age`; `hold`
+    /// keeps writers off a target (relative path) while it is expired, or
+    /// returns `None` when the target is in use.
+    fn sweep_expired(
+        &self,
+        max_age: std::time::Duration,
+        hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
+    ) -> Result<crate::expiry::Swept, StorageError>;
 }
 
 /// Files under a local directory.
@@ -168,6 +176,14 @@ impl Storage for LocalFs {
             sink: Box::new(partial),
             restarted,
         })
+    }
+
+    fn sweep_expired(
+        &self,
+        max_age: std::time::Duration,
+        hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
+    ) -> Result<crate::expiry::Swept, StorageError> {
+        Ok(crate::expiry::sweep(&self.root, max_age, hold)?)
     }
 }
 

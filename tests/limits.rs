@@ -176,3 +176,54 @@ fn full_local_disk_exits_3_keeps_the_partial_and_resumes() {
     assert_eq!(sha256_file(&dest), sha256_file(&src));
     assert_no_leftovers(&[fs.path()]);
 }
+
+/// Interrupts an upload of `name` through a proxy cut, leaving a partial.
+fn interrupted_send(rig: &support::Rig, name: &str) -> std::path::PathBuf {
+    let src = random_file(rig.local.path(), name, 1 << 20);
+    rig.proxy.cut_after(300_000, 1);
+    let url = rig.proxy.url(name);
+    run_expect_code(
+        &client_args(&["send", s(&src), &url], &["--retries", "0"]),
+        4,
+    );
+    src
+}
+
+#[test]
+fn abandoned_uploads_expire_and_the_client_is_told() {
+    let rig = support::Rig::new(&["--expire-uploads", "1s"]);
+    let src = interrupted_send(&rig, "a.bin");
+    interrupted_send(&rig, "b.bin");
+    let part = |n: &str| rig.root.path().join(format!("{n}.wsresume-part"));
+    let state = |n: &str| rig.root.path().join(format!("{n}.wsresume-state"));
+    assert!(
+        support::wait_until(Duration::from_secs(20), || !part("a.bin").exists()
+            && !part("b.bin").exists()),
+        "the partial uploads did not expire"
+    );
+    assert!(state("a.bin").exists(), "no marker left to tell the client");
+    let out = support::wsresume()
+        .args(client_args(
+            &["send", s(&src), &rig.server.url("a.bin")],
+            &[],
+        ))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(stderr.contains("abandoned for more than 1s"), "{stderr}");
+    assert_eq!(
+        sha256_file(&rig.root.path().join("a.bin")),
+        sha256_file(&src)
+    );
+    // The other marker goes too, once it is older than the expiry time.
+    assert!(
+        support::wait_until(Duration::from_secs(20), || !state("b.bin").exists()),
+        "the expiry marker was never removed"
+    );
+    rig.check_clean();
+    assert!(
+        rig.server
+            .stderr_text()
+            .contains("expired the partial upload of a.bin")
+    );
+}

@@ -43,6 +43,8 @@ pub struct ServerLimits {
     pub handshake_timeout: Duration,
     /// Drop a connection on which nothing arrives for this long.
     pub idle_timeout: Duration,
+    /// Expire partial uploads untouched for this long.
+    pub upload_expiry: Duration,
 }
 
 impl Default for ServerLimits {
@@ -52,6 +54,7 @@ impl Default for ServerLimits {
             max_file_size: None,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            upload_expiry: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -96,10 +99,15 @@ pub async fn run(
         notify_shutdown,
         drained,
     };
+    let sweeper = tokio::spawn(expire_abandoned(
+        server.ctx.clone(),
+        server.limits.upload_expiry,
+    ));
     tokio::select! {
         () = server.accept_loop() => {}
         _ = shutdown => tracing::info!("shutting down"),
     }
+    sweeper.abort();
     let Server {
         notify_shutdown,
         drained,
@@ -174,6 +182,37 @@ impl Server {
             drop(permit);
             drop(drained);
         });
+    }
+}
+
+/// Expire abandoned partial uploads now and then every quarter of the expiry
+/// time (between 1 s and 1 h).
+async fn expire_abandoned(ctx: Arc<Context>, max_age: Duration) {
+    let every = (max_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        ticks.tick().await;
+        let ctx = ctx.clone();
+        let swept = tokio::task::spawn_blocking(move || {
+            let writers = ctx.writers.clone();
+            let mut hold = |target: &str| {
+                writers
+                    .try_hold(target)
+                    .map(|g| Box::new(g) as Box<dyn Send>)
+            };
+            ctx.storage.sweep_expired(max_age, &mut hold)
+        })
+        .await;
+        match swept {
+            Ok(Ok(s)) if s.expired + s.markers_removed > 0 => tracing::info!(
+                "expiry: {} abandoned uploads expired, {} old markers removed",
+                s.expired,
+                s.markers_removed
+            ),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("expiry sweep failed: {e}"),
+            Err(e) => tracing::warn!("expiry sweep failed: {e}"),
+        }
     }
 }
 

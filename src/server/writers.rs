@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedMutexGuard, watch};
 
+/// The holder name of the expiry sweep: claims wait for it instead of
+/// being refused.
+const SWEEPER: &str = "\0expiry";
+
 /// How long a takeover waits for the earlier connection to commit and let go.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(10);
 
@@ -51,11 +55,12 @@ impl Writers {
                 takeover: watch::channel(0).0,
             });
             let held = slot.lock.try_lock().is_err();
-            if held && slot.source_id != source_id {
+            let sweeping = slot.source_id == SWEEPER;
+            if held && !sweeping && slot.source_id != source_id {
                 return Err(ClaimError::Busy);
             }
             slot.source_id = source_id.to_string();
-            if held {
+            if held && !sweeping {
                 slot.takeover.send_modify(|generation| *generation += 1);
             }
             (slot.lock.clone(), slot.takeover.clone())
@@ -69,6 +74,19 @@ impl Writers {
             _lock: guard,
             superseded,
         })
+    }
+
+    /// Hold `target` for the expiry sweep if nobody is writing it.
+    pub fn try_hold(&self, target: &str) -> Option<OwnedMutexGuard<()>> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots.entry(target.to_string()).or_insert_with(|| Slot {
+            source_id: SWEEPER.to_string(),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+            takeover: watch::channel(0).0,
+        });
+        let guard = slot.lock.clone().try_lock_owned().ok()?;
+        slot.source_id = SWEEPER.to_string();
+        Some(guard)
     }
 
     /// Forget slots nobody holds (bounded memory).

@@ -1,0 +1,194 @@
+//! Abandoned partial uploads: finding state files under ROOT that have not
+//! changed for longer than the expiry time, and expiring them.
+//!
+//! Expiring removes the data and leaves a small marker in place of the state
+//! file, so a client that comes back to resume is told why it starts again;
+//! markers are removed once they are themselves older than the expiry time.
+//! Nothing outside ROOT is visited: symbolic links are not followed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use crate::error::{Error, Result};
+use crate::partial::{self, PartialPaths};
+
+/// Suffix of the state file that marks a partial upload.
+const STATE_SUFFIX: &str = ".wsresume-state";
+/// Directories visited per sweep at most (bounds the work on huge trees).
+const MAX_DIRS: usize = 100_000;
+
+/// What one sweep did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Partial uploads expired (data removed, marker left).
+    pub expired: usize,
+    /// Old markers removed.
+    pub markers_removed: usize,
+}
+
+/// Expire every partial upload under `root` whose state file is older than
+/// `max_age`. `hold` is asked for each target (its path relative to `root`,
+/// `/`-separated) and returns a guard that keeps writers away while it is
+/// expired, or `None` when the target is in use.
+pub fn sweep<G>(
+    root: &Path,
+    max_age: Duration,
+    mut hold: impl FnMut(&str) -> Option<G>,
+) -> Result<Swept> {
+    let now = SystemTime::now();
+    let mut swept = Swept::default();
+    let mut dirs = vec![root.to_path_buf()];
+    let mut visited = 0;
+    while let Some(dir) = dirs.pop() {
+        visited += 1;
+        if visited > MAX_DIRS {
+            break;
+        }
+        let entries = fs::read_dir(&dir)
+            .map_err(|e| Error::local_io(format!("listing {}", dir.display()), e))?;
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if kind.is_file() && is_state_file(&path) {
+                expire_if_old(root, &path, now, max_age, &mut hold, &mut swept)?;
+            }
+        }
+    }
+    Ok(swept)
+}
+
+fn is_state_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(STATE_SUFFIX) && n.len() > STATE_SUFFIX.len())
+}
+
+fn expire_if_old<G>(
+    root: &Path,
+    state: &Path,
+    now: SystemTime,
+    max_age: Duration,
+    hold: &mut impl FnMut(&str) -> Option<G>,
+    swept: &mut Swept,
+) -> Result<()> {
+    let age = fs::metadata(state)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| now.duration_since(t).ok())
+        .unwrap_or_default();
+    if age <= max_age {
+        return Ok(());
+    }
+    let target = target_of(state);
+    let Some(rel) = target
+        .strip_prefix(root)
+        .ok()
+        .and_then(|r| r.to_str())
+        .map(str::to_string)
+    else {
+        return Ok(());
+    };
+    let Some(_guard) = hold(&rel) else {
+        return Ok(());
+    };
+    let paths = PartialPaths::for_target(&target);
+    let text = fs::read_to_string(state).unwrap_or_default();
+    if partial::is_expiry_marker(&text) {
+        paths.remove_all()?;
+        swept.markers_removed += 1;
+    } else {
+        let why = format!(
+            "the partial upload was abandoned for more than {} and was removed",
+            human_duration(max_age)
+        );
+        partial::expire(&paths, &why)?;
+        swept.expired += 1;
+        tracing::info!(
+            "expired the partial upload of {rel} (idle {})",
+            human_duration(age)
+        );
+    }
+    Ok(())
+}
+
+fn target_of(state: &Path) -> PathBuf {
+    let name = state
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(STATE_SUFFIX))
+        .unwrap_or_default();
+    state.with_file_name(name)
+}
+
+/// `90s`, `5m`, `3h`, `7d`: the largest whole unit.
+pub fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s if s > 0 => format!("{s}s"),
+        _ => format!("{}ms", d.as_millis()),
+    }
+}
+
+/// Parse `90`, `90s`, `5m`, `3h`, `7d` (fractions allowed: `0.5s`).
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let scale = match unit {
+        "ms" => 0.001,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3_600.0,
+        "d" => 86_400.0,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration (examples: 90s, 30m, 12h, 7d)"
+            ));
+        }
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (examples: 90s, 30m, 12h, 7d)"))?;
+    let secs = value * scale;
+    if !(secs.is_finite() && secs > 0.0 && secs < 1e11) {
+        return Err(format!("{text:?} must be a positive duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_and_print() {
+        let cases = [
+            ("7d", Some(7 * 86_400_000)),
+            ("12h", Some(12 * 3_600_000)),
+            ("30m", Some(1_800_000)),
+            ("90", Some(90_000)),
+            ("1.5s", Some(1_500)),
+            ("250ms", Some(250)),
+            ("0", None),
+            ("-1d", None),
+            ("5y", None),
+            ("", None),
+        ];
+        for (text, millis) in cases {
+            let got = parse_duration(text).ok().map(|d| d.as_millis() as u64);
+            assert_eq!(got, millis, "{text:?}");
+        }
+        assert_eq!(human_duration(Duration::from_secs(7 * 86_400)), "7d");
+        assert_eq!(human_duration(Duration::from_secs(90)), "90s");
+    }
+}
