@@ -294,3 +294,26 @@ fn unreachable_upstream_closes_client() {
     assert!(got.is_empty() && ended);
     assert_eq!(proxy.connections(), 1);
 }
+
+#[test]
+fn cut_now_and_stall_now_hit_running_connections_only() {
+    let up = Upstream::start(true);
+    let proxy = FaultProxy::new(up.addr);
+    let mut a = connect(proxy.addr());
+    a.write_all(&random_bytes(1000)).unwrap();
+    let (got, _) = read_for(&mut a, Duration::from_millis(300));
+    assert_eq!(got.len(), 1000);
+    assert_eq!(proxy.stall_now(), 1);
+    a.write_all(&random_bytes(1000)).unwrap();
+    let (more, ended) = read_for(&mut a, Duration::from_millis(300));
+    assert!(more.is_empty() && !ended, "stalled: no data, no close");
+    let mut b = connect(proxy.addr());
+    assert!(wait_until(WAIT, || proxy.connections() == 2));
+    assert_eq!(proxy.cut_now(), 1, "only the running connection is cut");
+    let (_, ended) = read_for(&mut b, WAIT);
+    assert!(ended, "cut connection must end");
+    let mut c = connect(proxy.addr());
+    c.write_all(&random_bytes(500)).unwrap();
+    let (got, _) = read_for(&mut c, Duration::from_millis(300));
+    assert_eq!(got.len(), 500, "new connections pass untouched");
+}

@@ -61,6 +61,7 @@ struct Shared {
     conns: Arc<AtomicU64>,
     pumps: Mutex<Vec<JoinHandle<()>>>,
     stalled: Mutex<Vec<Arc<Conn>>>,
+    live: Mutex<Vec<std::sync::Weak<Conn>>>,
 }
 
 impl Shared {
@@ -80,6 +81,8 @@ struct Conn {
     fault: Option<Fault>,
     used: Mutex<u64>,
     tripped: AtomicBool,
+    /// A fault forced on the running connection (`cut_now`, `stall_now`).
+    forced: Mutex<Option<Kind>>,
 }
 
 #[derive(Clone, Copy)]
@@ -109,6 +112,17 @@ impl Conn {
 
     fn tripped(&self) -> bool {
         self.tripped.load(Ordering::SeqCst)
+    }
+
+    fn force(&self, kind: Kind) {
+        *self.forced.lock().unwrap() = Some(kind);
+        self.tripped.store(true, Ordering::SeqCst);
+    }
+
+    /// The fault to apply once tripped: a forced one, or the planned one.
+    fn fault_kind(&self) -> Option<Kind> {
+        let forced = *self.forced.lock().unwrap();
+        forced.or(self.fault.map(|f| f.kind))
     }
 
     fn close(&self) {
@@ -146,6 +160,7 @@ impl FaultProxy {
             conns: Arc::default(),
             pumps: Mutex::default(),
             stalled: Mutex::default(),
+            live: Mutex::default(),
         });
         let sh = shared.clone();
         let accept = thread::spawn(move || accept_loop(&sh, &listener));
@@ -183,6 +198,26 @@ impl FaultProxy {
     /// Applies at once, also to running connections.
     pub fn throttle(&self, bytes_per_sec: u64) {
         self.shared.rate.store(bytes_per_sec, Ordering::SeqCst);
+    }
+
+    /// Cuts every running connection now (FIN to both peers, as `cut_after`).
+    pub fn cut_now(&self) -> usize {
+        self.force_live(Kind::Cut)
+    }
+
+    /// Stalls every running connection now: sockets stay open, nothing more
+    /// is forwarded (a half-open connection, as `stall_after`).
+    pub fn stall_now(&self) -> usize {
+        self.force_live(Kind::Stall)
+    }
+
+    fn force_live(&self, kind: Kind) -> usize {
+        let mut live = self.shared.live.lock().unwrap();
+        live.retain(|c| c.strong_count() > 0);
+        let conns: Vec<Arc<Conn>> = live.iter().filter_map(|c| c.upgrade()).collect();
+        let running: Vec<_> = conns.iter().filter(|c| !c.tripped()).collect();
+        running.iter().for_each(|c| c.force(kind));
+        running.len()
     }
 
     /// Forgets pending cuts and stalls (running connections keep theirs).
@@ -261,7 +296,9 @@ fn start_conn(sh: &Arc<Shared>, client: TcpStream) {
         fault,
         used: Mutex::new(0),
         tripped: AtomicBool::new(false),
+        forced: Mutex::new(None),
     });
+    sh.live.lock().unwrap().push(Arc::downgrade(&conn));
     let mut pumps = sh.pumps.lock().unwrap();
     for dir in [Dir::Up, Dir::Down] {
         let (sh, conn) = (sh.clone(), conn.clone());
@@ -302,6 +339,10 @@ fn pump(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
             Err(e) if is_timeout(&e) => continue,
             Err(_) => return conn.close(),
         };
+        if conn.forced.lock().unwrap().is_some() {
+            // Forced while this read was under way: the fault came first.
+            break;
+        }
         let (allowed, hit) = conn.reserve(n);
         // Counted before the write, so whatever the peer sends in reply is
         // never seen before its cause is counted; what fails to go out is
@@ -322,7 +363,7 @@ fn pump(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
 }
 
 fn apply_fault(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
-    match conn.fault.map(|f| f.kind) {
+    match conn.fault_kind() {
         Some(Kind::Cut) => cut(sh, conn, dir),
         Some(Kind::Stall) => {
             let mut stalled = sh.stalled.lock().unwrap();
