@@ -301,3 +301,45 @@ fn serve_exits_0_on_sigterm() {
         server.stderr_text()
     );
 }
+
+/// SIGTERM: active connections are closed with 1001 (going away), the server
+/// exits 0 with the partial upload resumable, and a retrying client finishes
+/// against the restarted server without re-sending what was verified.
+#[test]
+fn sigterm_closes_with_1001_and_retrying_clients_finish() {
+    let mut rig = Rig::new(&[]);
+    // Large and sparse: still streaming when the server is stopped.
+    let down = std::fs::File::create(rig.root.path().join("down.bin")).unwrap();
+    down.set_len(8 << 30).unwrap();
+    let src = random_file(rig.local.path(), "up.bin", 4 << 20);
+    let mut raw = support::raw::RawWs::upgrade(rig.server.addr());
+    raw.send_text(r#"{"type":"get","path":"/down.bin","chunk_size":65536}"#);
+    let downloader = std::thread::spawn(move || raw.read_close(Duration::from_secs(30)));
+    rig.proxy.throttle(1 << 20);
+    let url = rig.proxy.url("up.bin");
+    let args = client_args(&["send", s(&src), &url], &["-q"]);
+    let mut sender = Proc::wsresume(&args);
+    let proxy = &rig.proxy;
+    assert!(support::wait_until(FAST, || proxy.up() > 500_000));
+    let status = rig.server.terminate();
+    assert_eq!(status.and_then(|st| st.code()), Some(0));
+    let (code, reason) = downloader.join().unwrap().expect("no close frame");
+    assert_eq!(code, 1001, "{reason}");
+    support::assert_has_leftovers(rig.root.path());
+    assert!(sender.try_status().is_none(), "the sender gave up");
+    rig.server.restart();
+    rig.proxy.set_upstream(rig.server.addr());
+    rig.proxy.throttle(0);
+    sender.expect_success(Duration::from_secs(60));
+    assert_eq!(
+        sha256_file(&rig.root.path().join("up.bin")),
+        sha256_file(&src)
+    );
+    let bound = (4 << 20) + 2 * CHUNK + 64 * 1024;
+    assert!(
+        rig.proxy.up() <= bound,
+        "re-sent: {} > {bound}",
+        rig.proxy.up()
+    );
+    rig.check_clean();
+}

@@ -163,7 +163,13 @@ where
                     Some(message) => WsMessage::text(message.encode()),
                     None => match item { Item::Data(data) => WsMessage::Binary(data), _ => continue },
                 };
-                send_frame(sink, frame, ctx.idle_timeout).await?;
+                // A client that stops reading must not hold up a shutdown.
+                tokio::select! {
+                    sent = send_frame(sink, frame, ctx.idle_timeout) => sent?,
+                    _ = shutdown.recv() => {
+                        return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
+                    }
+                }
                 if last {
                     drop(items);
                     return Ok(reader.await.ok().and_then(Result::ok).flatten());
