@@ -241,7 +241,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__serve)
-            opts="-q -h -V --listen --token --token-file --read-only --tls-cert --tls-key --max-connections --max-file-size --handshake-timeout --idle-timeout --expire-uploads --quiet --help --version"
+            opts="-q -h -V --listen --token --token-file --read-only --tls-cert --tls-key --max-connections --max-file-size --max-message-size --handshake-timeout --idle-timeout --expire-uploads --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -272,6 +272,10 @@ _wsresume() {
                     return 0
                     ;;
                 --max-file-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-message-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

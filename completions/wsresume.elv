@@ -36,6 +36,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --tls-key 'The private key (PEM) of --tls-cert'
             cand --max-connections 'Concurrent connections served; more are refused with 503 (clients retry them)'
             cand --max-file-size 'Refuse uploads larger than SIZE (K, M, G, T suffixes) [default: no limit but the free disk space]'
+            cand --max-message-size 'Largest WebSocket frame or message accepted (at least 260K: data frames carry up to 256 KiB)'
             cand --handshake-timeout 'Drop a client that has not finished the upgrade and sent its request within this time'
             cand --idle-timeout 'Drop a connection on which nothing arrives for this long'
             cand --expire-uploads 'Remove partial uploads untouched for this long (90s, 30m, 12h, 7d); a client coming back to one is told and starts again'

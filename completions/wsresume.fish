@@ -38,6 +38,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-cert -d 
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connections -d 'Concurrent connections served; more are refused with 503 (clients retry them)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-file-size -d 'Refuse uploads larger than SIZE (K, M, G, T suffixes) [default: no limit but the free disk space]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-message-size -d 'Largest WebSocket frame or message accepted (at least 260K: data frames carry up to 256 KiB)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l handshake-timeout -d 'Drop a client that has not finished the upgrade and sent its request within this time' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l expire-uploads -d 'Remove partial uploads untouched for this long (90s, 30m, 12h, 7d); a client coming back to one is told and starts again' -r

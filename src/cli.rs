@@ -66,6 +66,10 @@ pub struct ServeArgs {
     /// limit but the free disk space].
     #[arg(long, value_name = "SIZE")]
     pub max_file_size: Option<String>,
+    /// Largest WebSocket frame or message accepted (at least 260K: data
+    /// frames carry up to 256 KiB).
+    #[arg(long, value_name = "SIZE", default_value = "320K")]
+    pub max_message_size: String,
     /// Drop a client that has not finished the upgrade and sent its request
     /// within this time.
     #[arg(long, value_name = "SECS", default_value_t = 10.0)]

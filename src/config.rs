@@ -106,9 +106,20 @@ pub fn server_limits(args: &ServeArgs) -> Result<ServerLimits> {
             Some(parse_size(text).map_err(|m| Error::Usage(format!("--max-file-size: {m}")))?)
         }
     };
+    let max_message = parse_size(&args.max_message_size)
+        .and_then(|n| {
+            let floor = crate::protocol::MAX_DATA_FRAME as u64 + 4096;
+            if (floor..=64 << 20).contains(&n) {
+                Ok(n as usize)
+            } else {
+                Err(format!("{n} is outside {floor}..=64M"))
+            }
+        })
+        .map_err(|m| Error::Usage(format!("--max-message-size: {m}")))?;
     Ok(ServerLimits {
         max_connections: args.max_connections,
         max_file_size,
+        max_message,
         handshake_timeout: seconds("--handshake-timeout", args.handshake_timeout, false)?,
         idle_timeout: seconds("--idle-timeout", args.idle_timeout, false)?,
         upload_expiry: crate::expiry::parse_duration(&args.expire_uploads)

@@ -88,6 +88,7 @@ fn bad_limit_flags_are_usage_errors() {
         ["--max-file-size", "lots"],
         ["--max-connections", "0"],
         ["--handshake-timeout", "0"],
+        ["--max-message-size", "1K"],
     ] {
         let mut args = vec!["serve", s(root.path()), "--listen", "127.0.0.1:0"];
         args.extend_from_slice(&flags);
@@ -225,5 +226,22 @@ fn abandoned_uploads_expire_and_the_client_is_told() {
         rig.server
             .stderr_text()
             .contains("expired the partial upload of a.bin")
+    );
+}
+
+#[test]
+fn frames_over_max_message_size_are_refused() {
+    let root = TempDir::new().unwrap();
+    let server = Server::start(root.path(), &["--max-message-size", "270K"]);
+    let mut ws = RawWs::upgrade(server.addr());
+    let frame = support::raw::encode_frame(support::raw::BINARY, &[0u8; 280 * 1024], 280 * 1024);
+    ws.send_raw(&frame);
+    let (code, reason) = ws
+        .read_close(Duration::from_secs(10))
+        .expect("no close frame");
+    assert_eq!(code, 4400, "{reason}");
+    assert!(
+        reason.contains("too large") || reason.contains("too long"),
+        "{reason}"
     );
 }

@@ -18,6 +18,7 @@ pub async fn accept<S>(
     stream: S,
     token: Option<&str>,
     limit: Duration,
+    max_message: usize,
 ) -> Result<WebSocketStream<S>, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -26,7 +27,9 @@ where
     #[allow(clippy::result_large_err)]
     let callback =
         move |request: &Request, response: Response| check(request, response, token.as_deref());
-    let config = crate::ws_config();
+    let config = crate::ws_config()
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
     match tokio::time::timeout(
         limit,
         tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),

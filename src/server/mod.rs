@@ -39,6 +39,8 @@ pub struct ServerLimits {
     pub max_connections: usize,
     /// Largest upload accepted.
     pub max_file_size: Option<u64>,
+    /// Largest WebSocket frame and message accepted.
+    pub max_message: usize,
     /// Time allowed for the WebSocket upgrade and the request message.
     pub handshake_timeout: Duration,
     /// Drop a connection on which nothing arrives for this long.
@@ -52,6 +54,7 @@ impl Default for ServerLimits {
         ServerLimits {
             max_connections: 4096,
             max_file_size: None,
+            max_message: crate::protocol::MAX_MESSAGE,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             upload_expiry: Duration::from_secs(7 * 86_400),
@@ -246,7 +249,7 @@ async fn handle_connection<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let ws = handshake::accept(stream, token, limits.handshake_timeout).await?;
+    let ws = handshake::accept(stream, token, limits.handshake_timeout, limits.max_message).await?;
     let (mut sink, mut stream) = ws.split();
     let first = tokio::time::timeout(limits.handshake_timeout, stream.next()).await;
     let result = match first_request(first) {
