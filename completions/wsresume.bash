@@ -81,7 +81,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --quiet --json --help --version"
+            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --quiet --json --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -105,6 +105,10 @@ _wsresume() {
                     ;;
                 --chunk-size)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -199,7 +203,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --quiet --json --help --version"
+            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --quiet --json --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -223,6 +227,10 @@ _wsresume() {
                     ;;
                 --chunk-size)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
                     return 0
                     ;;
                 *)

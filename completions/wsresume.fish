@@ -45,18 +45,24 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'R
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q]' -r -f -a "none\t'No progress output'
+bar\t'Progress bars (drawn only on a terminal)'
+plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l json -d 'Print one JSON object per file on stdout'
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q]' -r -f -a "none\t'No progress output'
+bar\t'Progress bars (drawn only on a terminal)'
+plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l json -d 'Print one JSON object per file on stdout'
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s V -l version -d 'Print version'

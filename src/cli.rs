@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::progress::ProgressMode;
+
 /// Move files over WebSocket and never lose progress.
 ///
 /// Transfers are verified chunk by chunk with SHA-256, reconnect with
@@ -87,6 +89,10 @@ pub struct ClientArgs {
     /// Print one JSON object per file on stdout.
     #[arg(long)]
     pub json: bool,
+    /// How to show progress on stderr [default: bar on a terminal, plain
+    /// otherwise, none with -q].
+    #[arg(long, value_name = "STYLE")]
+    pub progress: Option<ProgressMode>,
 }
 
 /// `wsresume send`.

@@ -60,6 +60,9 @@ pub fn client_options(args: &ClientArgs) -> Result<ClientOptions> {
         timeout: seconds("--timeout", args.timeout, false)?,
         chunk_size,
         quiet: args.quiet,
+        progress: args
+            .progress
+            .unwrap_or_else(|| crate::progress::ProgressMode::default_for(args.quiet)),
     })
 }
 

@@ -73,6 +73,25 @@ pub fn json_line(
     serde_json::to_string(&report).unwrap_or_default()
 }
 
+/// The JSON line of a command that failed before (or outside) any
+/// transfer: `op` (when known), the contract's fields as null, the error.
+pub fn error_json(op: Option<&str>, err: &anyhow::Error) -> String {
+    let report = serde_json::json!({
+        "op": op,
+        "source": null,
+        "target": null,
+        "bytes": null,
+        "sha256": null,
+        "resumed_from": null,
+        "transferred": null,
+        "attempts": null,
+        "elapsed_s": null,
+        "status": "error",
+        "error": {"code": exit_code_of(err).code(), "message": format!("{err:#}")},
+    });
+    report.to_string()
+}
+
 /// The one-line human summary printed to stderr after a transfer.
 pub fn summary(target: &str, outcome: &Outcome, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-6);

@@ -34,6 +34,8 @@ pub struct ClientOptions {
     pub chunk_size: u64,
     /// `-q`.
     pub quiet: bool,
+    /// `--progress`.
+    pub progress: crate::progress::ProgressMode,
 }
 
 /// One received frame, already classified.
@@ -83,6 +85,19 @@ impl Liveness {
         self.next_ping = Instant::now() + self.timeout / 3;
         Ok(())
     }
+}
+
+/// Connect (see [`connect::connect`]), logging how long it took.
+pub async fn connect_logged(url: &connect::RemoteUrl, opts: &ClientOptions) -> Result<connect::Ws> {
+    let started = std::time::Instant::now();
+    tracing::debug!("connecting to {url}");
+    let result = connect::connect(url, opts.token.as_deref(), opts.timeout).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match &result {
+        Ok(_) => tracing::info!(ms, "connected to {url}"),
+        Err(e) => tracing::info!(ms, "connecting to {url} failed: {e}"),
+    }
+    result
 }
 
 /// The close frame a client sends when it is done.

@@ -6,6 +6,7 @@
 
 pub mod process;
 pub mod proxy;
+pub mod tmux;
 
 pub use process::{Proc, Server};
 pub use proxy::FaultProxy;
