@@ -19,6 +19,9 @@ _wsresume() {
             wsresume,completions)
                 cmd="wsresume__subcmd__completions"
                 ;;
+            wsresume,config)
+                cmd="wsresume__subcmd__config"
+                ;;
             wsresume,get)
                 cmd="wsresume__subcmd__get"
                 ;;
@@ -33,6 +36,9 @@ _wsresume() {
                 ;;
             wsresume__subcmd__help,completions)
                 cmd="wsresume__subcmd__help__subcmd__completions"
+                ;;
+            wsresume__subcmd__help,config)
+                cmd="wsresume__subcmd__help__subcmd__config"
                 ;;
             wsresume__subcmd__help,get)
                 cmd="wsresume__subcmd__help__subcmd__get"
@@ -53,7 +59,7 @@ _wsresume() {
 
     case "${cmd}" in
         wsresume)
-            opts="-h -V --help --version serve send get completions help"
+            opts="-h -V --help --version serve send get config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -80,8 +86,8 @@ _wsresume() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        wsresume__subcmd__get)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --quiet --json --progress --help --version"
+        wsresume__subcmd__config)
+            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -107,6 +113,52 @@ _wsresume() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__get)
+            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-max-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chunk-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --progress)
                     COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
                     return 0
@@ -119,7 +171,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__help)
-            opts="serve send get completions help"
+            opts="serve send get config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,6 +185,20 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__help__subcmd__config)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -203,7 +269,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --quiet --json --progress --help --version"
+            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -226,6 +292,10 @@ _wsresume() {
                     return 0
                     ;;
                 --chunk-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit-rate)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

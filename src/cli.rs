@@ -29,6 +29,8 @@ pub enum Command {
     Send(SendArgs),
     /// Download a file.
     Get(GetArgs),
+    /// Show the effective client settings and where each comes from.
+    Config(ConfigArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -65,34 +67,44 @@ pub struct ServeArgs {
     pub quiet: bool,
 }
 
-/// Options shared by `send` and `get`.
+/// Options shared by `send`, `get` and `ls`. Unset options come from the
+/// environment, then the config file (`wsresume config` shows which), then
+/// the defaults shown.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Bearer token for the server.
-    #[arg(long, env = "WSRESUME_TOKEN", hide_env_values = true)]
+    /// Bearer token for the server [env: WSRESUME_TOKEN].
+    #[arg(long)]
     pub token: Option<String>,
-    /// Retries after the first attempt without progress; 0 never retries.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub retries: u32,
-    /// Longest wait between reconnects.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub retry_max_delay: f64,
-    /// A connection silent for this long is dead and reconnected.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub timeout: f64,
-    /// Unit of verification and resume (K, M, G suffixes: 1M = 1048576).
-    #[arg(long, value_name = "SIZE", default_value = "1M")]
-    pub chunk_size: String,
+    /// Retries after the first attempt without progress; 0 never retries
+    /// [default: 10] [env: WSRESUME_RETRIES].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Longest wait between reconnects [default: 30] [env:
+    /// WSRESUME_RETRY_MAX_DELAY].
+    #[arg(long, value_name = "SECS")]
+    pub retry_max_delay: Option<f64>,
+    /// A connection silent for this long is dead and reconnected [default:
+    /// 30] [env: WSRESUME_TIMEOUT].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Unit of verification and resume (K, M, G suffixes: 1M = 1048576)
+    /// [default: 1M] [env: WSRESUME_CHUNK_SIZE].
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
+    /// Largest average speed per transfer, in bytes per second (K, M, G
+    /// suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE].
+    #[arg(long, value_name = "SIZE")]
+    pub limit_rate: Option<String>,
+    /// How to show progress on stderr [default: bar on a terminal, plain
+    /// otherwise, none with -q] [env: WSRESUME_PROGRESS].
+    #[arg(long, value_name = "STYLE")]
+    pub progress: Option<ProgressMode>,
     /// No progress, no chatter (errors still go to stderr).
     #[arg(short, long)]
     pub quiet: bool,
-    /// Print one JSON object per file on stdout.
+    /// Print results as JSON lines on stdout (one object per file).
     #[arg(long)]
     pub json: bool,
-    /// How to show progress on stderr [default: bar on a terminal, plain
-    /// otherwise, none with -q].
-    #[arg(long, value_name = "STYLE")]
-    pub progress: Option<ProgressMode>,
 }
 
 /// `wsresume send`.
@@ -120,6 +132,14 @@ pub struct GetArgs {
     #[arg(value_name = "DEST")]
     pub dest: Option<PathBuf>,
     /// Client options.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `wsresume config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Client options (shown with their source).
     #[command(flatten)]
     pub client: ClientArgs,
 }

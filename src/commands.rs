@@ -3,6 +3,7 @@
 
 mod entry;
 mod output;
+mod show;
 mod transfer;
 
 use std::io::Write;
@@ -48,18 +49,29 @@ fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Send(args) => {
-                let opts = config::client_options(&args.client)?;
-                interruptible(transfer::send(args, opts, out)).await
+                let settings = client_settings(&args.client)?;
+                interruptible(transfer::send(args, &settings, out)).await
             }
             Command::Get(args) => {
-                let opts = config::client_options(&args.client)?;
-                interruptible(transfer::get(args, opts, out)).await
+                let settings = client_settings(&args.client)?;
+                interruptible(transfer::get(args, &settings, out)).await
+            }
+            Command::Config(args) => {
+                let file = config::ConfigFile::load()?;
+                let settings = config::ClientSettings::resolve(&args.client, &file)?;
+                show::print(&file, &settings, &args.client, out)
             }
             Command::Completions { .. } => Ok(()),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     result
+}
+
+/// The client settings of a command: flags, environment, config file.
+fn client_settings(args: &crate::cli::ClientArgs) -> anyhow::Result<config::ClientSettings> {
+    let file = config::ConfigFile::load()?;
+    Ok(config::ClientSettings::resolve(args, &file)?)
 }
 
 fn init_logging(command: &Command) {

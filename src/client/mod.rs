@@ -36,6 +36,8 @@ pub struct ClientOptions {
     pub quiet: bool,
     /// `--progress`.
     pub progress: crate::progress::ProgressMode,
+    /// `--limit-rate`: bytes per second per transfer.
+    pub limit_rate: Option<u64>,
 }
 
 /// One received frame, already classified.

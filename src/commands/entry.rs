@@ -69,6 +69,7 @@ fn json_requested(cli: &Cli) -> bool {
     match &cli.command {
         Command::Send(args) => args.client.json,
         Command::Get(args) => args.client.json,
+        Command::Config(args) => args.client.json,
         _ => false,
     }
 }
@@ -79,6 +80,7 @@ fn op_name(command: &Command) -> Option<&'static str> {
         Command::Send(_) => "send",
         Command::Get(_) => "get",
         Command::Serve(_) => "serve",
+        Command::Config(_) => "config",
         Command::Completions { .. } => "completions",
     })
 }

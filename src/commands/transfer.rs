@@ -12,6 +12,7 @@ use crate::cli::{GetArgs, SendArgs};
 use crate::client::ClientOptions;
 use crate::client::connect::RemoteUrl;
 use crate::client::get::Dest;
+use crate::config::ClientSettings;
 use crate::error::{Error, ExitCode, exit_code_of};
 use crate::progress::{FileProgress, Progress};
 use crate::report::{Outcome, json_line, summary};
@@ -28,8 +29,9 @@ pub struct Names<'a> {
 }
 
 /// `wsresume get URL [DEST]`.
-pub async fn get(args: GetArgs, opts: ClientOptions, out: &Output) -> anyhow::Result<()> {
-    let url = RemoteUrl::parse(&args.url)?;
+pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
+    let opts = config::client_options(settings, args.client.quiet)?;
+    let url = config::remote_url(&args.url, settings)?;
     let dest = match args.dest.as_deref() {
         Some(d) if d.as_os_str() == "-" && out.json() => {
             return Err(Error::Usage(
@@ -61,8 +63,9 @@ pub async fn get(args: GetArgs, opts: ClientOptions, out: &Output) -> anyhow::Re
 }
 
 /// `wsresume send FILE... URL`.
-pub async fn send(args: SendArgs, opts: ClientOptions, out: &Output) -> anyhow::Result<()> {
-    let url = RemoteUrl::parse(&args.url)?;
+pub async fn send(args: SendArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
+    let opts = config::client_options(settings, args.client.quiet)?;
+    let url = config::remote_url(&args.url, settings)?;
     let to_dir = url.is_dir() || args.files.len() > 1;
     if args.files.len() > 1 && !url.is_dir() {
         return Err(Error::Usage(format!(
