@@ -11,7 +11,7 @@
 //! - [`storage`] is the server's narrow storage interface; [`paths`] keeps
 //!   every request under ROOT.
 //! - [`error`] holds the error kinds and the one mapping to exit codes.
-//! - [`backoff`], [`progress`] and [`report`] are small helpers.
+//! - [`backoff`], [`progress`], [`ratelimit`] and [`report`] are small helpers.
 
 pub mod backoff;
 pub mod chain;
@@ -24,6 +24,7 @@ pub mod partial;
 pub mod paths;
 pub mod progress;
 pub mod protocol;
+pub mod ratelimit;
 pub mod report;
 pub mod server;
 pub mod storage;

@@ -221,3 +221,32 @@ fn source_changing_under_get_to_stdout_exits_9() {
         "only whole verified chunks reach stdout"
     );
 }
+
+/// `--limit-rate` (curl's size syntax) holds a transfer to the average it
+/// names: a lower bound on the time, both directions.
+#[test]
+fn limit_rate_slows_both_directions() {
+    let (root, local) = (tmp(), tmp());
+    let src = random_file(local.path(), "slow.bin", 768 * 1024);
+    let server = Server::start(root.path(), &[]);
+    let url = server.url("slow.bin");
+    let limit = ["--limit-rate", "256K", "--chunk-size", CHUNK_ARG];
+    let started = std::time::Instant::now();
+    let mut args = vec!["send", s(&src), url.as_str()];
+    args.extend(limit);
+    let report = support::run_ok_json(&args);
+    let took = started.elapsed().as_secs_f64();
+    // 768 KiB at 256 KiB/s: 3 s, less one burst and one frame.
+    assert!(took >= 2.0, "send took {took}s: {report}");
+    let dest = local.path().join("back.bin");
+    let started = std::time::Instant::now();
+    let mut args = vec!["get", url.as_str(), s(&dest)];
+    args.extend(limit);
+    support::run_ok_json(&args);
+    assert!(started.elapsed().as_secs_f64() >= 2.0);
+    assert_eq!(support::sha256_file(&dest), support::sha256_file(&src));
+    wsresume()
+        .args(["get", &url, "--limit-rate", "0", "-q"])
+        .assert()
+        .code(2);
+}

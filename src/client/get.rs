@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::partial::{Partial, PartialPaths, SourceIdentity};
 use crate::progress::FileProgress;
 use crate::protocol::{Message, ResumePoint};
+use crate::ratelimit::{self, RateLimit};
 use crate::report::Outcome;
 use crate::transfer::receiver::{ChunkSink, Receiver, ReceiverTask};
 use crate::transfer::{Item, check_chunk_size};
@@ -52,6 +53,7 @@ struct Download<'a> {
     size: u64,
     transferred: u64,
     progress: FileProgress,
+    limit: Option<RateLimit>,
 }
 
 /// Download `url` to `dest`, reporting to `progress`.
@@ -110,6 +112,7 @@ impl<'a> Download<'a> {
             size: 0,
             transferred: 0,
             progress,
+            limit: opts.limit_rate.map(RateLimit::new),
         };
         if let Dest::File(target) = &download.dest {
             match Partial::reopen(PartialPaths::for_target(target))? {
@@ -281,11 +284,20 @@ impl Download<'_> {
             .ok_or_else(|| Error::Protocol("no receiver".into()))?;
         let mut live = Liveness::new(self.opts.timeout);
         loop {
+            let blocked = ratelimit::blocked_until(&mut self.limit);
+            if blocked.is_some() {
+                // Not reading on purpose: silence is not the server's fault.
+                live.heard();
+            }
             tokio::select! {
-                frame = stream.next() => {
+                () = ratelimit::sleep_until(blocked), if blocked.is_some() => {}
+                frame = stream.next(), if blocked.is_none() => {
                     live.heard();
                     match classify(frame)? {
                         Frame::Data(data) => {
+                            if let Some(limit) = &mut self.limit {
+                                limit.consume(data.len() as u64);
+                            }
                             self.transferred += data.len() as u64;
                             self.progress.inc(data.len() as u64);
                             task.push(Item::Data(data)).await?;

@@ -18,6 +18,7 @@ use crate::chain::{ChainState, hex};
 use crate::error::{Error, Result};
 use crate::progress::FileProgress;
 use crate::protocol::Message;
+use crate::ratelimit::{self, RateLimit};
 use crate::report::Outcome;
 use crate::transfer::{Item, check_chunk_size, sender};
 
@@ -37,6 +38,7 @@ struct Upload<'a> {
     resumed_from: Option<u64>,
     transferred: u64,
     progress: FileProgress,
+    limit: Option<RateLimit>,
 }
 
 /// Upload `path` to `url`, reporting to `progress`.
@@ -51,6 +53,7 @@ pub async fn send(
         opts,
         url,
         progress: progress.clone(),
+        limit: opts.limit_rate.map(RateLimit::new),
         source,
         acked: 0,
         resumed_from: None,
@@ -191,8 +194,10 @@ impl Upload<'_> {
         let mut sent_digest: Option<String> = None;
         let mut live = Liveness::new(self.opts.timeout);
         loop {
+            let blocked = ratelimit::blocked_until(&mut self.limit);
             tokio::select! {
-                item = items.recv(), if sent_digest.is_none() => {
+                () = ratelimit::sleep_until(blocked), if blocked.is_some() => {}
+                item = items.recv(), if sent_digest.is_none() && blocked.is_none() => {
                     let Some(item) = item else {
                         reader.await.map_err(|e| Error::Protocol(e.to_string()))??;
                         return Err(Error::Protocol("the file reader stopped early".into()));
@@ -225,6 +230,9 @@ impl Upload<'_> {
         let frame = match item {
             Item::Data(data) => {
                 self.transferred += data.len() as u64;
+                if let Some(limit) = &mut self.limit {
+                    limit.consume(data.len() as u64);
+                }
                 WsMessage::Binary(data)
             }
             other => match other.to_message() {
