@@ -59,7 +59,7 @@ _wsresume() {
 
     case "${cmd}" in
         wsresume)
-            opts="-h -V --help --version serve send get config completions help"
+            opts="-v -h -V --verbose --help --version serve send get config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -73,7 +73,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__completions)
-            opts="-h -V --help --version bash elvish fish powershell zsh"
+            opts="-v -h -V --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -87,7 +87,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__config)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --help --version"
+            opts="-q -v -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -129,7 +129,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --help --version"
+            opts="-q -v -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -269,7 +269,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-q -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --help --version"
+            opts="-q -v -h -V --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -311,7 +311,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__serve)
-            opts="-q -h -V --listen --token --token-file --read-only --max-connections --idle-timeout --quiet --help --version"
+            opts="-q -v -h -V --listen --token --token-file --read-only --max-connections --idle-timeout --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

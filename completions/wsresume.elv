@@ -18,6 +18,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
     }
     var completions = [
         &'wsresume'= {
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -38,6 +40,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --read-only 'Serve downloads only; refuse uploads'
             cand -q 'Only log errors'
             cand --quiet 'Only log errors'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -54,6 +58,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand -q 'No progress, no chatter (errors still go to stderr)'
             cand --quiet 'No progress, no chatter (errors still go to stderr)'
             cand --json 'Print results as JSON lines on stdout (one object per file)'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -70,6 +76,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand -q 'No progress, no chatter (errors still go to stderr)'
             cand --quiet 'No progress, no chatter (errors still go to stderr)'
             cand --json 'Print results as JSON lines on stdout (one object per file)'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -86,12 +94,16 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand -q 'No progress, no chatter (errors still go to stderr)'
             cand --quiet 'No progress, no chatter (errors still go to stderr)'
             cand --json 'Print results as JSON lines on stdout (one object per file)'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'wsresume;completions'= {
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_wsresume_global_optspecs
-    string join \n h/help V/version
+    string join \n v/verbose h/help V/version
 end
 
 function __fish_wsresume_needs_command
@@ -24,6 +24,7 @@ function __fish_wsresume_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c wsresume -n "__fish_wsresume_needs_command" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_needs_command" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
@@ -39,6 +40,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connecti
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors'
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
@@ -52,6 +54,7 @@ bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l json -d 'Print results as JSON lines on stdout (one object per file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
@@ -65,6 +68,7 @@ bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l json -d 'Print results as JSON lines on stdout (one object per file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
@@ -78,8 +82,10 @@ bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l json -d 'Print results as JSON lines on stdout (one object per file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get config completions help" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'

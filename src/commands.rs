@@ -40,7 +40,7 @@ fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    init_logging(&cli.command);
+    init_logging(&cli.command, cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -74,17 +74,26 @@ fn client_settings(args: &crate::cli::ClientArgs) -> anyhow::Result<config::Clie
     Ok(config::ClientSettings::resolve(args, &file)?)
 }
 
-fn init_logging(command: &Command) {
-    let default = match command {
-        Command::Serve(args) if !args.quiet => "info",
-        Command::Serve(_) => "error",
-        _ => "warn",
+/// Logs on stderr: `WSRESUME_LOG` if set, else by command and `-v` count.
+fn init_logging(command: &Command, verbose: u8) {
+    let quiet_serve = matches!(command, Command::Serve(args) if args.quiet);
+    let level = match (command, verbose) {
+        (Command::Serve(_), 0) if quiet_serve => "error",
+        (Command::Serve(_), 0) => "info",
+        (Command::Serve(_), 1) => "debug",
+        (Command::Serve(_), _) => "trace",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        (_, _) => "trace",
     };
+    let default = format!("warn,wsresume={level}");
     let filter = tracing_subscriber::EnvFilter::try_from_env("WSRESUME_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(crate::color::enabled())
         .try_init();
 }
 

@@ -11,12 +11,14 @@
 //! - [`storage`] is the server's narrow storage interface; [`paths`] keeps
 //!   every request under ROOT.
 //! - [`error`] holds the error kinds and the one mapping to exit codes.
-//! - [`backoff`], [`progress`], [`ratelimit`] and [`report`] are small helpers.
+//! - [`backoff`], [`color`], [`progress`], [`ratelimit`] and [`report`] are
+//!   small helpers.
 
 pub mod backoff;
 pub mod chain;
 pub mod cli;
 pub mod client;
+pub mod color;
 pub mod commands;
 pub mod config;
 pub mod error;

@@ -250,3 +250,43 @@ fn limit_rate_slows_both_directions() {
         .assert()
         .code(2);
 }
+
+/// `-v` logs connections and reconnect reasons with connection numbers;
+/// the server logs one line per transfer by default.
+#[test]
+fn verbose_logs_and_the_server_transfer_line() {
+    let rig = support::Rig::new(&[]);
+    let src = random_file(rig.root.path(), "logged.bin", SIZE);
+    rig.proxy.cut_after(300_000, 1);
+    let dest = rig.local.path().join("logged.bin");
+    let url = rig.proxy.url("logged.bin");
+    let args = support::client_args(&["get", &url, s(&dest)], &["-v", "-q"]);
+    let out = wsresume().args(args).assert().success();
+    let err = text(&out.get_output().stderr);
+    assert!(
+        err.contains("conn{n=1}") && err.contains("conn{n=2}"),
+        "{err}"
+    );
+    assert!(err.contains("connected to"), "{err}");
+    assert!(err.contains("reconnecting"), "no reconnect reason: {err}");
+    assert_eq!(support::sha256_file(&dest), support::sha256_file(&src));
+    let logged = support::wait_until(std::time::Duration::from_secs(10), || {
+        rig.server.stderr_text().contains("get logged.bin: ok")
+    });
+    let server_log = rig.server.stderr_text();
+    assert!(logged, "no transfer line: {server_log}");
+    let line = server_log
+        .lines()
+        .find(|l| l.contains("get logged.bin: ok"))
+        .unwrap();
+    assert!(
+        line.contains("peer=") && line.contains("resumed from"),
+        "{line}"
+    );
+    assert!(line.contains("conn{id="), "{line}");
+    let quiet = wsresume()
+        .args(["get", &url, s(&dest), "-q"])
+        .assert()
+        .success();
+    assert!(quiet.get_output().stderr.is_empty(), "no logs without -v");
+}

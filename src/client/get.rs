@@ -198,6 +198,14 @@ impl<'a> Download<'a> {
 /// Setting up the receiver from the server's offer.
 impl Download<'_> {
     async fn take_offer(&mut self, offer: Offer) -> Result<()> {
+        tracing::debug!(
+            size = offer.size,
+            offset = offer.offset,
+            chunk_size = offer.chunk_size,
+            etag = offer.etag,
+            restarted = offer.restarted,
+            "offer"
+        );
         if offer.chunk_size != self.chunk_size || check_chunk_size(offer.chunk_size).is_err() {
             return Err(Error::Protocol(format!(
                 "server offered chunk size {}",

@@ -157,6 +157,7 @@ impl Upload<'_> {
                 message.kind()
             )));
         };
+        tracing::debug!(offset, chunk_size, restarted, "accept");
         check_chunk_size(chunk_size).map_err(Error::Protocol)?;
         if offset % chunk_size != 0 || (offset > 0 && offset >= self.source.size) {
             return Err(Error::Protocol(format!(

@@ -12,6 +12,7 @@ use crate::report::error_json;
 
 /// Run the command line `args` (program name first); the exit status.
 pub fn main(args: Vec<OsString>) -> u8 {
+    crate::color::apply();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(&args, &e),

@@ -9,6 +9,7 @@ mod cache;
 mod download;
 mod handshake;
 mod session;
+mod translog;
 mod upload;
 mod writers;
 
@@ -130,34 +131,52 @@ impl Server {
         let limits = self.limits.clone();
         let mut shutdown = self.notify_shutdown.subscribe();
         let drained = self.drained.clone();
-        tokio::spawn(async move {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let task = async move {
             let peer = stream
                 .peer_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
             let _ = stream.set_nodelay(true);
-            match handle_connection(stream, &ctx, token.as_deref(), &limits, &mut shutdown).await {
-                Ok(summary) => tracing::info!("{peer}: {summary}"),
-                Err(refusal) => tracing::warn!("{peer}: {:?}: {}", refusal.code, refusal.message),
-            }
+            let mut log = translog::TransferLog::new(peer);
+            let result = handle_connection(
+                stream,
+                &ctx,
+                token.as_deref(),
+                &limits,
+                &mut shutdown,
+                &mut log,
+            )
+            .await;
+            log.finish(&result);
             drop(permit);
             drop(drained);
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::info_span!("conn", id),
+        ));
     }
 }
 
-/// One connection from upgrade to close. Returns a one-line summary.
+/// One connection from upgrade to close. Returns what it moved.
 async fn handle_connection(
     stream: TcpStream,
     ctx: &Arc<Context>,
     token: Option<&str>,
     limits: &ServerLimits,
     shutdown: &mut broadcast::Receiver<()>,
-) -> Result<String, Refusal> {
+    log: &mut translog::TransferLog,
+) -> Result<translog::Moved, Refusal> {
     let ws = handshake::accept(stream, token, limits.handshake_timeout).await?;
     let (mut sink, mut stream) = ws.split();
     let first = tokio::time::timeout(limits.handshake_timeout, stream.next()).await;
-    let result = match first_request(first) {
+    let request = first_request(first);
+    if let Ok(message) = &request {
+        log.request(message);
+    }
+    let result = match request {
         Ok(Message::Get {
             path,
             chunk_size,
@@ -166,7 +185,12 @@ async fn handle_connection(
             let request = (path, chunk_size, resume);
             download::serve(ctx, &mut sink, &mut stream, request, shutdown)
                 .await
-                .map(|s| format!("get {} from {} of {} bytes: ok", s.path, s.offset, s.size))
+                .map(|s| translog::Moved {
+                    path: s.path,
+                    size: s.size,
+                    offset: s.offset,
+                    sha256: None,
+                })
         }
         Ok(Message::Put {
             path,
@@ -182,11 +206,11 @@ async fn handle_connection(
             };
             upload::receive(ctx, &mut sink, &mut stream, request, shutdown)
                 .await
-                .map(|s| {
-                    format!(
-                        "put {} from {} of {} bytes: ok, sha256 {}",
-                        s.path, s.offset, s.size, s.sha256
-                    )
+                .map(|s| translog::Moved {
+                    path: s.path,
+                    size: s.size,
+                    offset: s.offset,
+                    sha256: Some(s.sha256),
                 })
         }
         Ok(other) => Err(Refusal::new(
