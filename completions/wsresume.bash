@@ -28,6 +28,9 @@ _wsresume() {
             wsresume,help)
                 cmd="wsresume__subcmd__help"
                 ;;
+            wsresume,ls)
+                cmd="wsresume__subcmd__ls"
+                ;;
             wsresume,send)
                 cmd="wsresume__subcmd__send"
                 ;;
@@ -46,6 +49,9 @@ _wsresume() {
             wsresume__subcmd__help,help)
                 cmd="wsresume__subcmd__help__subcmd__help"
                 ;;
+            wsresume__subcmd__help,ls)
+                cmd="wsresume__subcmd__help__subcmd__ls"
+                ;;
             wsresume__subcmd__help,send)
                 cmd="wsresume__subcmd__help__subcmd__send"
                 ;;
@@ -59,7 +65,7 @@ _wsresume() {
 
     case "${cmd}" in
         wsresume)
-            opts="-v -h -V --verbose --help --version serve send get config completions help"
+            opts="-v -h -V --verbose --help --version serve send get ls config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -171,7 +177,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__help)
-            opts="serve send get config completions help"
+            opts="serve send get ls config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,6 +246,20 @@ _wsresume() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wsresume__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wsresume__subcmd__help__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -261,6 +281,48 @@ _wsresume() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__ls)
+            opts="-r -q -v -h -V --recursive --sha256 --token --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-max-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chunk-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

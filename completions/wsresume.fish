@@ -30,6 +30,7 @@ complete -c wsresume -n "__fish_wsresume_needs_command" -s V -l version -d 'Prin
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "get" -d 'Download a file'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "ls" -d 'List a remote directory: name, size, modified time'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "config" -d 'Show the effective client settings and where each comes from'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -71,6 +72,22 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l json -d 'Print
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
+bar\t'Progress bars (drawn only on a terminal)'
+plain\t'A short line every few seconds or every 10 %, for logs'"
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s r -l recursive -d 'List files in subdirectories too (paths relative to URL)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l sha256 -d 'Also show each file\'s SHA-256 (the server reads every file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l json -d 'Print results as JSON lines on stdout (one object per file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
@@ -88,9 +105,10 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s V -l versio
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get config completions help" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get config completions help" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get config completions help" -f -a "get" -d 'Download a file'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get config completions help" -f -a "config" -d 'Show the effective client settings and where each comes from'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get config completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "get" -d 'Download a file'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "ls" -d 'List a remote directory: name, size, modified time'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "config" -d 'Show the effective client settings and where each comes from'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -33,6 +33,8 @@ pub enum Command {
     Send(SendArgs),
     /// Download a file.
     Get(GetArgs),
+    /// List a remote directory: name, size, modified time.
+    Ls(LsArgs),
     /// Show the effective client settings and where each comes from.
     Config(ConfigArgs),
     /// Print a shell completion script.
@@ -135,6 +137,24 @@ pub struct GetArgs {
     /// URL's file name in the current directory].
     #[arg(value_name = "DEST")]
     pub dest: Option<PathBuf>,
+    /// Client options.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `wsresume ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// ws:// or wss:// URL of a directory (or file), or a path on the
+    /// default server [default: the default server's root].
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// List files in subdirectories too (paths relative to URL).
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Also show each file's SHA-256 (the server reads every file).
+    #[arg(long)]
+    pub sha256: bool,
     /// Client options.
     #[command(flatten)]
     pub client: ClientArgs,

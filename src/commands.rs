@@ -2,6 +2,7 @@
 //! errors get context, and results are printed.
 
 mod entry;
+mod ls;
 mod output;
 mod show;
 mod transfer;
@@ -55,6 +56,10 @@ fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
             Command::Get(args) => {
                 let settings = client_settings(&args.client)?;
                 interruptible(transfer::get(args, &settings, out)).await
+            }
+            Command::Ls(args) => {
+                let settings = client_settings(&args.client)?;
+                interruptible(ls::ls(args, &settings, out)).await
             }
             Command::Config(args) => {
                 let file = config::ConfigFile::load()?;

@@ -1,9 +1,10 @@
-//! The client: `get` and `send`, each a retry loop around single attempts
+//! The client: `get`, `send` and `list`, each a retry loop around single attempts
 //! over one connection. This module holds what both share: options, the
 //! connection's liveness watch and reading control messages.
 
 pub mod connect;
 pub mod get;
+pub mod list;
 mod retry;
 pub mod send;
 mod stdout;

@@ -71,6 +71,7 @@ fn json_requested(cli: &Cli) -> bool {
         Command::Send(args) => args.client.json,
         Command::Get(args) => args.client.json,
         Command::Config(args) => args.client.json,
+        Command::Ls(args) => args.client.json,
         _ => false,
     }
 }
@@ -82,6 +83,7 @@ fn op_name(command: &Command) -> Option<&'static str> {
         Command::Get(_) => "get",
         Command::Serve(_) => "serve",
         Command::Config(_) => "config",
+        Command::Ls(_) => "ls",
         Command::Completions { .. } => "completions",
     })
 }

@@ -8,6 +8,7 @@
 mod cache;
 mod download;
 mod handshake;
+pub mod listing;
 mod session;
 mod translog;
 mod upload;
@@ -25,6 +26,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 
 pub use cache::HashCache;
+pub use listing::{ListOptions, Listing};
 pub use session::Context;
 use session::{Refusal, close, refuse};
 pub use writers::Writers;
@@ -190,8 +192,14 @@ async fn handle_connection(
                     size: s.size,
                     offset: s.offset,
                     sha256: None,
+                    entries: None,
                 })
         }
+        Ok(Message::List {
+            path,
+            recursive,
+            sha256,
+        }) => listing::serve(ctx, &mut sink, &path, ListOptions { recursive, sha256 }).await,
         Ok(Message::Put {
             path,
             size,
@@ -211,11 +219,12 @@ async fn handle_connection(
                     size: s.size,
                     offset: s.offset,
                     sha256: Some(s.sha256),
+                    entries: None,
                 })
         }
         Ok(other) => Err(Refusal::new(
             ErrorCode::BadRequest,
-            format!("expected get or put, got {}", other.kind()),
+            format!("expected get, put or list, got {}", other.kind()),
         )),
         Err(refusal) => Err(refusal),
     };

@@ -18,6 +18,8 @@ pub struct Moved {
     pub offset: u64,
     /// The SHA-256, when known.
     pub sha256: Option<String>,
+    /// Entries sent (a listing).
+    pub entries: Option<usize>,
 }
 
 /// One connection's record, logged when it ends.
@@ -45,6 +47,7 @@ impl TransferLog {
                 None => format!("get {path}"),
             },
             Message::Put { path, size, .. } => format!("put {path} ({})", human_bytes(*size)),
+            Message::List { path, .. } => format!("list {path}"),
             other => other.kind().to_string(),
         });
     }
@@ -55,6 +58,9 @@ impl TransferLog {
         let took = secs(self.started.elapsed());
         let peer = &self.peer;
         match result {
+            Ok(Moved {
+                entries: Some(n), ..
+            }) => tracing::info!(peer, "{what}: ok, {n} entries in {took}"),
             Ok(moved) => {
                 let op = what.split(' ').next().unwrap_or(what);
                 let path = &moved.path;
