@@ -116,9 +116,13 @@ pub struct ClientArgs {
 /// `wsresume send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Files to upload.
+    /// Files to upload (with -r: one directory).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+    /// Upload the files under the directory FILE into the directory URL/,
+    /// skipping files the server already holds identical (size and SHA-256).
+    #[arg(short, long)]
+    pub recursive: bool,
     /// ws:// or wss:// URL: the target file, or a directory ending in '/'.
     #[arg(value_name = "URL")]
     pub url: String,
@@ -134,9 +138,14 @@ pub struct GetArgs {
     #[arg(value_name = "URL")]
     pub url: String,
     /// Where to write: a file, a directory, or '-' for stdout [default: the
-    /// URL's file name in the current directory].
+    /// URL's file name in the current directory; with -r: the current
+    /// directory].
     #[arg(value_name = "DEST")]
     pub dest: Option<PathBuf>,
+    /// Download the files under the directory URL/ into DEST/, skipping
+    /// files already there identical (size and SHA-256).
+    #[arg(short, long)]
+    pub recursive: bool,
     /// Client options.
     #[command(flatten)]
     pub client: ClientArgs,

@@ -6,6 +6,7 @@ mod ls;
 mod output;
 mod show;
 mod transfer;
+mod tree;
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -32,6 +32,13 @@ pub struct Names<'a> {
 pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
     let opts = config::client_options(settings, args.client.quiet)?;
     let url = config::remote_url(&args.url, settings)?;
+    if args.recursive {
+        let dest = args.dest.unwrap_or_else(|| PathBuf::from("."));
+        if dest.as_os_str() == "-" {
+            return Err(Error::Usage("get -r cannot write to standard output".into()).into());
+        }
+        return super::tree::get_tree(&url, &dest, &opts, out).await;
+    }
     let dest = match args.dest.as_deref() {
         Some(d) if d.as_os_str() == "-" && out.json() => {
             return Err(Error::Usage(
@@ -66,6 +73,12 @@ pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyh
 pub async fn send(args: SendArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
     let opts = config::client_options(settings, args.client.quiet)?;
     let url = config::remote_url(&args.url, settings)?;
+    if args.recursive {
+        let [dir] = args.files.as_slice() else {
+            return Err(Error::Usage("send -r takes one directory".into()).into());
+        };
+        return super::tree::send_tree(dir, &url, &opts, out).await;
+    }
     let to_dir = url.is_dir() || args.files.len() > 1;
     if args.files.len() > 1 && !url.is_dir() {
         return Err(Error::Usage(format!(

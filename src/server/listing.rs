@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use futures_util::Sink;
-use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::session::{Context, Refusal, send_frame, send_message};
@@ -196,7 +195,7 @@ fn entry(
         .map(|d| d.as_secs() as i64);
     let is_file = meta.is_file();
     let sha256 = if is_file && options.sha256 {
-        Some(hash_file(file).map_err(|e| {
+        Some(crate::chain::sha256_file(file).map_err(|e| {
             StorageError::Io(crate::error::Error::local_io(format!("hashing {path}"), e))
         })?)
     } else {
@@ -213,21 +212,6 @@ fn entry(
         modified,
         sha256,
     })
-}
-
-/// SHA-256 of a file, read in 1 MiB blocks.
-fn hash_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(crate::chain::hex(&hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
-    }
 }
 
 fn io_error(rel: &RelPath, e: std::io::Error) -> StorageError {
