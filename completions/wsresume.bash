@@ -19,11 +19,17 @@ _wsresume() {
             wsresume,completions)
                 cmd="wsresume__subcmd__completions"
                 ;;
+            wsresume,config)
+                cmd="wsresume__subcmd__config"
+                ;;
             wsresume,get)
                 cmd="wsresume__subcmd__get"
                 ;;
             wsresume,help)
                 cmd="wsresume__subcmd__help"
+                ;;
+            wsresume,ls)
+                cmd="wsresume__subcmd__ls"
                 ;;
             wsresume,send)
                 cmd="wsresume__subcmd__send"
@@ -34,11 +40,17 @@ _wsresume() {
             wsresume__subcmd__help,completions)
                 cmd="wsresume__subcmd__help__subcmd__completions"
                 ;;
+            wsresume__subcmd__help,config)
+                cmd="wsresume__subcmd__help__subcmd__config"
+                ;;
             wsresume__subcmd__help,get)
                 cmd="wsresume__subcmd__help__subcmd__get"
                 ;;
             wsresume__subcmd__help,help)
                 cmd="wsresume__subcmd__help__subcmd__help"
+                ;;
+            wsresume__subcmd__help,ls)
+                cmd="wsresume__subcmd__help__subcmd__ls"
                 ;;
             wsresume__subcmd__help,send)
                 cmd="wsresume__subcmd__help__subcmd__send"
@@ -53,7 +65,7 @@ _wsresume() {
 
     case "${cmd}" in
         wsresume)
-            opts="-h -V --help --version serve send get completions help"
+            opts="-v -h -V --verbose --help --version serve send get ls config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -67,7 +79,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__completions)
-            opts="-h -V --help --version bash elvish fish powershell zsh"
+            opts="-v -h -V --verbose --help --version bash elvish fish powershell zsh"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -80,8 +92,8 @@ _wsresume() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        wsresume__subcmd__get)
-            opts="-q -h -V --token --cacert --retries --retry-max-delay --timeout --chunk-size --quiet --json --help --version"
+        wsresume__subcmd__config)
+            opts="-q -v -h -V --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -111,6 +123,60 @@ _wsresume() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__get)
+            opts="-r -q -v -h -V --recursive --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-max-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chunk-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -119,7 +185,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__help)
-            opts="serve send get completions help"
+            opts="serve send get ls config completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,6 +199,20 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__help__subcmd__completions)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__help__subcmd__config)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -174,6 +254,20 @@ _wsresume() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wsresume__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wsresume__subcmd__help__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -202,8 +296,8 @@ _wsresume() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        wsresume__subcmd__send)
-            opts="-q -h -V --token --cacert --retries --retry-max-delay --timeout --chunk-size --quiet --json --help --version"
+        wsresume__subcmd__ls)
+            opts="-r -q -v -h -V --recursive --sha256 --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -233,6 +327,60 @@ _wsresume() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__send)
+            opts="-r -q -v -h -V --recursive --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cacert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --retry-max-delay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chunk-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -241,7 +389,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__serve)
-            opts="-q -h -V --listen --token --token-file --read-only --tls-cert --tls-key --max-connections --max-file-size --max-message-size --handshake-timeout --idle-timeout --expire-uploads --quiet --help --version"
+            opts="-q -v -h -V --listen --token --token-file --read-only --tls-cert --tls-key --max-connections --max-file-size --max-message-size --handshake-timeout --idle-timeout --expire-uploads --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

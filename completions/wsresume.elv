@@ -18,6 +18,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
     }
     var completions = [
         &'wsresume'= {
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
@@ -25,6 +27,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand serve 'Serve a directory: downloads from it and uploads into it'
             cand send 'Upload files; a URL ending in ''/'' (or several files) names a directory'
             cand get 'Download a file'
+            cand ls 'List a remote directory: name, size, modified time'
+            cand config 'Show the effective client settings and where each comes from'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -43,42 +47,99 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --read-only 'Serve downloads only; refuse uploads'
             cand -q 'Only log errors'
             cand --quiet 'Only log errors'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'wsresume;send'= {
-            cand --token 'Bearer token for the server'
+            cand --token 'Bearer token for the server [env: WSRESUME_TOKEN]'
             cand --cacert 'Also trust the CA certificates in this PEM file for wss:// (the system''s roots are always trusted)'
-            cand --retries 'Retries after the first attempt without progress; 0 never retries'
-            cand --retry-max-delay 'Longest wait between reconnects'
-            cand --timeout 'A connection silent for this long is dead and reconnected'
-            cand --chunk-size 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)'
+            cand --retries 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]'
+            cand --retry-max-delay 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]'
+            cand --timeout 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]'
+            cand --chunk-size 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]'
+            cand --limit-rate 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]'
+            cand --progress 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]'
+            cand -r 'Upload the files under the directory FILE into the directory URL/, skipping files the server already holds identical (size and SHA-256)'
+            cand --recursive 'Upload the files under the directory FILE into the directory URL/, skipping files the server already holds identical (size and SHA-256)'
             cand -q 'No progress, no chatter (errors still go to stderr)'
             cand --quiet 'No progress, no chatter (errors still go to stderr)'
-            cand --json 'Print one JSON object per file on stdout'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --json 'Print results as JSON lines on stdout (one object per file)'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'wsresume;get'= {
-            cand --token 'Bearer token for the server'
+            cand --token 'Bearer token for the server [env: WSRESUME_TOKEN]'
             cand --cacert 'Also trust the CA certificates in this PEM file for wss:// (the system''s roots are always trusted)'
-            cand --retries 'Retries after the first attempt without progress; 0 never retries'
-            cand --retry-max-delay 'Longest wait between reconnects'
-            cand --timeout 'A connection silent for this long is dead and reconnected'
-            cand --chunk-size 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)'
+            cand --retries 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]'
+            cand --retry-max-delay 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]'
+            cand --timeout 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]'
+            cand --chunk-size 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]'
+            cand --limit-rate 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]'
+            cand --progress 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]'
+            cand -r 'Download the files under the directory URL/ into DEST/, skipping files already there identical (size and SHA-256)'
+            cand --recursive 'Download the files under the directory URL/ into DEST/, skipping files already there identical (size and SHA-256)'
             cand -q 'No progress, no chatter (errors still go to stderr)'
             cand --quiet 'No progress, no chatter (errors still go to stderr)'
-            cand --json 'Print one JSON object per file on stdout'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand --json 'Print results as JSON lines on stdout (one object per file)'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wsresume;ls'= {
+            cand --token 'Bearer token for the server [env: WSRESUME_TOKEN]'
+            cand --cacert 'Also trust the CA certificates in this PEM file for wss:// (the system''s roots are always trusted)'
+            cand --retries 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]'
+            cand --retry-max-delay 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]'
+            cand --timeout 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]'
+            cand --chunk-size 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]'
+            cand --limit-rate 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]'
+            cand --progress 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]'
+            cand -r 'List files in subdirectories too (paths relative to URL)'
+            cand --recursive 'List files in subdirectories too (paths relative to URL)'
+            cand --sha256 'Also show each file''s SHA-256 (the server reads every file)'
+            cand -q 'No progress, no chatter (errors still go to stderr)'
+            cand --quiet 'No progress, no chatter (errors still go to stderr)'
+            cand --json 'Print results as JSON lines on stdout (one object per file)'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'wsresume;config'= {
+            cand --token 'Bearer token for the server [env: WSRESUME_TOKEN]'
+            cand --cacert 'Also trust the CA certificates in this PEM file for wss:// (the system''s roots are always trusted)'
+            cand --retries 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]'
+            cand --retry-max-delay 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]'
+            cand --timeout 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]'
+            cand --chunk-size 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]'
+            cand --limit-rate 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]'
+            cand --progress 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]'
+            cand -q 'No progress, no chatter (errors still go to stderr)'
+            cand --quiet 'No progress, no chatter (errors still go to stderr)'
+            cand --json 'Print results as JSON lines on stdout (one object per file)'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
             cand -V 'Print version'
             cand --version 'Print version'
         }
         &'wsresume;completions'= {
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help'
             cand --help 'Print help'
             cand -V 'Print version'
@@ -88,6 +149,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand serve 'Serve a directory: downloads from it and uploads into it'
             cand send 'Upload files; a URL ending in ''/'' (or several files) names a directory'
             cand get 'Download a file'
+            cand ls 'List a remote directory: name, size, modified time'
+            cand config 'Show the effective client settings and where each comes from'
             cand completions 'Print a shell completion script'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -96,6 +159,10 @@ set edit:completion:arg-completer[wsresume] = {|@words|
         &'wsresume;help;send'= {
         }
         &'wsresume;help;get'= {
+        }
+        &'wsresume;help;ls'= {
+        }
+        &'wsresume;help;config'= {
         }
         &'wsresume;help;completions'= {
         }

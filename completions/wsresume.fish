@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_wsresume_global_optspecs
-    string join \n h/help V/version
+    string join \n v/verbose h/help V/version
 end
 
 function __fish_wsresume_needs_command
@@ -24,11 +24,14 @@ function __fish_wsresume_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c wsresume -n "__fish_wsresume_needs_command" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_needs_command" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "get" -d 'Download a file'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "ls" -d 'List a remote directory: name, size, modified time'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "config" -d 'Show the effective client settings and where each comes from'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port' -r
@@ -44,32 +47,80 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l expire-uploads -d 'Remove partial uploads untouched for this long (90s, 30m, 12h, 7d); a client coming back to one is told and starts again' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors'
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l token -d 'Bearer token for the server' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'Retries after the first attempt without progress; 0 never retries' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
+bar\t'Progress bars (drawn only on a terminal)'
+plain\t'A short line every few seconds or every 10 %, for logs'"
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s r -l recursive -d 'Upload the files under the directory FILE into the directory URL/, skipping files the server already holds identical (size and SHA-256)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l json -d 'Print one JSON object per file on stdout'
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l json -d 'Print results as JSON lines on stdout (one object per file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s V -l version -d 'Print version'
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
+bar\t'Progress bars (drawn only on a terminal)'
+plain\t'A short line every few seconds or every 10 %, for logs'"
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s r -l recursive -d 'Download the files under the directory URL/ into DEST/, skipping files already there identical (size and SHA-256)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l json -d 'Print one JSON object per file on stdout'
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l json -d 'Print results as JSON lines on stdout (one object per file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
+bar\t'Progress bars (drawn only on a terminal)'
+plain\t'A short line every few seconds or every 10 %, for logs'"
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s r -l recursive -d 'List files in subdirectories too (paths relative to URL)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l sha256 -d 'Also show each file\'s SHA-256 (the server reads every file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l json -d 'Print results as JSON lines on stdout (one object per file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
+bar\t'Progress bars (drawn only on a terminal)'
+plain\t'A short line every few seconds or every 10 %, for logs'"
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l json -d 'Print results as JSON lines on stdout (one object per file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s V -l version -d 'Print version'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "get" -d 'Download a file'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "completions" -d 'Print a shell completion script'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "get" -d 'Download a file'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "ls" -d 'List a remote directory: name, size, modified time'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "config" -d 'Show the effective client settings and where each comes from'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "completions" -d 'Print a shell completion script'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -200,6 +200,22 @@ pub fn digest_from_hex(s: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+/// The SHA-256 of a whole file (as `sha256sum` prints it), read in 1 MiB
+/// blocks.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = ChainHasher::default();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(hex(&hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
 /// Value of one ASCII hex digit.
 fn nibble(c: u8) -> Option<u8> {
     match c {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::progress::ProgressMode;
+
 /// Move files over WebSocket and never lose progress.
 ///
 /// Transfers are verified chunk by chunk with SHA-256, reconnect with
@@ -16,6 +18,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Diagnostic logs on stderr: -v for connections, retries and timings,
+    /// -vv for protocol details (WSRESUME_LOG overrides).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 /// The subcommands.
@@ -27,6 +33,10 @@ pub enum Command {
     Send(SendArgs),
     /// Download a file.
     Get(GetArgs),
+    /// List a remote directory: name, size, modified time.
+    Ls(LsArgs),
+    /// Show the effective client settings and where each comes from.
+    Config(ConfigArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -86,32 +96,46 @@ pub struct ServeArgs {
     pub quiet: bool,
 }
 
-/// Options shared by `send` and `get`.
+/// Options shared by `send`, `get` and `ls`. Unset options come from the
+/// environment, then the config file (`wsresume config` shows which), then
+/// the defaults shown.
 #[derive(Debug, Args)]
 pub struct ClientArgs {
-    /// Bearer token for the server.
-    #[arg(long, env = "WSRESUME_TOKEN", hide_env_values = true)]
+    /// Bearer token for the server [env: WSRESUME_TOKEN].
+    #[arg(long)]
     pub token: Option<String>,
     /// Also trust the CA certificates in this PEM file for wss:// (the
     /// system's roots are always trusted).
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
-    /// Retries after the first attempt without progress; 0 never retries.
-    #[arg(long, value_name = "N", default_value_t = 10)]
-    pub retries: u32,
-    /// Longest wait between reconnects.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub retry_max_delay: f64,
-    /// A connection silent for this long is dead and reconnected.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    pub timeout: f64,
-    /// Unit of verification and resume (K, M, G suffixes: 1M = 1048576).
-    #[arg(long, value_name = "SIZE", default_value = "1M")]
-    pub chunk_size: String,
+    /// Retries after the first attempt without progress; 0 never retries
+    /// [default: 10] [env: WSRESUME_RETRIES].
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// Longest wait between reconnects [default: 30] [env:
+    /// WSRESUME_RETRY_MAX_DELAY].
+    #[arg(long, value_name = "SECS")]
+    pub retry_max_delay: Option<f64>,
+    /// A connection silent for this long is dead and reconnected [default:
+    /// 30] [env: WSRESUME_TIMEOUT].
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Unit of verification and resume (K, M, G suffixes: 1M = 1048576)
+    /// [default: 1M] [env: WSRESUME_CHUNK_SIZE].
+    #[arg(long, value_name = "SIZE")]
+    pub chunk_size: Option<String>,
+    /// Largest average speed per transfer, in bytes per second (K, M, G
+    /// suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE].
+    #[arg(long, value_name = "SIZE")]
+    pub limit_rate: Option<String>,
+    /// How to show progress on stderr [default: bar on a terminal, plain
+    /// otherwise, none with -q] [env: WSRESUME_PROGRESS].
+    #[arg(long, value_name = "STYLE")]
+    pub progress: Option<ProgressMode>,
     /// No progress, no chatter (errors still go to stderr).
     #[arg(short, long)]
     pub quiet: bool,
-    /// Print one JSON object per file on stdout.
+    /// Print results as JSON lines on stdout (one object per file).
     #[arg(long)]
     pub json: bool,
 }
@@ -119,9 +143,13 @@ pub struct ClientArgs {
 /// `wsresume send`.
 #[derive(Debug, Args)]
 pub struct SendArgs {
-    /// Files to upload.
+    /// Files to upload (with -r: one directory).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
+    /// Upload the files under the directory FILE into the directory URL/,
+    /// skipping files the server already holds identical (size and SHA-256).
+    #[arg(short, long)]
+    pub recursive: bool,
     /// ws:// or wss:// URL: the target file, or a directory ending in '/'.
     #[arg(value_name = "URL")]
     pub url: String,
@@ -137,10 +165,41 @@ pub struct GetArgs {
     #[arg(value_name = "URL")]
     pub url: String,
     /// Where to write: a file, a directory, or '-' for stdout [default: the
-    /// URL's file name in the current directory].
+    /// URL's file name in the current directory; with -r: the current
+    /// directory].
     #[arg(value_name = "DEST")]
     pub dest: Option<PathBuf>,
+    /// Download the files under the directory URL/ into DEST/, skipping
+    /// files already there identical (size and SHA-256).
+    #[arg(short, long)]
+    pub recursive: bool,
     /// Client options.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `wsresume ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// ws:// or wss:// URL of a directory (or file), or a path on the
+    /// default server [default: the default server's root].
+    #[arg(value_name = "URL")]
+    pub url: Option<String>,
+    /// List files in subdirectories too (paths relative to URL).
+    #[arg(short, long)]
+    pub recursive: bool,
+    /// Also show each file's SHA-256 (the server reads every file).
+    #[arg(long)]
+    pub sha256: bool,
+    /// Client options.
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+/// `wsresume config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Client options (shown with their source).
     #[command(flatten)]
     pub client: ClientArgs,
 }

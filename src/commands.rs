@@ -1,29 +1,38 @@
 //! Running each subcommand: the edge where settings meet the library,
 //! errors get context, and results are printed.
 
+mod entry;
+mod ls;
+mod output;
+mod show;
+mod transfer;
+mod tree;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::CommandFactory;
 
-use crate::cli::{Cli, Command, GetArgs, SendArgs, ServeArgs};
-use crate::client::ClientOptions;
-use crate::client::connect::RemoteUrl;
-use crate::client::get::Dest;
+use crate::cli::{Cli, Command, ServeArgs};
 use crate::error::{Error, ExitCode, exit_code_of};
-use crate::report::{Outcome, json_line, summary};
 use crate::server::{Access, Context, HashCache, Writers};
+pub use entry::main;
+use output::Output;
 
 /// Memory for the server's cache of file hashes (32 bytes per chunk).
 const HASH_CACHE_BYTES: usize = 16 * 1024 * 1024;
 use crate::storage::LocalFs;
-use crate::{client, config, server};
+use crate::{config, server};
 
 /// Run a parsed command line to completion.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    run_with(cli, &Output::new(false))
+}
+
+/// Run a parsed command line, printing results to `out`.
+fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
     if let Command::Completions { shell } = cli.command {
         clap_complete::generate(
             shell,
@@ -33,7 +42,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    init_logging(&cli.command);
+    init_logging(&cli.command, cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -41,8 +50,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Send(args) => interruptible(send(args)).await,
-            Command::Get(args) => interruptible(get(args)).await,
+            Command::Send(args) => {
+                let settings = client_settings(&args.client)?;
+                interruptible(transfer::send(args, &settings, out)).await
+            }
+            Command::Get(args) => {
+                let settings = client_settings(&args.client)?;
+                interruptible(transfer::get(args, &settings, out)).await
+            }
+            Command::Ls(args) => {
+                let settings = client_settings(&args.client)?;
+                interruptible(ls::ls(args, &settings, out)).await
+            }
+            Command::Config(args) => {
+                let file = config::ConfigFile::load()?;
+                let settings = config::ClientSettings::resolve(&args.client, &file)?;
+                show::print(&file, &settings, &args.client, out)
+            }
             Command::Completions { .. } => Ok(()),
         }
     });
@@ -50,17 +74,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
-fn init_logging(command: &Command) {
-    let default = match command {
-        Command::Serve(args) if !args.quiet => "info",
-        Command::Serve(_) => "error",
-        _ => "warn",
+/// The client settings of a command: flags, environment, config file.
+fn client_settings(args: &crate::cli::ClientArgs) -> anyhow::Result<config::ClientSettings> {
+    let file = config::ConfigFile::load()?;
+    Ok(config::ClientSettings::resolve(args, &file)?)
+}
+
+/// Logs on stderr: `WSRESUME_LOG` if set, else by command and `-v` count.
+fn init_logging(command: &Command, verbose: u8) {
+    let quiet_serve = matches!(command, Command::Serve(args) if args.quiet);
+    let level = match (command, verbose) {
+        (Command::Serve(_), 0) if quiet_serve => "error",
+        (Command::Serve(_), 0) => "info",
+        (Command::Serve(_), 1) => "debug",
+        (Command::Serve(_), _) => "trace",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        (_, _) => "trace",
     };
+    let default = format!("warn,wsresume={level}");
     let filter = tracing_subscriber::EnvFilter::try_from_env("WSRESUME_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(crate::color::enabled())
         .try_init();
 }
 
@@ -116,128 +155,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn get(args: GetArgs) -> anyhow::Result<()> {
-    let mut opts = config::client_options(&args.client)?;
-    let url = RemoteUrl::parse(&args.url)?;
-    opts.tls = config::client_tls(&args.client, &url)?;
-    let dest = match args.dest.as_deref() {
-        Some(d) if d.as_os_str() == "-" => Dest::Stdout,
-        d => Dest::File(config::download_target(d, url.file_name())?),
-    };
-    let target = match &dest {
-        Dest::Stdout => "-".to_string(),
-        Dest::File(p) => p.display().to_string(),
-    };
-    let started = Instant::now();
-    let result = client::get::get(&opts, &url, dest)
-        .await
-        .with_context(|| format!("downloading {url} to {target}"));
-    finish(
-        "get",
-        &url.to_string(),
-        &target,
-        &opts,
-        args.client.json,
-        started,
-        result,
-    )
-}
-
-async fn send(args: SendArgs) -> anyhow::Result<()> {
-    let mut opts = config::client_options(&args.client)?;
-    let url = RemoteUrl::parse(&args.url)?;
-    opts.tls = config::client_tls(&args.client, &url)?;
-    let to_dir = url.is_dir() || args.files.len() > 1;
-    if args.files.len() > 1 && !url.is_dir() {
-        return Err(Error::Usage(format!(
-            "{url}: several files go to a directory URL ending in '/'"
-        ))
-        .into());
-    }
-    let mut failures = Vec::new();
-    for file in &args.files {
-        let result = send_one(&opts, file, &url, to_dir, args.client.json).await;
-        if let Err(e) = result {
-            if args.files.len() > 1 {
-                eprintln!("wsresume: {e:#}");
-            }
-            failures.push(e);
-        }
-    }
-    match failures.len() {
-        0 => Ok(()),
-        _ if args.files.len() == 1 => Err(failures.remove(0)),
-        n => {
-            let code = exit_code_of(&failures[0]);
-            Err(anyhow::Error::new(Failed { code })
-                .context(format!("{n} of {} files failed", args.files.len())))
-        }
-    }
-}
-
-async fn send_one(
-    opts: &ClientOptions,
-    file: &std::path::Path,
-    url: &RemoteUrl,
-    to_dir: bool,
-    json: bool,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let target = if to_dir {
-        let name = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::Usage(format!("{}: no usable file name", file.display())))?;
-        url.join(name)?
-    } else {
-        url.clone()
-    };
-    let source = file.display().to_string();
-    let result = client::send::send(opts, file, &target)
-        .await
-        .with_context(|| format!("sending {source} to {target}"));
-    finish(
-        "send",
-        &source,
-        &target.to_string(),
-        opts,
-        json,
-        started,
-        result,
-    )
-}
-
-/// Print the result of one transfer (JSON line and/or summary).
-fn finish(
-    op: &str,
-    source: &str,
-    target: &str,
-    opts: &ClientOptions,
-    json: bool,
-    started: Instant,
-    result: anyhow::Result<Outcome>,
-) -> anyhow::Result<()> {
-    let elapsed = started.elapsed();
-    if json {
-        println!("{}", json_line(op, source, target, elapsed, &result));
-    }
-    let outcome = result?;
-    if !opts.quiet && !json {
-        eprintln!("{}", summary(target, &outcome, elapsed));
-    }
-    Ok(())
-}
-
-/// Several files failed; the exit code is the first failure's.
-#[derive(Debug, thiserror::Error)]
-#[error("see the errors above")]
-struct Failed {
-    code: ExitCode,
-}
-
 /// The exit code for an error from [`run`].
 pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    match err.chain().find_map(|c| c.downcast_ref::<Failed>()) {
+    match err
+        .chain()
+        .find_map(|c| c.downcast_ref::<transfer::Failed>())
+    {
         Some(failed) => failed.code,
         None => exit_code_of(err),
     }

@@ -5,8 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{ClientArgs, ServeArgs};
+mod file;
+mod layers;
+
+pub use file::{CONFIG_ENV, ConfigFile, FileSettings, config_path};
+pub use layers::{ClientSettings, Setting, Source};
+
+use crate::cli::ServeArgs;
 use crate::client::ClientOptions;
+use crate::client::connect::RemoteUrl;
 use crate::error::{Error, Result};
 use crate::server::ServerLimits;
 use crate::transfer::check_chunk_size;
@@ -49,26 +56,53 @@ fn seconds(flag: &str, value: f64, allow_zero: bool) -> Result<Duration> {
     Ok(Duration::from_secs_f64(value))
 }
 
-/// Validate client options.
-pub fn client_options(args: &ClientArgs) -> Result<ClientOptions> {
-    let chunk_size = parse_size(&args.chunk_size)
-        .and_then(check_chunk_size)
-        .map_err(|m| Error::Usage(format!("--chunk-size: {m}")))?;
+/// Validate the client settings into options (`quiet` from `-q`).
+pub fn client_options(settings: &ClientSettings, quiet: bool) -> Result<ClientOptions> {
+    let chunk_size = check_chunk_size(settings.chunk_size.value)
+        .map_err(|m| Error::Usage(format!("chunk size ({}): {m}", settings.chunk_size.source)))?;
+    if settings.limit_rate.value == Some(0) {
+        return Err(Error::Usage(format!(
+            "limit rate ({}): must be more than 0",
+            settings.limit_rate.source
+        )));
+    }
+    let progress = match settings.progress.value {
+        Some(mode) if !quiet || matches!(settings.progress.source, Source::Flag(_)) => mode,
+        _ => crate::progress::ProgressMode::default_for(quiet),
+    };
     Ok(ClientOptions {
-        token: args.token.clone().filter(|t| !t.is_empty()),
-        retries: args.retries,
-        retry_max_delay: seconds("--retry-max-delay", args.retry_max_delay, true)?,
-        timeout: seconds("--timeout", args.timeout, false)?,
+        token: settings.token.value.clone().filter(|t| !t.is_empty()),
+        retries: settings.retries.value,
+        retry_max_delay: seconds("--retry-max-delay", settings.retry_max_delay.value, true)?,
+        timeout: seconds("--timeout", settings.timeout.value, false)?,
         chunk_size,
-        quiet: args.quiet,
+        quiet,
+        progress,
+        limit_rate: settings.limit_rate.value,
         tls: None,
     })
+}
+
+/// The URL a command names: a `ws://`/`wss://` URL as given, anything else
+/// a path on the default server.
+pub fn remote_url(text: &str, settings: &ClientSettings) -> Result<RemoteUrl> {
+    if text.starts_with("ws://") || text.starts_with("wss://") || text.contains("://") {
+        return RemoteUrl::parse(text);
+    }
+    let Some(server) = &settings.server.value else {
+        return Err(Error::Usage(format!(
+            "{text}: not a ws:// or wss:// URL, and no default server is set \
+             (`server` in the config file or WSRESUME_SERVER)"
+        )));
+    };
+    let base = server.trim_end_matches('/');
+    RemoteUrl::parse(&format!("{base}/{}", text.trim_start_matches('/')))
 }
 
 /// TLS settings for `url` when it is `wss://`: the system's roots plus
 /// `--cacert`.
 pub fn client_tls(
-    args: &ClientArgs,
+    args: &crate::cli::ClientArgs,
     url: &crate::client::connect::RemoteUrl,
 ) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
     if !url.is_secure() {

@@ -13,12 +13,14 @@
 //! - [`error`] holds the error kinds and the one mapping to exit codes.
 //! - [`tls`] sets up rustls for both ends; [`expiry`] removes abandoned
 //!   partial uploads.
-//! - [`backoff`], [`progress`] and [`report`] are small helpers.
+//! - [`backoff`], [`color`], [`progress`], [`ratelimit`] and [`report`] are
+//!   small helpers.
 
 pub mod backoff;
 pub mod chain;
 pub mod cli;
 pub mod client;
+pub mod color;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod partial;
 pub mod paths;
 pub mod progress;
 pub mod protocol;
+pub mod ratelimit;
 pub mod report;
 pub mod server;
 pub mod storage;

@@ -109,6 +109,30 @@ pub enum Message {
         /// Lowercase hex digest of the stored file.
         sha256: String,
     },
+    /// Client: list the directory (or file) at `path`.
+    List {
+        /// URL path as sent (percent-encoded); `/` or a trailing `/` for
+        /// a directory.
+        path: String,
+        /// Walk subdirectories too (files only, paths relative to `path`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        recursive: bool,
+        /// Include each file's SHA-256 (the server reads every file).
+        #[serde(default, skip_serializing_if = "is_false")]
+        sha256: bool,
+    },
+    /// Server → lister: some entries, sorted by path (one or more messages).
+    Entries {
+        /// The entries of this batch.
+        entries: Vec<ListEntry>,
+    },
+    /// Server → lister: the listing is complete.
+    Listed {
+        /// Entries sent in all.
+        count: u64,
+        /// More entries exist than the server lists.
+        truncated: bool,
+    },
     /// Either side: the request failed; a close frame follows.
     Error {
         /// Machine-readable reason.
@@ -145,9 +169,45 @@ impl Message {
             Message::Eof { .. } => "eof",
             Message::Ack { .. } => "ack",
             Message::Done { .. } => "done",
+            Message::List { .. } => "list",
+            Message::Entries { .. } => "entries",
+            Message::Listed { .. } => "listed",
             Message::Error { .. } => "error",
         }
     }
+}
+
+/// One entry of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListEntry {
+    /// Path relative to the listed directory, `/`-separated, not encoded.
+    pub path: String,
+    /// What it is.
+    pub kind: EntryKind,
+    /// Size in bytes (files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Last modification, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<i64>,
+    /// SHA-256, lowercase hex (files, when asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// What a listed entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// Why a request failed, as sent in `error` messages.
@@ -324,6 +384,34 @@ mod tests {
                     sha256: "ff".into(),
                 },
                 r#"{"type":"done","sha256":"ff"}"#.into(),
+            ),
+            (
+                Message::List {
+                    path: "/d/".into(),
+                    recursive: true,
+                    sha256: false,
+                },
+                r#"{"type":"list","path":"/d/","recursive":true}"#.into(),
+            ),
+            (
+                Message::Entries {
+                    entries: vec![ListEntry {
+                        path: "a b".into(),
+                        kind: EntryKind::File,
+                        size: Some(3),
+                        modified: Some(-1),
+                        sha256: None,
+                    }],
+                },
+                r#"{"type":"entries","entries":[{"path":"a b","kind":"file","size":3,"modified":-1}]}"#
+                    .into(),
+            ),
+            (
+                Message::Listed {
+                    count: 1,
+                    truncated: false,
+                },
+                r#"{"type":"listed","count":1,"truncated":false}"#.into(),
             ),
             (
                 Message::Error {

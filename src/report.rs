@@ -35,6 +35,9 @@ pub struct JsonReport<'a> {
     attempts: Option<u32>,
     elapsed_s: f64,
     status: &'a str,
+    /// The other side already held the same file (tree transfers).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    skipped: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<JsonError>,
 }
@@ -65,12 +68,52 @@ pub fn json_line(
         attempts: ok.map(|o| o.attempts),
         elapsed_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         status: if ok.is_some() { "ok" } else { "error" },
+        skipped: false,
         error: result.as_ref().err().map(|e| JsonError {
             code: exit_code_of(e).code(),
             message: format!("{e:#}"),
         }),
     };
     serde_json::to_string(&report).unwrap_or_default()
+}
+
+/// The JSON line of a file a tree transfer skipped: the other side holds
+/// the same `bytes` with the same `sha256`.
+pub fn skipped_json(op: &str, source: &str, target: &str, bytes: u64, sha256: &str) -> String {
+    let report = JsonReport {
+        op,
+        source,
+        target,
+        bytes: Some(bytes),
+        sha256: Some(sha256),
+        resumed_from: Some(bytes),
+        transferred: Some(0),
+        attempts: Some(0),
+        elapsed_s: 0.0,
+        status: "ok",
+        skipped: true,
+        error: None,
+    };
+    serde_json::to_string(&report).unwrap_or_default()
+}
+
+/// The JSON line of a command that failed before (or outside) any
+/// transfer: `op` (when known), the contract's fields as null, the error.
+pub fn error_json(op: Option<&str>, err: &anyhow::Error) -> String {
+    let report = serde_json::json!({
+        "op": op,
+        "source": null,
+        "target": null,
+        "bytes": null,
+        "sha256": null,
+        "resumed_from": null,
+        "transferred": null,
+        "attempts": null,
+        "elapsed_s": null,
+        "status": "error",
+        "error": {"code": exit_code_of(err).code(), "message": format!("{err:#}")},
+    });
+    report.to_string()
 }
 
 /// The one-line human summary printed to stderr after a transfer.

@@ -83,6 +83,15 @@ pub trait Storage: Send + Sync + 'static {
         max_age: std::time::Duration,
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError>;
+    /// List the directory (or file) at `rel`.
+    fn list(
+        &self,
+        rel: &RelPath,
+        options: crate::server::ListOptions,
+    ) -> Result<crate::server::Listing, StorageError> {
+        let _ = (rel, options);
+        Err(StorageError::Forbidden("this server cannot list".into()))
+    }
 }
 
 /// Files under a local directory.
@@ -107,6 +116,14 @@ impl LocalFs {
 }
 
 impl Storage for LocalFs {
+    fn list(
+        &self,
+        rel: &RelPath,
+        options: crate::server::ListOptions,
+    ) -> Result<crate::server::Listing, StorageError> {
+        crate::server::listing::walk(&self.root, rel, options)
+    }
+
     fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError> {
         let path = paths::resolve_existing(&self.root, rel)?;
         let file = File::open(&path).map_err(|e| open_error(rel, e))?;

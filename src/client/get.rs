@@ -5,17 +5,19 @@
 use std::path::PathBuf;
 
 use futures_util::{SinkExt, StreamExt};
-use indicatif::ProgressBar;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tracing::Instrument;
 
-use super::connect::{RemoteUrl, connect};
+use super::connect::RemoteUrl;
 use super::retry::Retrier;
 use super::stdout::StdoutSink;
 use super::{ClientOptions, Frame, Liveness, classify, next_control, ping, send_text};
 use crate::chain::ChainState;
 use crate::error::{Error, Result};
 use crate::partial::{Partial, PartialPaths, SourceIdentity};
+use crate::progress::FileProgress;
 use crate::protocol::{Message, ResumePoint};
+use crate::ratelimit::{self, RateLimit};
 use crate::report::Outcome;
 use crate::transfer::receiver::{ChunkSink, Receiver, ReceiverTask};
 use crate::transfer::{Item, check_chunk_size};
@@ -50,16 +52,23 @@ struct Download<'a> {
     resumed_from: Option<u64>,
     size: u64,
     transferred: u64,
-    bar: ProgressBar,
+    progress: FileProgress,
+    limit: Option<RateLimit>,
 }
 
-/// Download `url` to `dest`.
-pub async fn get(opts: &ClientOptions, url: &RemoteUrl, dest: Dest) -> Result<Outcome> {
-    let mut download = Download::new(opts, url, dest)?;
-    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, opts.quiet);
+/// Download `url` to `dest`, reporting to `progress`.
+pub async fn get(
+    opts: &ClientOptions,
+    url: &RemoteUrl,
+    dest: Dest,
+    progress: &FileProgress,
+) -> Result<Outcome> {
+    let mut download = Download::new(opts, url, dest, progress.clone())?;
+    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, progress.clone());
     let result = loop {
         let before = download.verified();
-        match download.attempt().await {
+        let span = tracing::info_span!("conn", n = retrier.attempts());
+        match download.attempt().instrument(span).await {
             Ok(digest) => break Ok(digest),
             Err(e) => {
                 let progressed = download.rewind().await? > before;
@@ -69,7 +78,7 @@ pub async fn get(opts: &ClientOptions, url: &RemoteUrl, dest: Dest) -> Result<Ou
             }
         }
     };
-    download.bar.finish_and_clear();
+    download.progress.finish();
     if let Some(task) = download.task.take() {
         let _ = task.close().await;
     }
@@ -85,7 +94,12 @@ pub async fn get(opts: &ClientOptions, url: &RemoteUrl, dest: Dest) -> Result<Ou
 
 impl<'a> Download<'a> {
     /// Reopen an existing partial (checking it) before connecting.
-    fn new(opts: &'a ClientOptions, url: &'a RemoteUrl, dest: Dest) -> Result<Download<'a>> {
+    fn new(
+        opts: &'a ClientOptions,
+        url: &'a RemoteUrl,
+        dest: Dest,
+        progress: FileProgress,
+    ) -> Result<Download<'a>> {
         let mut download = Download {
             opts,
             url,
@@ -97,7 +111,8 @@ impl<'a> Download<'a> {
             resumed_from: None,
             size: 0,
             transferred: 0,
-            bar: ProgressBar::hidden(),
+            progress,
+            limit: opts.limit_rate.map(RateLimit::new),
         };
         if let Dest::File(target) = &download.dest {
             match Partial::reopen(PartialPaths::for_target(target))? {
@@ -121,8 +136,8 @@ impl<'a> Download<'a> {
     }
 
     fn note(&self, note: Option<&str>) {
-        if let Some(note) = note.filter(|_| !self.opts.quiet) {
-            self.bar.suspend(|| eprintln!("wsresume: {note}"));
+        if let Some(note) = note {
+            self.progress.note(note);
         }
     }
 
@@ -138,12 +153,12 @@ impl<'a> Download<'a> {
             resume.offset = offset;
             resume.state = state;
         }
-        self.bar.set_position(offset);
+        self.progress.set_position(offset);
         Ok(offset)
     }
 
     async fn attempt(&mut self) -> Result<[u8; 32]> {
-        let ws = connect(self.url, self.opts).await?;
+        let ws = super::connect_logged(self.url, self.opts).await?;
         let (mut sink, mut stream) = ws.split();
         let request = Message::Get {
             path: self.url.path().to_string(),
@@ -173,6 +188,7 @@ impl<'a> Download<'a> {
             }
         };
         self.take_offer(offer).await?;
+        self.progress.connected();
         let digest = self.pump(&mut sink, &mut stream).await?;
         let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
         Ok(digest)
@@ -182,6 +198,14 @@ impl<'a> Download<'a> {
 /// Setting up the receiver from the server's offer.
 impl Download<'_> {
     async fn take_offer(&mut self, offer: Offer) -> Result<()> {
+        tracing::debug!(
+            size = offer.size,
+            offset = offer.offset,
+            chunk_size = offer.chunk_size,
+            etag = offer.etag,
+            restarted = offer.restarted,
+            "offer"
+        );
         if offer.chunk_size != self.chunk_size || check_chunk_size(offer.chunk_size).is_err() {
             return Err(Error::Protocol(format!(
                 "server offered chunk size {}",
@@ -249,12 +273,7 @@ impl Download<'_> {
         });
         self.resumed_from.get_or_insert(verified.0);
         self.size = offer.size;
-        self.bar = crate::progress::transfer_bar(
-            &self.url.to_string(),
-            offer.size,
-            verified.0,
-            self.opts.quiet,
-        );
+        self.progress.start(offer.size, verified.0);
         Ok(())
     }
 
@@ -273,13 +292,22 @@ impl Download<'_> {
             .ok_or_else(|| Error::Protocol("no receiver".into()))?;
         let mut live = Liveness::new(self.opts.timeout);
         loop {
+            let blocked = ratelimit::blocked_until(&mut self.limit);
+            if blocked.is_some() {
+                // Not reading on purpose: silence is not the server's fault.
+                live.heard();
+            }
             tokio::select! {
-                frame = stream.next() => {
+                () = ratelimit::sleep_until(blocked), if blocked.is_some() => {}
+                frame = stream.next(), if blocked.is_none() => {
                     live.heard();
                     match classify(frame)? {
                         Frame::Data(data) => {
+                            if let Some(limit) = &mut self.limit {
+                                limit.consume(data.len() as u64);
+                            }
                             self.transferred += data.len() as u64;
-                            self.bar.inc(data.len() as u64);
+                            self.progress.inc(data.len() as u64);
                             task.push(Item::Data(data)).await?;
                         }
                         Frame::Control(message) => match Item::from_message(&message)? {

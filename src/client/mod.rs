@@ -1,9 +1,10 @@
-//! The client: `get` and `send`, each a retry loop around single attempts
+//! The client: `get`, `send` and `list`, each a retry loop around single attempts
 //! over one connection. This module holds what both share: options, the
 //! connection's liveness watch and reading control messages.
 
 pub mod connect;
 pub mod get;
+pub mod list;
 mod retry;
 pub mod send;
 mod stdout;
@@ -36,6 +37,10 @@ pub struct ClientOptions {
     pub quiet: bool,
     /// TLS settings for `wss://` URLs (system roots plus `--cacert`).
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// `--progress`.
+    pub progress: crate::progress::ProgressMode,
+    /// `--limit-rate`: bytes per second per transfer.
+    pub limit_rate: Option<u64>,
 }
 
 /// One received frame, already classified.
@@ -85,6 +90,19 @@ impl Liveness {
         self.next_ping = Instant::now() + self.timeout / 3;
         Ok(())
     }
+}
+
+/// Connect (see [`connect::connect`]), logging how long it took.
+pub async fn connect_logged(url: &connect::RemoteUrl, opts: &ClientOptions) -> Result<connect::Ws> {
+    let started = std::time::Instant::now();
+    tracing::debug!("connecting to {url}");
+    let result = connect::connect(url, opts).await;
+    let ms = started.elapsed().as_millis() as u64;
+    match &result {
+        Ok(_) => tracing::info!(ms, "connected to {url}"),
+        Err(e) => tracing::info!(ms, "connecting to {url} failed: {e}"),
+    }
+    result
 }
 
 /// The close frame a client sends when it is done.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::backoff::{Backoff, RetryBudget};
 use crate::error::{Error, Result};
+use crate::progress::FileProgress;
 
 /// First reconnect delay before jitter.
 const BASE_DELAY: Duration = Duration::from_millis(250);
@@ -13,16 +14,17 @@ const BASE_DELAY: Duration = Duration::from_millis(250);
 pub struct Retrier {
     backoff: Backoff,
     budget: RetryBudget,
-    quiet: bool,
+    progress: FileProgress,
 }
 
 impl Retrier {
     /// Allow `retries` attempts without progress, waiting at most `max_delay`.
-    pub fn new(retries: u32, max_delay: Duration, quiet: bool) -> Retrier {
+    /// Reconnects are reported to `progress`.
+    pub fn new(retries: u32, max_delay: Duration, progress: FileProgress) -> Retrier {
         Retrier {
             backoff: Backoff::new(BASE_DELAY.min(max_delay), max_delay),
             budget: RetryBudget::new(retries),
-            quiet,
+            progress,
         }
     }
 
@@ -47,12 +49,13 @@ impl Retrier {
             });
         }
         let delay = self.backoff.next_delay();
-        if !self.quiet {
-            eprintln!(
-                "wsresume: {error}; reconnecting in {:.1}s",
-                delay.as_secs_f64()
-            );
-        }
+        tracing::info!(
+            attempt = self.attempts(),
+            delay_s = delay.as_secs_f64(),
+            progressed = made_progress,
+            "attempt failed: {error}; reconnecting"
+        );
+        self.progress.reconnecting(&error.to_string(), delay);
         tokio::time::sleep(delay).await;
         Ok(())
     }

@@ -7,16 +7,18 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use futures_util::{SinkExt, StreamExt};
-use indicatif::ProgressBar;
 use sha2::{Digest, Sha256};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tracing::Instrument;
 
-use super::connect::{RemoteUrl, connect};
+use super::connect::RemoteUrl;
 use super::retry::Retrier;
 use super::{ClientOptions, Frame, Liveness, classify, next_control, ping, send_text};
 use crate::chain::{ChainState, hex};
 use crate::error::{Error, Result};
+use crate::progress::FileProgress;
 use crate::protocol::Message;
+use crate::ratelimit::{self, RateLimit};
 use crate::report::Outcome;
 use crate::transfer::{Item, check_chunk_size, sender};
 
@@ -35,25 +37,33 @@ struct Upload<'a> {
     acked: u64,
     resumed_from: Option<u64>,
     transferred: u64,
-    bar: ProgressBar,
+    progress: FileProgress,
+    limit: Option<RateLimit>,
 }
 
-/// Upload `path` to `url`.
-pub async fn send(opts: &ClientOptions, path: &Path, url: &RemoteUrl) -> Result<Outcome> {
+/// Upload `path` to `url`, reporting to `progress`.
+pub async fn send(
+    opts: &ClientOptions,
+    path: &Path,
+    url: &RemoteUrl,
+    progress: &FileProgress,
+) -> Result<Outcome> {
     let source = Source::open(path)?;
     let mut upload = Upload {
         opts,
         url,
-        bar: crate::progress::transfer_bar(&path.display().to_string(), source.size, 0, opts.quiet),
+        progress: progress.clone(),
+        limit: opts.limit_rate.map(RateLimit::new),
         source,
         acked: 0,
         resumed_from: None,
         transferred: 0,
     };
-    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, opts.quiet);
+    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, progress.clone());
     let result = loop {
         let before = upload.acked;
-        match upload.attempt().await {
+        let span = tracing::info_span!("conn", n = retrier.attempts());
+        match upload.attempt().instrument(span).await {
             Ok(digest) => break Ok(digest),
             Err(e) => {
                 if let Err(e) = retrier.failed(e, upload.acked > before).await {
@@ -62,7 +72,7 @@ pub async fn send(opts: &ClientOptions, path: &Path, url: &RemoteUrl) -> Result<
             }
         }
     };
-    upload.bar.finish_and_clear();
+    upload.progress.finish();
     let sha256 = result?;
     Ok(Outcome {
         bytes: upload.source.size,
@@ -106,7 +116,7 @@ impl<'a> Source<'a> {
 
 impl Upload<'_> {
     async fn attempt(&mut self) -> Result<String> {
-        let ws = connect(self.url, self.opts).await?;
+        let ws = super::connect_logged(self.url, self.opts).await?;
         let (mut sink, mut stream) = ws.split();
         let request = Message::Put {
             path: self.url.path().to_string(),
@@ -147,19 +157,24 @@ impl Upload<'_> {
                 message.kind()
             )));
         };
+        tracing::debug!(offset, chunk_size, restarted, "accept");
         check_chunk_size(chunk_size).map_err(Error::Protocol)?;
         if offset % chunk_size != 0 || (offset > 0 && offset >= self.source.size) {
             return Err(Error::Protocol(format!(
                 "server accepted at impossible offset {offset}"
             )));
         }
-        if let Some(reason) = restarted.filter(|_| !self.opts.quiet) {
-            self.bar
-                .suspend(|| eprintln!("wsresume: the server started this upload over: {reason}"));
+        if let Some(reason) = restarted {
+            self.progress
+                .note(&format!("the server started this upload over: {reason}"));
         }
-        self.resumed_from.get_or_insert(offset);
+        if self.resumed_from.is_none() {
+            self.resumed_from = Some(offset);
+            self.progress.start(self.source.size, offset);
+        }
         self.acked = self.acked.max(offset);
-        self.bar.set_position(offset);
+        self.progress.set_position(offset);
+        self.progress.connected();
         Ok((offset, chunk_size, state))
     }
 
@@ -180,8 +195,10 @@ impl Upload<'_> {
         let mut sent_digest: Option<String> = None;
         let mut live = Liveness::new(self.opts.timeout);
         loop {
+            let blocked = ratelimit::blocked_until(&mut self.limit);
             tokio::select! {
-                item = items.recv(), if sent_digest.is_none() => {
+                () = ratelimit::sleep_until(blocked), if blocked.is_some() => {}
+                item = items.recv(), if sent_digest.is_none() && blocked.is_none() => {
                     let Some(item) = item else {
                         reader.await.map_err(|e| Error::Protocol(e.to_string()))??;
                         return Err(Error::Protocol("the file reader stopped early".into()));
@@ -214,6 +231,9 @@ impl Upload<'_> {
         let frame = match item {
             Item::Data(data) => {
                 self.transferred += data.len() as u64;
+                if let Some(limit) = &mut self.limit {
+                    limit.consume(data.len() as u64);
+                }
                 WsMessage::Binary(data)
             }
             other => match other.to_message() {
@@ -235,7 +255,7 @@ impl Upload<'_> {
         match message {
             Message::Ack { offset } => {
                 self.acked = self.acked.max(offset);
-                self.bar.set_position(offset);
+                self.progress.set_position(offset);
                 Ok(None)
             }
             Message::Done { sha256 } if sent == Some(sha256.as_str()) => Ok(Some(sha256)),

@@ -9,7 +9,9 @@ mod busy;
 mod cache;
 mod download;
 mod handshake;
+pub mod listing;
 mod session;
+mod translog;
 mod upload;
 mod writers;
 
@@ -26,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 
 pub use cache::HashCache;
+pub use listing::{ListOptions, Listing};
 pub use session::Context;
 use session::{Refusal, close, refuse};
 pub use writers::Writers;
@@ -162,29 +165,36 @@ impl Server {
         let limits = self.limits.clone();
         let mut shutdown = self.notify_shutdown.subscribe();
         let drained = self.drained.clone();
-        tokio::spawn(async move {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let task = async move {
             let peer = stream
                 .peer_addr()
                 .map(|a| a.to_string())
                 .unwrap_or_default();
             let _ = stream.set_nodelay(true);
             let token = access.token.as_deref();
-            let outcome = match &access.tls {
-                None => handle_connection(stream, &ctx, token, &limits, &mut shutdown).await,
+            let mut log = translog::TransferLog::new(peer);
+            let result = match &access.tls {
+                None => {
+                    handle_connection(stream, &ctx, token, &limits, &mut shutdown, &mut log).await
+                }
                 Some(tls) => match tls_accept(tls, stream, limits.handshake_timeout).await {
                     Ok(stream) => {
-                        handle_connection(stream, &ctx, token, &limits, &mut shutdown).await
+                        let shutdown = &mut shutdown;
+                        handle_connection(stream, &ctx, token, &limits, shutdown, &mut log).await
                     }
                     Err(refusal) => Err(refusal),
                 },
             };
-            match outcome {
-                Ok(summary) => tracing::info!("{peer}: {summary}"),
-                Err(refusal) => tracing::warn!("{peer}: {:?}: {}", refusal.code, refusal.message),
-            }
+            log.finish(&result);
             drop(permit);
             drop(drained);
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::info_span!("conn", id),
+        ));
     }
 }
 
@@ -238,21 +248,26 @@ async fn tls_accept(
     }
 }
 
-/// One connection from upgrade to close. Returns a one-line summary.
+/// One connection from upgrade to close. Returns what it moved.
 async fn handle_connection<S>(
     stream: S,
     ctx: &Arc<Context>,
     token: Option<&str>,
     limits: &ServerLimits,
     shutdown: &mut broadcast::Receiver<()>,
-) -> Result<String, Refusal>
+    log: &mut translog::TransferLog,
+) -> Result<translog::Moved, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let ws = handshake::accept(stream, token, limits.handshake_timeout, limits.max_message).await?;
     let (mut sink, mut stream) = ws.split();
     let first = tokio::time::timeout(limits.handshake_timeout, stream.next()).await;
-    let result = match first_request(first) {
+    let request = first_request(first);
+    if let Ok(message) = &request {
+        log.request(message);
+    }
+    let result = match request {
         Ok(Message::Get {
             path,
             chunk_size,
@@ -261,8 +276,19 @@ where
             let request = (path, chunk_size, resume);
             download::serve(ctx, &mut sink, &mut stream, request, shutdown)
                 .await
-                .map(|s| format!("get {} from {} of {} bytes: ok", s.path, s.offset, s.size))
+                .map(|s| translog::Moved {
+                    path: s.path,
+                    size: s.size,
+                    offset: s.offset,
+                    sha256: None,
+                    entries: None,
+                })
         }
+        Ok(Message::List {
+            path,
+            recursive,
+            sha256,
+        }) => listing::serve(ctx, &mut sink, &path, ListOptions { recursive, sha256 }).await,
         Ok(Message::Put {
             path,
             size,
@@ -277,16 +303,17 @@ where
             };
             upload::receive(ctx, &mut sink, &mut stream, request, shutdown)
                 .await
-                .map(|s| {
-                    format!(
-                        "put {} from {} of {} bytes: ok, sha256 {}",
-                        s.path, s.offset, s.size, s.sha256
-                    )
+                .map(|s| translog::Moved {
+                    path: s.path,
+                    size: s.size,
+                    offset: s.offset,
+                    sha256: Some(s.sha256),
+                    entries: None,
                 })
         }
         Ok(other) => Err(Refusal::new(
             ErrorCode::BadRequest,
-            format!("expected get or put, got {}", other.kind()),
+            format!("expected get, put or list, got {}", other.kind()),
         )),
         Err(refusal) => Err(refusal),
     };

@@ -7,6 +7,7 @@
 pub mod process;
 pub mod proxy;
 pub mod raw;
+pub mod tmux;
 
 pub use process::{Proc, Server};
 pub use proxy::FaultProxy;

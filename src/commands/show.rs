@@ -1,0 +1,122 @@
+//! `wsresume config`: the effective client settings, where each came from,
+//! and which config file was read. The token is never shown, only whether
+//! one is set.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use super::output::Output;
+use crate::cli::ClientArgs;
+use crate::config::{self, ClientSettings, ConfigFile, Setting};
+use crate::report::human_bytes;
+
+/// What stands for a token that is set.
+const MASK: &str = "********";
+
+/// Print the settings as a table (or one JSON object with `--json`).
+pub fn print(
+    file: &ConfigFile,
+    settings: &ClientSettings,
+    args: &ClientArgs,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let opts = config::client_options(settings, args.quiet)?;
+    let progress_source = match settings.progress.value {
+        Some(_) => settings.progress.source.to_string(),
+        None => "default (bar on a terminal, plain otherwise, none with -q)".into(),
+    };
+    let rows: Vec<(&str, String, Value, String)> = vec![
+        row(
+            "server",
+            &settings.server,
+            |v| v.clone().unwrap_or_else(|| "(none)".into()),
+            |v| json!(v),
+        ),
+        row(
+            "token",
+            &settings.token,
+            |v| mask(v.as_deref()),
+            |v| json!(v.as_ref().map(|_| MASK)),
+        ),
+        row("retries", &settings.retries, u32::to_string, |v| json!(v)),
+        row(
+            "retry_max_delay",
+            &settings.retry_max_delay,
+            |v| format!("{v}s"),
+            |v| json!(v),
+        ),
+        row(
+            "timeout",
+            &settings.timeout,
+            |v| format!("{v}s"),
+            |v| json!(v),
+        ),
+        row(
+            "chunk_size",
+            &settings.chunk_size,
+            |v| format!("{v} ({})", human_bytes(*v)),
+            |v| json!(v),
+        ),
+        row("limit_rate", &settings.limit_rate, rate_text, |v| json!(v)),
+        (
+            "progress",
+            opts.progress.name().to_string(),
+            json!(opts.progress.name()),
+            progress_source,
+        ),
+    ];
+    if out.json() {
+        let settings: serde_json::Map<String, Value> = rows
+            .into_iter()
+            .map(|(name, _, value, source)| {
+                (name.to_string(), json!({"value": value, "source": source}))
+            })
+            .collect();
+        let report = json!({
+            "op": "config",
+            "status": "ok",
+            "config_file": file.path.as_ref().map(|p| p.display().to_string()),
+            "config_file_found": file.found,
+            "settings": settings,
+        });
+        out.json_line(None, &report.to_string());
+        return Ok(());
+    }
+    let mut stdout = std::io::stdout().lock();
+    let found = if file.found { "" } else { " (not found)" };
+    writeln!(stdout, "config file: {}{found}", file.display())?;
+    for (name, text, _, source) in rows {
+        writeln!(stdout, "{name:<16} {text:<28} {source}")?;
+    }
+    Ok(())
+}
+
+/// One row: name, text, JSON value, source.
+fn row<T>(
+    name: &'static str,
+    setting: &Setting<T>,
+    text: impl Fn(&T) -> String,
+    value: impl Fn(&T) -> Value,
+) -> (&'static str, String, Value, String) {
+    (
+        name,
+        text(&setting.value),
+        value(&setting.value),
+        setting.source.to_string(),
+    )
+}
+
+fn mask(token: Option<&str>) -> String {
+    match token {
+        Some(_) => MASK.to_string(),
+        None => "(none)".to_string(),
+    }
+}
+
+fn rate_text(rate: &Option<u64>) -> String {
+    match rate {
+        Some(r) => format!("{r} ({}/s)", human_bytes(*r)),
+        None => "unlimited".to_string(),
+    }
+}

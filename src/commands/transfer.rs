@@ -1,0 +1,215 @@
+//! `get` and `send` of single files and of several files to a directory
+//! URL: one progress display per command, one report per file (a `--json`
+//! line and/or a summary), and the exit code when several files failed.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use super::output::Output;
+use crate::cli::{GetArgs, SendArgs};
+use crate::client::ClientOptions;
+use crate::client::connect::RemoteUrl;
+use crate::client::get::Dest;
+use crate::config::ClientSettings;
+use crate::error::{Error, ExitCode, exit_code_of};
+use crate::progress::{FileProgress, Progress};
+use crate::report::{Outcome, json_line, summary};
+use crate::{client, config};
+
+/// One transfer's names, for its report.
+pub struct Names<'a> {
+    /// `get` or `send`.
+    pub op: &'a str,
+    /// Where the bytes come from.
+    pub source: &'a str,
+    /// Where they go.
+    pub target: &'a str,
+}
+
+/// `wsresume get URL [DEST]`.
+pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
+    let mut opts = config::client_options(settings, args.client.quiet)?;
+    let url = config::remote_url(&args.url, settings)?;
+    opts.tls = config::client_tls(&args.client, &url)?;
+    if args.recursive {
+        let dest = args.dest.unwrap_or_else(|| PathBuf::from("."));
+        if dest.as_os_str() == "-" {
+            return Err(Error::Usage("get -r cannot write to standard output".into()).into());
+        }
+        return super::tree::get_tree(&url, &dest, &opts, out).await;
+    }
+    let dest = match args.dest.as_deref() {
+        Some(d) if d.as_os_str() == "-" && out.json() => {
+            return Err(Error::Usage(
+                "--json cannot be used with DEST '-': standard output carries the file".into(),
+            )
+            .into());
+        }
+        Some(d) if d.as_os_str() == "-" => Dest::Stdout,
+        d => Dest::File(config::download_target(d, url.file_name())?),
+    };
+    let target = match &dest {
+        Dest::Stdout => "-".to_string(),
+        Dest::File(p) => p.display().to_string(),
+    };
+    let progress = Progress::new(opts.progress, !opts.quiet, 1, 0);
+    let label = url.file_name().unwrap_or_else(|| url.to_string());
+    let file = progress.file(&label);
+    let started = Instant::now();
+    let result = client::get::get(&opts, &url, dest, &file)
+        .await
+        .with_context(|| format!("downloading {url} to {target}"));
+    progress.finish();
+    let names = Names {
+        op: "get",
+        source: &url.to_string(),
+        target: &target,
+    };
+    report(out, &progress, &opts, &names, started, result)
+}
+
+/// `wsresume send FILE... URL`.
+pub async fn send(args: SendArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
+    let mut opts = config::client_options(settings, args.client.quiet)?;
+    let url = config::remote_url(&args.url, settings)?;
+    opts.tls = config::client_tls(&args.client, &url)?;
+    if args.recursive {
+        let [dir] = args.files.as_slice() else {
+            return Err(Error::Usage("send -r takes one directory".into()).into());
+        };
+        return super::tree::send_tree(dir, &url, &opts, out).await;
+    }
+    let to_dir = url.is_dir() || args.files.len() > 1;
+    if args.files.len() > 1 && !url.is_dir() {
+        return Err(Error::Usage(format!(
+            "{url}: several files go to a directory URL ending in '/'"
+        ))
+        .into());
+    }
+    let jobs = args
+        .files
+        .iter()
+        .map(|file| {
+            let target = if to_dir {
+                url.join(&file_name(file)?)?
+            } else {
+                url.clone()
+            };
+            Ok(SendJob {
+                label: file_name(file)?,
+                file: file.clone(),
+                target,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    send_files(&jobs, &opts, out).await
+}
+
+/// One file to upload.
+pub struct SendJob {
+    /// The local file.
+    pub file: PathBuf,
+    /// Where it goes.
+    pub target: RemoteUrl,
+    /// Its name in progress output.
+    pub label: String,
+}
+
+/// Upload each job's file; a failure is reported and the others are still
+/// sent.
+pub async fn send_files(
+    jobs: &[SendJob],
+    opts: &ClientOptions,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let total = jobs
+        .iter()
+        .map(|job| std::fs::metadata(&job.file).map_or(0, |m| m.len()))
+        .sum();
+    let progress = Progress::new(opts.progress, !opts.quiet, jobs.len(), total);
+    let mut failures = Vec::new();
+    for (done, job) in jobs.iter().enumerate() {
+        let file_progress = progress.file(&job.label);
+        let result = send_one(opts, job, &file_progress, out, &progress).await;
+        progress.file_done(done + 1, jobs.len());
+        if let Err(e) = result {
+            if jobs.len() > 1 {
+                progress.println(&format!("wsresume: {e:#}"));
+            }
+            failures.push(e);
+        }
+    }
+    progress.finish();
+    several_failed(failures, jobs.len())
+}
+
+async fn send_one(
+    opts: &ClientOptions,
+    job: &SendJob,
+    file_progress: &FileProgress,
+    out: &Output,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (file, target) = (&job.file, &job.target);
+    let source = file.display().to_string();
+    let result = client::send::send(opts, file, target, file_progress)
+        .await
+        .with_context(|| format!("sending {source} to {target}"));
+    let names = Names {
+        op: "send",
+        source: &source,
+        target: &target.to_string(),
+    };
+    report(out, progress, opts, &names, started, result)
+}
+
+/// The file name a file gets in a directory URL.
+fn file_name(file: &Path) -> Result<String, Error> {
+    file.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Usage(format!("{}: no usable file name", file.display())))
+}
+
+/// Print the result of one transfer (JSON line and/or summary).
+pub fn report(
+    out: &Output,
+    progress: &Progress,
+    opts: &ClientOptions,
+    names: &Names<'_>,
+    started: Instant,
+    result: anyhow::Result<Outcome>,
+) -> anyhow::Result<()> {
+    let elapsed = started.elapsed();
+    let line = json_line(names.op, names.source, names.target, elapsed, &result);
+    out.json_line(Some(progress), &line);
+    let outcome = result?;
+    if !opts.quiet && !out.json() {
+        progress.println(&summary(names.target, &outcome, elapsed));
+    }
+    Ok(())
+}
+
+/// The result of several transfers: Ok, the only failure, or a summary
+/// error carrying the first failure's exit code.
+pub fn several_failed(mut failures: Vec<anyhow::Error>, count: usize) -> anyhow::Result<()> {
+    match failures.len() {
+        0 => Ok(()),
+        _ if count == 1 => Err(failures.remove(0)),
+        n => {
+            let code = exit_code_of(&failures[0]);
+            Err(anyhow::Error::new(Failed { code }).context(format!("{n} of {count} files failed")))
+        }
+    }
+}
+
+/// Several files failed; the exit code is the first failure's.
+#[derive(Debug, thiserror::Error)]
+#[error("see the errors above")]
+pub struct Failed {
+    /// The exit code of the first failure.
+    pub code: ExitCode,
+}

@@ -1,0 +1,357 @@
+//! `send -r DIR URL/` and `get -r URL/ DEST/`: the files under DIR (or
+//! under URL/) mirrored under URL/ (or DEST/), each file an ordinary
+//! resumable transfer. A file already on the other side with the same size
+//! and SHA-256 is skipped; a summary ends the run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use super::output::Output;
+use super::transfer::{Names, report, several_failed};
+use crate::client::ClientOptions;
+use crate::client::connect::RemoteUrl;
+use crate::client::get::Dest;
+use crate::client::list::{ListRequest, list};
+use crate::error::{Error, Result};
+use crate::progress::{FileProgress, Progress};
+use crate::protocol::EntryKind;
+use crate::report::{human_bytes, skipped_json};
+use crate::{client, paths};
+
+/// Most files one tree transfer takes on.
+const MAX_FILES: usize = 100_000;
+/// Deepest local directory walked.
+const MAX_DEPTH: usize = 64;
+
+/// One file of a tree.
+struct TreeFile {
+    /// Path relative to the tree's top, `/`-separated.
+    rel: String,
+    local: PathBuf,
+    remote: RemoteUrl,
+    /// Size on the sending side.
+    size: u64,
+    /// Size of what is already on the receiving side.
+    there: Option<u64>,
+}
+
+/// `send -r DIR URL/`.
+pub async fn send_tree(
+    dir: &Path,
+    url: &RemoteUrl,
+    opts: &ClientOptions,
+    out: &Output,
+) -> anyhow::Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!("{}: -r needs a directory", dir.display())).into());
+    }
+    let url = as_dir(url)?;
+    let remote = match remote_sizes(opts, &url).await {
+        Ok(sizes) => sizes,
+        Err(Error::Refused(_)) => BTreeMap::new(),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("listing {url}"))),
+    };
+    let mut files = Vec::new();
+    for (rel, local, size) in local_files(dir)? {
+        files.push(TreeFile {
+            remote: join_path(&url, &rel)?,
+            there: remote.get(&rel).copied(),
+            rel,
+            local,
+            size,
+        });
+    }
+    run_tree("send", files, opts, out).await
+}
+
+/// `get -r URL/ DEST/`.
+pub async fn get_tree(
+    url: &RemoteUrl,
+    dest: &Path,
+    opts: &ClientOptions,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let url = as_dir(url)?;
+    let remote = remote_sizes(opts, &url)
+        .await
+        .with_context(|| format!("listing {url}"))?;
+    let mut files = Vec::new();
+    for (rel, size) in remote {
+        let local = local_path(dest, &rel)?;
+        let there = std::fs::metadata(&local)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
+        files.push(TreeFile {
+            remote: join_path(&url, &rel)?,
+            rel,
+            local,
+            size,
+            there,
+        });
+    }
+    run_tree("get", files, opts, out).await
+}
+
+/// Skip identical files, transfer the rest, print the summary.
+async fn run_tree(
+    op: &'static str,
+    files: Vec<TreeFile>,
+    opts: &ClientOptions,
+    out: &Output,
+) -> anyhow::Result<()> {
+    let count = files.len();
+    let mut todo = Vec::new();
+    let mut skipped = 0;
+    for file in files {
+        match identical(opts, &file).await {
+            Some(sha256) => {
+                skipped += 1;
+                let (source, target) = names(op, &file);
+                out.json_line(
+                    None,
+                    &skipped_json(op, &source, &target, file.size, &sha256),
+                );
+            }
+            None => todo.push(file),
+        }
+    }
+    let total = todo.iter().map(|f| f.size).sum();
+    let progress = Progress::new(opts.progress, !opts.quiet, todo.len(), total);
+    let mut failures = Vec::new();
+    let mut moved = 0;
+    for (done, file) in todo.iter().enumerate() {
+        let file_progress = progress.file(&file.rel);
+        match transfer_one(op, opts, file, &file_progress, out, &progress).await {
+            Ok(()) => moved += file.size,
+            Err(e) => {
+                progress.println(&format!("wsresume: {e:#}"));
+                failures.push(e);
+            }
+        }
+        progress.file_done(done + 1, todo.len());
+    }
+    progress.finish();
+    if !opts.quiet {
+        let sent = todo.len() - failures.len();
+        let verb = if op == "send" { "sent" } else { "downloaded" };
+        eprintln!(
+            "wsresume: {count} files: {sent} {verb} ({}), {skipped} skipped (identical), {} failed",
+            human_bytes(moved),
+            failures.len()
+        );
+    }
+    several_failed(failures, count)
+}
+
+async fn transfer_one(
+    op: &str,
+    opts: &ClientOptions,
+    file: &TreeFile,
+    file_progress: &FileProgress,
+    out: &Output,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (source, target) = names(op, file);
+    let result = if op == "send" {
+        client::send::send(opts, &file.local, &file.remote, file_progress)
+            .await
+            .with_context(|| format!("sending {source} to {target}"))
+    } else {
+        match file.local.parent().map(std::fs::create_dir_all).transpose() {
+            Err(e) => Err(anyhow::Error::new(Error::local_io(
+                format!("creating the directory of {target}"),
+                e,
+            ))),
+            Ok(_) => client::get::get(
+                opts,
+                &file.remote,
+                Dest::File(file.local.clone()),
+                file_progress,
+            )
+            .await
+            .with_context(|| format!("downloading {source} to {target}")),
+        }
+    };
+    let names = Names {
+        op,
+        source: &source,
+        target: &target,
+    };
+    report(out, progress, opts, &names, started, result)
+}
+
+/// (source, target) of a file, as its report names them.
+fn names(op: &str, file: &TreeFile) -> (String, String) {
+    let local = file.local.display().to_string();
+    let remote = file.remote.to_string();
+    if op == "send" {
+        (local, remote)
+    } else {
+        (remote, local)
+    }
+}
+
+/// The SHA-256 when the receiving side already holds the same file.
+async fn identical(opts: &ClientOptions, file: &TreeFile) -> Option<String> {
+    if file.there? != file.size {
+        return None;
+    }
+    let local = file.local.clone();
+    let local_sha = tokio::task::spawn_blocking(move || crate::chain::sha256_file(&local))
+        .await
+        .ok()?
+        .ok()?;
+    let remote_sha = remote_sha256(opts, &file.remote).await?;
+    (local_sha == remote_sha).then_some(local_sha)
+}
+
+/// The server's SHA-256 of one file.
+async fn remote_sha256(opts: &ClientOptions, url: &RemoteUrl) -> Option<String> {
+    let mut sha = None;
+    let request = ListRequest {
+        recursive: false,
+        sha256: true,
+    };
+    let mut take = |entry: crate::protocol::ListEntry| sha = entry.sha256;
+    list(opts, url, request, &FileProgress::hidden(), &mut take)
+        .await
+        .ok()?;
+    sha
+}
+
+/// Files under `url` (recursive listing) and their sizes.
+async fn remote_sizes(opts: &ClientOptions, url: &RemoteUrl) -> Result<BTreeMap<String, u64>> {
+    let mut sizes = BTreeMap::new();
+    let request = ListRequest {
+        recursive: true,
+        sha256: false,
+    };
+    let mut take = |entry: crate::protocol::ListEntry| {
+        if entry.kind == EntryKind::File {
+            sizes.insert(entry.path, entry.size.unwrap_or(0));
+        }
+    };
+    let listed = list(opts, url, request, &FileProgress::hidden(), &mut take).await?;
+    if listed.truncated {
+        return Err(Error::Refused(format!(
+            "{url}: too many files for one tree transfer"
+        )));
+    }
+    Ok(sizes)
+}
+
+/// The directory URL (a `/` appended when missing).
+fn as_dir(url: &RemoteUrl) -> Result<RemoteUrl> {
+    if url.is_dir() {
+        return Ok(url.clone());
+    }
+    RemoteUrl::parse(&format!("{url}/"))
+}
+
+/// `rel` (a `/`-separated relative path) checked segment by segment like a
+/// server path: a hostile listing cannot name `..`, absolute paths or
+/// reserved names.
+fn checked(rel: &str) -> Result<paths::RelPath> {
+    let encoded: Vec<String> = rel
+        .split('/')
+        .map(|seg| percent_encoding::utf8_percent_encode(seg, crate::PATH_SEGMENT).to_string())
+        .collect();
+    paths::parse_request_path(&format!("/{}", encoded.join("/")))
+        .map_err(|e| Error::Protocol(format!("the server listed an unusable path {rel:?}: {e}")))
+}
+
+/// The URL of `rel` under the directory `url`.
+fn join_path(url: &RemoteUrl, rel: &str) -> Result<RemoteUrl> {
+    let rel = checked(rel)?;
+    let encoded: Vec<String> = rel
+        .segments()
+        .iter()
+        .map(|seg| percent_encoding::utf8_percent_encode(seg, crate::PATH_SEGMENT).to_string())
+        .collect();
+    RemoteUrl::parse(&format!("{url}{}", encoded.join("/")))
+}
+
+/// Where `rel` goes under `dest`.
+fn local_path(dest: &Path, rel: &str) -> Result<PathBuf> {
+    Ok(dest.join(checked(rel)?.to_path_buf()))
+}
+
+/// Regular files under `dir` (symbolic links to files followed, to
+/// directories not; partial files of downloads left out), sorted.
+fn local_files(dir: &Path) -> Result<Vec<(String, PathBuf, u64)>> {
+    let mut files = Vec::new();
+    let mut pending = vec![(dir.to_path_buf(), String::new(), 0)];
+    while let Some((current, prefix, depth)) = pending.pop() {
+        let read = std::fs::read_dir(&current)
+            .map_err(|e| Error::local_io(format!("reading {}", current.display()), e))?;
+        for item in read {
+            let item =
+                item.map_err(|e| Error::local_io(format!("reading {}", current.display()), e))?;
+            let path = item.path();
+            let Some(name) = item.file_name().to_str().map(str::to_string) else {
+                eprintln!(
+                    "wsresume: {}: skipped (the name is not UTF-8)",
+                    path.display()
+                );
+                continue;
+            };
+            if paths::reserved_suffix(&name) {
+                continue;
+            }
+            let link = item.file_type().is_ok_and(|t| t.is_symlink());
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let rel = format!("{prefix}{name}");
+            if meta.is_dir() && !link && depth < MAX_DEPTH {
+                pending.push((path, format!("{rel}/"), depth + 1));
+            } else if meta.is_file() {
+                files.push((rel, path, meta.len()));
+            }
+            if files.len() > MAX_FILES {
+                return Err(Error::Usage(format!(
+                    "{}: more than {MAX_FILES} files",
+                    dir.display()
+                )));
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_listed_paths_are_refused() {
+        let dest = Path::new("/tmp/dest");
+        assert_eq!(
+            local_path(dest, "a/b c.bin").unwrap(),
+            dest.join("a/b c.bin")
+        );
+        for bad in [
+            "../x",
+            "a/../../x",
+            "/etc/passwd",
+            "a//b",
+            "",
+            "a\\b",
+            "x.wsresume-part",
+            "a/\u{1}",
+        ] {
+            assert!(local_path(dest, bad).is_err(), "{bad:?}");
+        }
+        let url = RemoteUrl::parse("ws://h:1/d/").unwrap();
+        assert_eq!(
+            join_path(&url, "a b/c%.bin").unwrap().to_string(),
+            "ws://h:1/d/a%20b/c%25.bin"
+        );
+    }
+}

@@ -1,0 +1,208 @@
+//! Client settings from four layers, first found wins: command-line flag,
+//! environment variable, config file, built-in default. Each value keeps
+//! where it came from, for `wsresume config`.
+
+use std::fmt;
+
+use super::file::{ConfigFile, SizeValue};
+use crate::cli::ClientArgs;
+use crate::error::{Error, Result};
+use crate::progress::ProgressMode;
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line flag.
+    Flag(&'static str),
+    /// An environment variable.
+    Env(&'static str),
+    /// The config file.
+    File,
+    /// The built-in default.
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "flag {flag}"),
+            Source::Env(var) => write!(f, "env {var}"),
+            Source::File => f.write_str("config file"),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// A value and its source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setting<T> {
+    /// The value in force.
+    pub value: T,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// The client's settings before validation, each with its source.
+#[derive(Debug, Clone)]
+pub struct ClientSettings {
+    /// Default server (None: URLs must be complete).
+    pub server: Setting<Option<String>>,
+    /// Bearer token.
+    pub token: Setting<Option<String>>,
+    /// `--retries`.
+    pub retries: Setting<u32>,
+    /// `--retry-max-delay` in seconds.
+    pub retry_max_delay: Setting<f64>,
+    /// `--timeout` in seconds.
+    pub timeout: Setting<f64>,
+    /// `--chunk-size` in bytes.
+    pub chunk_size: Setting<u64>,
+    /// `--limit-rate` in bytes per second (None: unlimited).
+    pub limit_rate: Setting<Option<u64>>,
+    /// `--progress` (None: chosen from the terminal and `-q`).
+    pub progress: Setting<Option<ProgressMode>>,
+}
+
+/// Defaults of the client settings.
+pub const DEFAULT_RETRIES: u32 = 10;
+/// Default `--retry-max-delay`.
+pub const DEFAULT_RETRY_MAX_DELAY: f64 = 30.0;
+/// Default `--timeout`.
+pub const DEFAULT_TIMEOUT: f64 = 30.0;
+/// Default `--chunk-size`.
+pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 20;
+
+/// One layered setting: flag, then `env`, then the file, then `default`.
+/// `parse` reads the environment's text.
+fn layer<T, F>(
+    flag: (&'static str, Option<T>),
+    env: &'static str,
+    file: Option<T>,
+    default: T,
+    parse: F,
+) -> Result<Setting<T>>
+where
+    F: Fn(&str) -> std::result::Result<T, String>,
+{
+    if let Some(value) = flag.1 {
+        return Ok(Setting {
+            value,
+            source: Source::Flag(flag.0),
+        });
+    }
+    if let Some(text) = std::env::var(env).ok().filter(|t| !t.is_empty()) {
+        let value = parse(&text).map_err(|m| Error::Usage(format!("{env}: {m}")))?;
+        return Ok(Setting {
+            value,
+            source: Source::Env(env),
+        });
+    }
+    Ok(match file {
+        Some(value) => Setting {
+            value,
+            source: Source::File,
+        },
+        None => Setting {
+            value: default,
+            source: Source::Default,
+        },
+    })
+}
+
+fn flag_size(flag: &'static str, text: Option<&String>) -> Result<Option<u64>> {
+    text.map(|t| super::parse_size(t).map_err(|m| Error::Usage(format!("{flag}: {m}"))))
+        .transpose()
+}
+
+fn file_size(key: &str, value: Option<&SizeValue>) -> Result<Option<u64>> {
+    value
+        .map(|v| {
+            v.bytes()
+                .map_err(|m| Error::Usage(format!("config file: {key}: {m}")))
+        })
+        .transpose()
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> std::result::Result<T, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))
+}
+
+fn progress_mode(text: &str) -> std::result::Result<ProgressMode, String> {
+    <ProgressMode as clap::ValueEnum>::from_str(text.trim(), true)
+        .map_err(|_| format!("{text:?} is not one of none, bar, plain"))
+}
+
+impl ClientSettings {
+    /// Resolve every setting from `args`, the environment and `file`.
+    pub fn resolve(args: &ClientArgs, file: &ConfigFile) -> Result<ClientSettings> {
+        let f = &file.settings;
+        let some = |t: &str| Ok(Some(t.to_string()));
+        let some_size = |t: &str| super::parse_size(t).map(Some);
+        Ok(ClientSettings {
+            server: layer(
+                ("--server", None),
+                "WSRESUME_SERVER",
+                f.server.clone().map(Some),
+                None,
+                some,
+            )?,
+            token: layer(
+                ("--token", args.token.clone().map(Some)),
+                "WSRESUME_TOKEN",
+                f.token.clone().map(Some),
+                None,
+                some,
+            )?,
+            retries: layer(
+                ("--retries", args.retries),
+                "WSRESUME_RETRIES",
+                f.retries,
+                DEFAULT_RETRIES,
+                number,
+            )?,
+            retry_max_delay: layer(
+                ("--retry-max-delay", args.retry_max_delay),
+                "WSRESUME_RETRY_MAX_DELAY",
+                f.retry_max_delay,
+                DEFAULT_RETRY_MAX_DELAY,
+                number,
+            )?,
+            timeout: layer(
+                ("--timeout", args.timeout),
+                "WSRESUME_TIMEOUT",
+                f.timeout,
+                DEFAULT_TIMEOUT,
+                number,
+            )?,
+            chunk_size: layer(
+                (
+                    "--chunk-size",
+                    flag_size("--chunk-size", args.chunk_size.as_ref())?,
+                ),
+                "WSRESUME_CHUNK_SIZE",
+                file_size("chunk_size", f.chunk_size.as_ref())?,
+                DEFAULT_CHUNK_SIZE,
+                super::parse_size,
+            )?,
+            limit_rate: layer(
+                (
+                    "--limit-rate",
+                    flag_size("--limit-rate", args.limit_rate.as_ref())?.map(Some),
+                ),
+                "WSRESUME_LIMIT_RATE",
+                file_size("limit_rate", f.limit_rate.as_ref())?.map(Some),
+                None,
+                some_size,
+            )?,
+            progress: layer(
+                ("--progress", args.progress.map(Some)),
+                "WSRESUME_PROGRESS",
+                f.progress.map(Some),
+                None,
+                |t| progress_mode(t).map(Some),
+            )?,
+        })
+    }
+}

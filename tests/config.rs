@@ -1,0 +1,126 @@
+//! The config file and `wsresume config`: precedence flag > environment >
+//! file > default, the token masked, a default server and token from the
+//! file used by a real transfer, and a malformed file as a usage error.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+
+use support::{Server, json_one, random_file, s, sha256_file, wsresume};
+use tempfile::TempDir;
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    s(&path).to_string()
+}
+
+fn config_json(config: &str, env: &[(&str, &str)], args: &[&str]) -> serde_json::Value {
+    let mut cmd = wsresume();
+    cmd.env("WSRESUME_CONFIG", config)
+        .args(["config", "--json"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).assert().success();
+    json_one(&out.get_output().stdout)
+}
+
+#[test]
+fn flags_beat_environment_beat_file_beat_defaults() {
+    let dir = TempDir::new().unwrap();
+    let config = write_config(
+        dir.path(),
+        "retries = 3\ntimeout = 7\nchunk_size = \"64K\"\ntoken = \"file-secret\"\n",
+    );
+    let v = config_json(&config, &[], &[]);
+    assert_eq!(v["config_file_found"], true);
+    assert_eq!(v["settings"]["retries"]["value"], 3);
+    assert_eq!(v["settings"]["retries"]["source"], "config file");
+    assert_eq!(v["settings"]["chunk_size"]["value"], 65536);
+    assert_eq!(v["settings"]["retry_max_delay"]["source"], "default");
+    let v = config_json(&config, &[("WSRESUME_RETRIES", "5")], &[]);
+    assert_eq!(v["settings"]["retries"]["value"], 5);
+    assert_eq!(v["settings"]["retries"]["source"], "env WSRESUME_RETRIES");
+    let v = config_json(&config, &[("WSRESUME_RETRIES", "5")], &["--retries", "9"]);
+    assert_eq!(v["settings"]["retries"]["value"], 9);
+    assert_eq!(v["settings"]["retries"]["source"], "flag --retries");
+    assert_eq!(v["settings"]["timeout"]["value"], 7.0);
+    let v = config_json("/nonexistent/wsresume/config.toml", &[], &[]);
+    assert_eq!(v["config_file_found"], false);
+    assert_eq!(v["settings"]["retries"]["value"], 10);
+}
+
+#[test]
+fn the_token_is_never_printed() {
+    let dir = TempDir::new().unwrap();
+    let config = write_config(dir.path(), "token = \"file-secret\"\n");
+    let v = config_json(&config, &[], &[]);
+    assert_eq!(v["settings"]["token"]["source"], "config file");
+    assert!(!v.to_string().contains("file-secret"));
+    let out = wsresume()
+        .env("WSRESUME_CONFIG", &config)
+        .env("WSRESUME_TOKEN", "env-secret")
+        .arg("config")
+        .assert()
+        .success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(text.contains("env WSRESUME_TOKEN"), "{text}");
+    assert!(!text.contains("secret"), "token shown: {text}");
+}
+
+#[test]
+fn default_server_and_token_come_from_the_file() {
+    let (root, local) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let src = random_file(root.path(), "dir/f.bin", 100_000);
+    let server = Server::start(root.path(), &["--token", "tok"]);
+    let config = write_config(
+        local.path(),
+        &format!(
+            "server = \"{}\"\ntoken = \"tok\"\nprogress = \"none\"\n",
+            server.url("")
+        ),
+    );
+    let dest = local.path().join("f.bin");
+    let out = wsresume()
+        .env("WSRESUME_CONFIG", &config)
+        .args(["get", "dir/f.bin", s(&dest)])
+        .assert()
+        .success();
+    assert_eq!(sha256_file(&dest), sha256_file(&src));
+    let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+    assert!(!err.contains("100%"), "progress = none ignored: {err}");
+    wsresume()
+        .env("WSRESUME_CONFIG", &config)
+        .env("WSRESUME_TOKEN", "wrong")
+        .args(["get", "dir/f.bin", s(&dest), "-q"])
+        .assert()
+        .code(6);
+}
+
+#[test]
+fn relative_url_without_a_server_and_bad_files_are_usage_errors() {
+    let dir = TempDir::new().unwrap();
+    wsresume().args(["get", "f.bin", "-q"]).assert().code(2);
+    for text in [
+        "retires = 3\n",
+        "retries = \"many\"\n",
+        "chunk_size = \"12Q\"\n",
+        "[[[",
+    ] {
+        let config = write_config(dir.path(), text);
+        let out = wsresume()
+            .env("WSRESUME_CONFIG", &config)
+            .args(["get", "ws://127.0.0.1:1/f", "-q"])
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(err.contains("config"), "{text}: {err}");
+    }
+    wsresume()
+        .env("WSRESUME_RETRIES", "lots")
+        .args(["config"])
+        .assert()
+        .code(2);
+}

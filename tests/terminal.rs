@@ -1,0 +1,84 @@
+//! What a user sees in a real terminal (a detached tmux session): progress
+//! bars per file and overall, a reconnect shown inside the bar rather than
+//! as lines, and no colour with `NO_COLOR`. Skipped when tmux is missing.
+//!
+//! `WSRESUME_CAPTURE=docs/terminal-capture.txt cargo test --test terminal`
+//! also writes the mid-transfer screen to that file.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::tmux::{Tmux, wsresume_shell};
+use support::{Rig, random_file, s, sha256_file};
+
+const SIZE: u64 = 3 * 1024 * 1024;
+const WAIT: Duration = Duration::from_secs(60);
+
+fn exit_code(screen: &str) -> Option<String> {
+    screen
+        .lines()
+        .find_map(|l| l.strip_prefix("EXIT="))
+        .map(|c| c.trim().to_string())
+}
+
+#[test]
+fn bars_show_files_total_and_reconnects() {
+    if !Tmux::available() {
+        eprintln!("tmux not installed: skipped");
+        return;
+    }
+    let rig = Rig::new(&[]);
+    let names = ["alpha.bin", "beta.bin", "gamma.bin"];
+    let files: Vec<_> = names
+        .iter()
+        .map(|n| random_file(rig.local.path(), n, SIZE))
+        .collect();
+    rig.proxy.throttle(4 * 1024 * 1024);
+    rig.proxy.cut_after(SIZE / 2, 1);
+    let url = rig.proxy.url("up/");
+    let mut args: Vec<&str> = vec!["send"];
+    args.extend(files.iter().map(|f| s(f)));
+    args.extend([
+        url.as_str(),
+        "--chunk-size",
+        "64K",
+        "--retry-max-delay",
+        "1",
+    ]);
+    let shell = wsresume_shell(&[], &args);
+    let tmux = Tmux::start(&shell);
+    let (screen, seen) = tmux.wait_for(WAIT, |screen| {
+        screen.contains("reconnect") && screen.contains("total: ")
+    });
+    assert!(seen, "no bar with a reconnect:\n{screen}");
+    if let Ok(path) = std::env::var("WSRESUME_CAPTURE") {
+        std::fs::write(path, &screen).unwrap();
+    }
+    let bar_line = screen.lines().find(|l| l.contains("reconnect")).unwrap();
+    assert!(bar_line.contains("alpha.bin"), "{bar_line}");
+    assert!(
+        bar_line.contains("MiB/s") || bar_line.contains("KiB/s"),
+        "{bar_line}"
+    );
+    assert!(bar_line.contains('['), "no bar drawn: {bar_line}");
+    let total_line = screen.lines().find(|l| l.contains("total: ")).unwrap();
+    assert!(total_line.contains("of 3 files"), "{total_line}");
+    let (end, done) = tmux.wait_for(WAIT, |screen| exit_code(screen).is_some());
+    assert!(done, "did not finish:\n{end}");
+    assert_eq!(exit_code(&end).as_deref(), Some("0"), "screen:\n{end}");
+    assert!(
+        !end.contains("retry in"),
+        "reconnect printed as a line, not in the bar:\n{end}"
+    );
+    assert_eq!(
+        end.matches("sha256 ").count(),
+        3,
+        "one summary per file:\n{end}"
+    );
+    for (name, file) in names.iter().zip(&files) {
+        let stored = rig.root.path().join("up").join(name);
+        assert_eq!(sha256_file(&stored), sha256_file(file));
+    }
+}
