@@ -82,3 +82,34 @@ fn bars_show_files_total_and_reconnects() {
         assert_eq!(sha256_file(&stored), sha256_file(file));
     }
 }
+
+/// Bars are coloured on a terminal, and not at all with `NO_COLOR`.
+#[test]
+fn no_color_turns_colours_off() {
+    if !Tmux::available() {
+        eprintln!("tmux not installed: skipped");
+        return;
+    }
+    let rig = Rig::new(&[]);
+    random_file(rig.root.path(), "c.bin", SIZE);
+    rig.proxy.throttle(SIZE);
+    let url = rig.proxy.url("c.bin");
+    for (no_color, coloured) in [("", true), ("1", false)] {
+        let dest = rig.local.path().join(format!("c{no_color}.bin"));
+        let args = ["get", url.as_str(), s(&dest), "--chunk-size", "64K"];
+        let tmux = Tmux::start(&wsresume_shell(&[("NO_COLOR", no_color)], &args));
+        let (screen, seen) = tmux.wait_for(WAIT, |screen| {
+            screen
+                .lines()
+                .any(|l| l.starts_with("c.bin") && l.contains("[="))
+        });
+        assert!(seen, "no bar:\n{screen}");
+        let raw = tmux.capture(true);
+        let has_colour = ["\x1b[36m", "\x1b[34m", "\x1b[32m"]
+            .iter()
+            .any(|c| raw.contains(c));
+        assert_eq!(has_colour, coloured, "NO_COLOR={no_color:?}: {raw:?}");
+        let (end, done) = tmux.wait_for(WAIT, |screen| exit_code(screen).is_some());
+        assert!(done && exit_code(&end).as_deref() == Some("0"), "{end}");
+    }
+}
