@@ -54,7 +54,12 @@ fn bars_show_files_total_and_reconnects() {
     });
     assert!(seen, "no bar with a reconnect:\n{screen}");
     if let Ok(path) = std::env::var("WSRESUME_CAPTURE") {
-        std::fs::write(path, &screen).unwrap();
+        let header = "# tmux capture-pane (120x30) of `wsresume send alpha.bin beta.bin \
+                      gamma.bin ws://127.0.0.1:PORT/up/` through a proxy that throttles \
+                      to 4 MiB/s and cuts the first connection after 1.5 MiB.\n\
+                      # Made by: WSRESUME_CAPTURE=docs/terminal-capture.txt \
+                      cargo test --test terminal bars_show_files_total_and_reconnects\n\n";
+        std::fs::write(path, format!("{header}{}\n", screen.trim_end())).unwrap();
     }
     let bar_line = screen.lines().find(|l| l.contains("reconnect")).unwrap();
     assert!(bar_line.contains("alpha.bin"), "{bar_line}");
