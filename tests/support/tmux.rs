@@ -82,7 +82,10 @@ pub fn sh_quote(arg: &str) -> String {
 /// and `env` (an empty value unsets the variable), then printing
 /// `EXIT=<code>` and staying open for the capture.
 pub fn wsresume_shell(env: &[(&str, &str)], args: &[&str]) -> String {
-    let mut cmd = String::from("env -u WSRESUME_TOKEN");
+    let mut cmd = String::from("env");
+    for var in super::SETTING_VARS {
+        cmd.push_str(&format!(" -u {var}"));
+    }
     for (k, _) in env.iter().filter(|(_, v)| v.is_empty()) {
         cmd.push_str(&format!(" -u {k}"));
     }
