@@ -31,6 +31,9 @@ _wsresume() {
             wsresume,ls)
                 cmd="wsresume__subcmd__ls"
                 ;;
+            wsresume,man)
+                cmd="wsresume__subcmd__man"
+                ;;
             wsresume,send)
                 cmd="wsresume__subcmd__send"
                 ;;
@@ -52,6 +55,9 @@ _wsresume() {
             wsresume__subcmd__help,ls)
                 cmd="wsresume__subcmd__help__subcmd__ls"
                 ;;
+            wsresume__subcmd__help,man)
+                cmd="wsresume__subcmd__help__subcmd__man"
+                ;;
             wsresume__subcmd__help,send)
                 cmd="wsresume__subcmd__help__subcmd__send"
                 ;;
@@ -65,7 +71,7 @@ _wsresume() {
 
     case "${cmd}" in
         wsresume)
-            opts="-v -h -V --verbose --help --version serve send get ls config completions help"
+            opts="-v -h -V --verbose --help --version serve send get ls config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -185,7 +191,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__help)
-            opts="serve send get ls config completions help"
+            opts="serve send get ls config completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -268,6 +274,20 @@ _wsresume() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        wsresume__subcmd__help__subcmd__man)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         wsresume__subcmd__help__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -335,6 +355,20 @@ _wsresume() {
                     COMPREPLY=($(compgen -W "none bar plain" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__man)
+            opts="-v -h -V --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -30,6 +30,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand ls 'List a remote directory: name, size, modified time'
             cand config 'Show the effective client settings and where each comes from'
             cand completions 'Print a shell completion script'
+            cand man 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wsresume;serve'= {
@@ -145,6 +146,14 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'wsresume;man'= {
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'wsresume;help'= {
             cand serve 'Serve a directory: downloads from it and uploads into it'
             cand send 'Upload files; a URL ending in ''/'' (or several files) names a directory'
@@ -152,6 +161,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand ls 'List a remote directory: name, size, modified time'
             cand config 'Show the effective client settings and where each comes from'
             cand completions 'Print a shell completion script'
+            cand man 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wsresume;help;serve'= {
@@ -165,6 +175,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
         &'wsresume;help;config'= {
         }
         &'wsresume;help;completions'= {
+        }
+        &'wsresume;help;man'= {
         }
         &'wsresume;help;help'= {
         }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Regenerate the committed shell completions from the CLI definition.
+# Regenerate the committed shell completions (and, through gen-man.sh, the
+# man pages) from the CLI definition.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
@@ -10,3 +11,4 @@ bin=target/debug/wsresume
 "$bin" completions powershell > completions/_wsresume.ps1
 "$bin" completions elvish > completions/wsresume.elv
 echo "completions/ regenerated"
+"$(dirname "$0")/gen-man.sh"

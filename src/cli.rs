@@ -13,7 +13,12 @@ use crate::progress::ProgressMode;
 /// exponential backoff when the connection fails, and resume from the last
 /// verified chunk when the same command is run again.
 #[derive(Debug, Parser)]
-#[command(name = "wsresume", version = crate::VERSION, propagate_version = true)]
+#[command(
+    name = "wsresume",
+    version = crate::VERSION,
+    propagate_version = true,
+    after_long_help = AFTER_HELP
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -23,6 +28,25 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 }
+
+/// Exit codes, environment and files, for `--help` and the man page.
+const AFTER_HELP: &str = "\
+Exit codes: 0 success, 1 other error, 2 usage error, 3 local file I/O error, \
+4 network failure (retries exhausted), 5 TLS verification failure, \
+6 authentication failure, 7 protocol error, 8 refused by the server, \
+9 integrity failure that retries could not repair, 130 interrupted (verified \
+progress kept).
+
+Environment: WSRESUME_CONFIG names the config file (default: config.toml in \
+the platform's config directory, ~/.config/wsresume/ on Linux). \
+WSRESUME_SERVER, WSRESUME_TOKEN, WSRESUME_RETRIES, WSRESUME_RETRY_MAX_DELAY, \
+WSRESUME_TIMEOUT, WSRESUME_CHUNK_SIZE, WSRESUME_LIMIT_RATE and \
+WSRESUME_PROGRESS set client settings (flags win over them, they win over \
+the file; `wsresume config` shows the result). WSRESUME_LOG is a log filter \
+in tracing's EnvFilter syntax and overrides -v. NO_COLOR turns colour off.
+
+Results go to standard output (with --json: one JSON object per line); \
+progress, logs and messages go to standard error.";
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
@@ -41,6 +65,12 @@ pub enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Print a man page (roff): wsresume(1), or wsresume-COMMAND(1).
+    #[command(hide = true)]
+    Man {
+        /// The subcommand whose page to print.
+        command: Option<String>,
     },
 }
 

@@ -42,6 +42,11 @@ fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Command::Man { command } = &cli.command {
+        let page = man_page(command.as_deref())?;
+        std::io::stdout().write_all(&page)?;
+        return Ok(());
+    }
     init_logging(&cli.command, cli.verbose);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -67,11 +72,29 @@ fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
                 let settings = config::ClientSettings::resolve(&args.client, &file)?;
                 show::print(&file, &settings, &args.client, out)
             }
-            Command::Completions { .. } => Ok(()),
+            Command::Completions { .. } | Command::Man { .. } => Ok(()),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     result
+}
+
+/// The man page of the program (`None`) or of one subcommand, in roff.
+pub fn man_page(command: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let mut cli = Cli::command();
+    cli.build();
+    let page = match command {
+        None => cli,
+        Some(name) => cli
+            .find_subcommand(name)
+            .filter(|c| !c.is_hide_set())
+            .cloned()
+            .ok_or_else(|| Error::Usage(format!("no subcommand {name:?}")))?
+            .name(format!("wsresume-{name}")),
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(page).render(&mut out)?;
+    Ok(out)
 }
 
 /// The client settings of a command: flags, environment, config file.

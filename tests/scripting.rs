@@ -290,3 +290,29 @@ fn verbose_logs_and_the_server_transfer_line() {
         .success();
     assert!(quiet.get_output().stderr.is_empty(), "no logs without -v");
 }
+
+/// `send - URL` reads a file redirected to stdin; a pipe is refused (2).
+#[test]
+fn send_dash_reads_a_redirected_file_not_a_pipe() {
+    let (root, local) = (tmp(), tmp());
+    let src = random_file(local.path(), "in.bin", 200_000);
+    let server = Server::start(root.path(), &[]);
+    let url = server.url("from-stdin.bin");
+    let out = support::base_cmd()
+        .args(["send", "-", &url, "--json", "-q"])
+        .stdin(std::fs::File::open(&src).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = support::json_one(&out.stdout);
+    assert_eq!(report["bytes"], 200_000);
+    assert_eq!(
+        support::sha256_file(&root.path().join("from-stdin.bin")),
+        support::sha256_file(&src)
+    );
+    wsresume()
+        .args(["send", "-", &url, "-q"])
+        .write_stdin("piped bytes")
+        .assert()
+        .code(2);
+}

@@ -54,7 +54,12 @@ fn bars_show_files_total_and_reconnects() {
     });
     assert!(seen, "no bar with a reconnect:\n{screen}");
     if let Ok(path) = std::env::var("WSRESUME_CAPTURE") {
-        std::fs::write(path, &screen).unwrap();
+        let header = "# tmux capture-pane (120x30) of `wsresume send alpha.bin beta.bin \
+                      gamma.bin ws://127.0.0.1:PORT/up/` through a proxy that throttles \
+                      to 4 MiB/s and cuts the first connection after 1.5 MiB.\n\
+                      # Made by: WSRESUME_CAPTURE=docs/terminal-capture.txt \
+                      cargo test --test terminal bars_show_files_total_and_reconnects\n\n";
+        std::fs::write(path, format!("{header}{}\n", screen.trim_end())).unwrap();
     }
     let bar_line = screen.lines().find(|l| l.contains("reconnect")).unwrap();
     assert!(bar_line.contains("alpha.bin"), "{bar_line}");
@@ -80,5 +85,36 @@ fn bars_show_files_total_and_reconnects() {
     for (name, file) in names.iter().zip(&files) {
         let stored = rig.root.path().join("up").join(name);
         assert_eq!(sha256_file(&stored), sha256_file(file));
+    }
+}
+
+/// Bars are coloured on a terminal, and not at all with `NO_COLOR`.
+#[test]
+fn no_color_turns_colours_off() {
+    if !Tmux::available() {
+        eprintln!("tmux not installed: skipped");
+        return;
+    }
+    let rig = Rig::new(&[]);
+    random_file(rig.root.path(), "c.bin", SIZE);
+    rig.proxy.throttle(SIZE);
+    let url = rig.proxy.url("c.bin");
+    for (no_color, coloured) in [("", true), ("1", false)] {
+        let dest = rig.local.path().join(format!("c{no_color}.bin"));
+        let args = ["get", url.as_str(), s(&dest), "--chunk-size", "64K"];
+        let tmux = Tmux::start(&wsresume_shell(&[("NO_COLOR", no_color)], &args));
+        let (screen, seen) = tmux.wait_for(WAIT, |screen| {
+            screen
+                .lines()
+                .any(|l| l.starts_with("c.bin") && l.contains("[="))
+        });
+        assert!(seen, "no bar:\n{screen}");
+        let raw = tmux.capture(true);
+        let has_colour = ["\x1b[36m", "\x1b[34m", "\x1b[32m"]
+            .iter()
+            .any(|c| raw.contains(c));
+        assert_eq!(has_colour, coloured, "NO_COLOR={no_color:?}: {raw:?}");
+        let (end, done) = tmux.wait_for(WAIT, |screen| exit_code(screen).is_some());
+        assert!(done && exit_code(&end).as_deref() == Some("0"), "{end}");
     }
 }

@@ -85,5 +85,6 @@ fn op_name(command: &Command) -> Option<&'static str> {
         Command::Config(_) => "config",
         Command::Ls(_) => "ls",
         Command::Completions { .. } => "completions",
+        Command::Man { .. } => "man",
     })
 }

@@ -9,10 +9,14 @@ use serde_json::{Value, json};
 use super::output::Output;
 use crate::cli::ClientArgs;
 use crate::config::{self, ClientSettings, ConfigFile, Setting};
+use crate::progress::ProgressMode;
 use crate::report::human_bytes;
 
 /// What stands for a token that is set.
 const MASK: &str = "********";
+
+/// One printed setting: name, text, JSON value, source.
+type Row = (&'static str, String, Value, String);
 
 /// Print the settings as a table (or one JSON object with `--json`).
 pub fn print(
@@ -22,50 +26,7 @@ pub fn print(
     out: &Output,
 ) -> anyhow::Result<()> {
     let opts = config::client_options(settings, args.quiet)?;
-    let progress_source = match settings.progress.value {
-        Some(_) => settings.progress.source.to_string(),
-        None => "default (bar on a terminal, plain otherwise, none with -q)".into(),
-    };
-    let rows: Vec<(&str, String, Value, String)> = vec![
-        row(
-            "server",
-            &settings.server,
-            |v| v.clone().unwrap_or_else(|| "(none)".into()),
-            |v| json!(v),
-        ),
-        row(
-            "token",
-            &settings.token,
-            |v| mask(v.as_deref()),
-            |v| json!(v.as_ref().map(|_| MASK)),
-        ),
-        row("retries", &settings.retries, u32::to_string, |v| json!(v)),
-        row(
-            "retry_max_delay",
-            &settings.retry_max_delay,
-            |v| format!("{v}s"),
-            |v| json!(v),
-        ),
-        row(
-            "timeout",
-            &settings.timeout,
-            |v| format!("{v}s"),
-            |v| json!(v),
-        ),
-        row(
-            "chunk_size",
-            &settings.chunk_size,
-            |v| format!("{v} ({})", human_bytes(*v)),
-            |v| json!(v),
-        ),
-        row("limit_rate", &settings.limit_rate, rate_text, |v| json!(v)),
-        (
-            "progress",
-            opts.progress.name().to_string(),
-            json!(opts.progress.name()),
-            progress_source,
-        ),
-    ];
+    let rows = rows(settings, opts.progress);
     if out.json() {
         let settings: serde_json::Map<String, Value> = rows
             .into_iter()
@@ -92,13 +53,52 @@ pub fn print(
     Ok(())
 }
 
+fn rows(settings: &ClientSettings, progress: ProgressMode) -> Vec<Row> {
+    let progress_source = match settings.progress.value {
+        Some(_) => settings.progress.source.to_string(),
+        None => "default (bar on a terminal, plain otherwise, none with -q)".into(),
+    };
+    let server = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    let token = |v: &Option<String>| json!(v.as_ref().map(|_| MASK));
+    vec![
+        row("server", &settings.server, server, |v| json!(v)),
+        row("token", &settings.token, |v| mask(v.as_deref()), token),
+        row("retries", &settings.retries, u32::to_string, |v| json!(v)),
+        row(
+            "retry_max_delay",
+            &settings.retry_max_delay,
+            |v| format!("{v}s"),
+            |v| json!(v),
+        ),
+        row(
+            "timeout",
+            &settings.timeout,
+            |v| format!("{v}s"),
+            |v| json!(v),
+        ),
+        row(
+            "chunk_size",
+            &settings.chunk_size,
+            |v| format!("{v} ({})", human_bytes(*v)),
+            |v| json!(v),
+        ),
+        row("limit_rate", &settings.limit_rate, rate_text, |v| json!(v)),
+        (
+            "progress",
+            progress.name().to_string(),
+            json!(progress.name()),
+            progress_source,
+        ),
+    ]
+}
+
 /// One row: name, text, JSON value, source.
 fn row<T>(
     name: &'static str,
     setting: &Setting<T>,
     text: impl Fn(&T) -> String,
     value: impl Fn(&T) -> Value,
-) -> (&'static str, String, Value, String) {
+) -> Row {
     (
         name,
         text(&setting.value),

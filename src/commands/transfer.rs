@@ -81,15 +81,19 @@ pub async fn send(args: SendArgs, settings: &ClientSettings, out: &Output) -> an
         };
         return super::tree::send_tree(dir, &url, &opts, out).await;
     }
-    let to_dir = url.is_dir() || args.files.len() > 1;
-    if args.files.len() > 1 && !url.is_dir() {
+    let files: Vec<PathBuf> = args
+        .files
+        .iter()
+        .map(|f| stdin_as_file(f))
+        .collect::<Result<_, _>>()?;
+    let to_dir = url.is_dir() || files.len() > 1;
+    if files.len() > 1 && !url.is_dir() {
         return Err(Error::Usage(format!(
             "{url}: several files go to a directory URL ending in '/'"
         ))
         .into());
     }
-    let jobs = args
-        .files
+    let jobs = files
         .iter()
         .map(|file| {
             let target = if to_dir {
@@ -164,6 +168,23 @@ async fn send_one(
         target: &target.to_string(),
     };
     report(out, progress, opts, &names, started, result)
+}
+
+/// `-` is standard input, when it is a regular file (`< FILE`): a pipe has
+/// no size to announce and cannot be read again to resume.
+fn stdin_as_file(file: &Path) -> Result<PathBuf, Error> {
+    if file.as_os_str() != "-" {
+        return Ok(file.to_path_buf());
+    }
+    let stdin = PathBuf::from("/dev/stdin");
+    match std::fs::metadata(&stdin) {
+        Ok(meta) if meta.is_file() => Ok(stdin),
+        _ => Err(Error::Usage(
+            "send -: standard input must be a regular file (send - URL < FILE); \
+             a pipe cannot be resumed"
+                .into(),
+        )),
+    }
 }
 
 /// The file name a file gets in a directory URL.

@@ -134,26 +134,49 @@ fn progress_mode(text: &str) -> std::result::Result<ProgressMode, String> {
         .map_err(|_| format!("{text:?} is not one of none, bar, plain"))
 }
 
+/// A text setting (no default).
+fn text_layer(
+    flag: (&'static str, Option<&String>),
+    env: &'static str,
+    file: Option<&String>,
+) -> Result<Setting<Option<String>>> {
+    let flag = (flag.0, flag.1.cloned().map(Some));
+    layer(flag, env, file.cloned().map(Some), None, |t| {
+        Ok(Some(t.to_string()))
+    })
+}
+
+/// A size setting (None: not set anywhere).
+fn size_layer(
+    flag: (&'static str, Option<&String>),
+    env: &'static str,
+    key: &str,
+    file: Option<&SizeValue>,
+) -> Result<Setting<Option<u64>>> {
+    let flag = (flag.0, flag_size(flag.0, flag.1)?.map(Some));
+    let file = file_size(key, file)?.map(Some);
+    layer(flag, env, file, None, |t| super::parse_size(t).map(Some))
+}
+
 impl ClientSettings {
     /// Resolve every setting from `args`, the environment and `file`.
     pub fn resolve(args: &ClientArgs, file: &ConfigFile) -> Result<ClientSettings> {
         let f = &file.settings;
-        let some = |t: &str| Ok(Some(t.to_string()));
-        let some_size = |t: &str| super::parse_size(t).map(Some);
+        let chunk = ("--chunk-size", args.chunk_size.as_ref());
+        let chunk = size_layer(
+            chunk,
+            "WSRESUME_CHUNK_SIZE",
+            "chunk_size",
+            f.chunk_size.as_ref(),
+        )?;
+        let rate = ("--limit-rate", args.limit_rate.as_ref());
+        let progress = ("--progress", args.progress.map(Some));
         Ok(ClientSettings {
-            server: layer(
-                ("--server", None),
-                "WSRESUME_SERVER",
-                f.server.clone().map(Some),
-                None,
-                some,
-            )?,
-            token: layer(
-                ("--token", args.token.clone().map(Some)),
+            server: text_layer(("--server", None), "WSRESUME_SERVER", f.server.as_ref())?,
+            token: text_layer(
+                ("--token", args.token.as_ref()),
                 "WSRESUME_TOKEN",
-                f.token.clone().map(Some),
-                None,
-                some,
+                f.token.as_ref(),
             )?,
             retries: layer(
                 ("--retries", args.retries),
@@ -176,28 +199,18 @@ impl ClientSettings {
                 DEFAULT_TIMEOUT,
                 number,
             )?,
-            chunk_size: layer(
-                (
-                    "--chunk-size",
-                    flag_size("--chunk-size", args.chunk_size.as_ref())?,
-                ),
-                "WSRESUME_CHUNK_SIZE",
-                file_size("chunk_size", f.chunk_size.as_ref())?,
-                DEFAULT_CHUNK_SIZE,
-                super::parse_size,
-            )?,
-            limit_rate: layer(
-                (
-                    "--limit-rate",
-                    flag_size("--limit-rate", args.limit_rate.as_ref())?.map(Some),
-                ),
+            chunk_size: Setting {
+                value: chunk.value.unwrap_or(DEFAULT_CHUNK_SIZE),
+                source: chunk.source,
+            },
+            limit_rate: size_layer(
+                rate,
                 "WSRESUME_LIMIT_RATE",
-                file_size("limit_rate", f.limit_rate.as_ref())?.map(Some),
-                None,
-                some_size,
+                "limit_rate",
+                f.limit_rate.as_ref(),
             )?,
             progress: layer(
-                ("--progress", args.progress.map(Some)),
+                progress,
                 "WSRESUME_PROGRESS",
                 f.progress.map(Some),
                 None,

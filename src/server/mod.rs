@@ -276,13 +276,7 @@ where
             let request = (path, chunk_size, resume);
             download::serve(ctx, &mut sink, &mut stream, request, shutdown)
                 .await
-                .map(|s| translog::Moved {
-                    path: s.path,
-                    size: s.size,
-                    offset: s.offset,
-                    sha256: None,
-                    entries: None,
-                })
+                .map(translog::Moved::from)
         }
         Ok(Message::List {
             path,
@@ -303,13 +297,7 @@ where
             };
             upload::receive(ctx, &mut sink, &mut stream, request, shutdown)
                 .await
-                .map(|s| translog::Moved {
-                    path: s.path,
-                    size: s.size,
-                    offset: s.offset,
-                    sha256: Some(s.sha256),
-                    entries: None,
-                })
+                .map(translog::Moved::from)
         }
         Ok(other) => Err(Refusal::new(
             ErrorCode::BadRequest,

@@ -22,6 +22,30 @@ pub struct Moved {
     pub entries: Option<usize>,
 }
 
+impl From<super::download::Served> for Moved {
+    fn from(s: super::download::Served) -> Moved {
+        Moved {
+            path: s.path,
+            size: s.size,
+            offset: s.offset,
+            sha256: None,
+            entries: None,
+        }
+    }
+}
+
+impl From<super::upload::Stored> for Moved {
+    fn from(s: super::upload::Stored) -> Moved {
+        Moved {
+            path: s.path,
+            size: s.size,
+            offset: s.offset,
+            sha256: Some(s.sha256),
+            entries: None,
+        }
+    }
+}
+
 /// One connection's record, logged when it ends.
 pub struct TransferLog {
     peer: String,

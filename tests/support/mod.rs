@@ -34,11 +34,27 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_wsresume")
 }
 
-/// The binary as a std `Command`, isolated from the user's token and config.
+/// Environment variables that change the client's settings or logs.
+pub const SETTING_VARS: [&str; 9] = [
+    "WSRESUME_TOKEN",
+    "WSRESUME_SERVER",
+    "WSRESUME_RETRIES",
+    "WSRESUME_RETRY_MAX_DELAY",
+    "WSRESUME_TIMEOUT",
+    "WSRESUME_CHUNK_SIZE",
+    "WSRESUME_LIMIT_RATE",
+    "WSRESUME_PROGRESS",
+    "WSRESUME_LOG",
+];
+
+/// The binary as a std `Command`, isolated from the user's settings,
+/// token and config.
 pub fn base_cmd() -> std::process::Command {
     let mut cmd = std::process::Command::new(bin());
-    cmd.env_remove("WSRESUME_TOKEN")
-        .env("WSRESUME_CONFIG", "/nonexistent/wsresume-tests/config.toml")
+    for var in SETTING_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.env("WSRESUME_CONFIG", "/nonexistent/wsresume-tests/config.toml")
         .env("NO_COLOR", "1");
     cmd
 }

@@ -78,11 +78,19 @@ pub fn sh_quote(arg: &str) -> String {
     format!("'{}'", arg.replace('\'', r"'\''"))
 }
 
-/// A shell command running the binary under test hermetically with `args`,
-/// then printing `EXIT=<code>` and staying open for the capture.
+/// A shell command running the binary under test hermetically with `args`
+/// and `env` (an empty value unsets the variable), then printing
+/// `EXIT=<code>` and staying open for the capture.
 pub fn wsresume_shell(env: &[(&str, &str)], args: &[&str]) -> String {
-    let mut cmd = String::from("env -u WSRESUME_TOKEN WSRESUME_CONFIG=/nonexistent/config.toml");
-    for (k, v) in env {
+    let mut cmd = String::from("env");
+    for var in super::SETTING_VARS {
+        cmd.push_str(&format!(" -u {var}"));
+    }
+    for (k, _) in env.iter().filter(|(_, v)| v.is_empty()) {
+        cmd.push_str(&format!(" -u {k}"));
+    }
+    cmd.push_str(" WSRESUME_CONFIG=/nonexistent/config.toml");
+    for (k, v) in env.iter().filter(|(_, v)| !v.is_empty()) {
         cmd.push_str(&format!(" {k}={}", sh_quote(v)));
     }
     cmd.push(' ');
