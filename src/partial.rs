@@ -97,14 +97,7 @@ pub struct SourceIdentity {
 /// Replace the partial at `paths` with a small marker that tells the next
 /// client to resume it why it starts again; the data is removed.
 pub fn expire(paths: &PartialPaths, why: &str) -> Result<()> {
-    for path in [&paths.part, &paths.chunks] {
-        match fs::remove_file(path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(io_err("removing", path, e));
-            }
-            _ => {}
-        }
-    }
+    paths.remove_all()?;
     let marker = serde_json::json!({
         "format": STATE_FORMAT,
         "version": STATE_VERSION,
@@ -164,22 +157,7 @@ impl Partial {
     /// Start a new, empty partial for `paths`, discarding any earlier one.
     pub fn create(paths: PartialPaths, source: SourceIdentity, chunk_size: u64) -> Result<Partial> {
         paths.remove_all()?;
-        let part = open_rw(&paths.part, true)?;
-        let chunks = open_rw(&paths.chunks, true)?;
-        let mut partial = Partial {
-            paths,
-            source,
-            chunk_size,
-            part,
-            chunks,
-            committed_chunks: 0,
-            pending: Vec::new(),
-            verified_state: ChainState::INITIAL,
-            last_commit: Instant::now(),
-            finished: false,
-            cut_short: false,
-            recorded: (0, 0),
-        };
+        let mut partial = Partial::open(paths, source, chunk_size, 0, true)?;
         partial.write_state()?;
         sync_parent(&partial.paths.target)?;
         Ok(partial)
@@ -201,24 +179,41 @@ impl Partial {
         if !paths.part.exists() || !paths.chunks.exists() {
             return Ok(Some(Err("partial data is missing".into())));
         }
-        let part = open_rw(&paths.part, false)?;
-        let chunks = open_rw(&paths.chunks, false)?;
-        let mut partial = Partial {
+        let source = record.source.clone();
+        let mut partial = Partial::open(
             paths,
-            source: record.source.clone(),
-            chunk_size: record.chunk_size,
-            part,
-            chunks,
-            committed_chunks: record.verified_chunks,
+            source,
+            record.chunk_size,
+            record.verified_chunks,
+            false,
+        )?;
+        let note = partial.validate(&record)?;
+        Ok(Some(Ok(Reopened { partial, note })))
+    }
+
+    /// Open (or create, truncating) the part file and chunk log with
+    /// `committed` chunks recorded; the chaining value is set by the caller.
+    fn open(
+        paths: PartialPaths,
+        source: SourceIdentity,
+        chunk_size: u64,
+        committed: u64,
+        truncate: bool,
+    ) -> Result<Partial> {
+        Ok(Partial {
+            part: open_rw(&paths.part, truncate)?,
+            chunks: open_rw(&paths.chunks, truncate)?,
+            paths,
+            source,
+            chunk_size,
+            committed_chunks: committed,
             pending: Vec::new(),
             verified_state: ChainState::INITIAL,
             last_commit: Instant::now(),
             finished: false,
             cut_short: false,
             recorded: (0, 0),
-        };
-        let note = partial.validate(&record)?;
-        Ok(Some(Ok(Reopened { partial, note })))
+        })
     }
 
     /// What the data was taken from.
@@ -327,9 +322,10 @@ impl Partial {
 
     /// The whole file is verified: cut it to size, sync it, rename it onto
     /// the target and remove the state.
+    ///
+    /// Until the rename succeeds the partial stays as it was, so a failure
+    /// here still lets `commit` record what is verified.
     pub fn finish(&mut self) -> Result<()> {
-        self.finished = true;
-        self.pending.clear();
         let size = self.source.size;
         self.part
             .set_len(size)
@@ -342,6 +338,8 @@ impl Partial {
                 e,
             )
         })?;
+        self.finished = true;
+        self.pending.clear();
         sync_parent(&self.paths.target)?;
         self.paths.remove_all()?;
         sync_parent(&self.paths.target)
@@ -485,7 +483,7 @@ fn parse_record(text: &str) -> std::result::Result<StateRecord, String> {
     }
     let record: StateRecord =
         serde_json::from_value(value).map_err(|e| format!("state file is damaged ({e})"))?;
-    let valid_chunk = record.chunk_size > 0 && record.chunk_size.is_multiple_of(64);
+    let valid_chunk = crate::transfer::check_chunk_size(record.chunk_size).is_ok();
     let fits = record.verified_chunks.saturating_mul(record.chunk_size) <= record.source.size;
     if !valid_chunk || !fits || ChainState::from_hex(&record.state).is_none() {
         return Err("state file is inconsistent".into());

@@ -56,14 +56,13 @@ impl ThreadedSink {
         self.ops
             .as_ref()
             .and_then(|ops| ops.send(op).ok())
-            .ok_or_else(|| Error::Protocol("the writing thread stopped".into()))
+            .ok_or_else(stopped)
     }
 
     fn call(&self, make: impl FnOnce(SyncSender<Result<()>>) -> Op) -> Result<()> {
         let (tx, rx) = sync_channel(1);
         self.send(make(tx))?;
-        rx.recv()
-            .unwrap_or_else(|_| Err(Error::Protocol("the writing thread stopped".into())))
+        rx.recv().unwrap_or_else(|_| Err(stopped()))
     }
 }
 
@@ -91,6 +90,14 @@ impl Drop for ThreadedSink {
     }
 }
 
+/// The error for work the writing thread can no longer do.
+fn stopped() -> Error {
+    Error::local_io(
+        "writing the partial file",
+        std::io::Error::other("an earlier write failed; the writing thread stopped"),
+    )
+}
+
 fn work(mut sink: Box<dyn ChunkSink>, ops: &Receiver<Op>, failed: &ErrorSlot) {
     let mut broken = false;
     while let Ok(op) = ops.recv() {
@@ -98,8 +105,17 @@ fn work(mut sink: Box<dyn ChunkSink>, ops: &Receiver<Op>, failed: &ErrorSlot) {
             Op::Write(_, _) | Op::Verified(_) if broken => Ok(()),
             Op::Write(offset, data) => sink.write_at(offset, data),
             Op::Verified(state) => sink.chunk_verified(state),
+            // After a failed write the file has a hole: record what is
+            // verified (commit keeps to the verified prefix), never finish.
             Op::Commit(reply) => {
-                let _ = reply.send(sink.commit());
+                let _ = reply.send(
+                    sink.commit()
+                        .and(if broken { Err(stopped()) } else { Ok(()) }),
+                );
+                Ok(())
+            }
+            Op::Finish(reply) if broken => {
+                let _ = reply.send(Err(stopped()));
                 Ok(())
             }
             Op::Finish(reply) => {
@@ -111,5 +127,52 @@ fn work(mut sink: Box<dyn ChunkSink>, ops: &Receiver<Op>, failed: &ErrorSlot) {
             broken = true;
             *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Fails its first write; records whether `finish` was reached.
+    struct FailingSink {
+        finished: Arc<AtomicBool>,
+    }
+
+    impl ChunkSink for FailingSink {
+        fn write_at(&mut self, _: u64, _: Bytes) -> Result<()> {
+            Err(Error::local_io(
+                "writing",
+                std::io::ErrorKind::StorageFull.into(),
+            ))
+        }
+        fn chunk_verified(&mut self, _: ChainState) -> Result<()> {
+            Ok(())
+        }
+        fn commit(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            self.finished.store(true, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_never_followed_by_finish() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let mut sink = ThreadedSink::spawn(Box::new(FailingSink {
+            finished: finished.clone(),
+        }));
+        // Queued before the thread reports the failure: both calls must fail.
+        let _ = sink.write_at(0, Bytes::from_static(b"data"));
+        assert!(sink.finish().is_err() || sink.finish().is_err());
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "finish ran after a failed write"
+        );
+        let err = sink.commit().unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::ExitCode::LocalIo);
     }
 }
