@@ -164,9 +164,13 @@ impl Partial {
     }
 
     /// Reopen the partial for `paths` if one is there. A state file that is
-    /// damaged or from another format yields `Err(reason)` in the inner result,
-    /// so the caller can tell the user and start again.
-    pub fn reopen(paths: PartialPaths) -> Result<Option<std::result::Result<Reopened, String>>> {
+    /// damaged or from another format, or a partial of another source than
+    /// `expected` (checked before any data is re-read), yields `Err(reason)`
+    /// in the inner result, so the caller can tell the user and start again.
+    pub fn reopen(
+        paths: PartialPaths,
+        expected: Option<&SourceIdentity>,
+    ) -> Result<Option<std::result::Result<Reopened, String>>> {
         let text = match fs::read_to_string(&paths.state) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -176,6 +180,11 @@ impl Partial {
             Ok(record) => record,
             Err(reason) => return Ok(Some(Err(reason))),
         };
+        if expected.is_some_and(|source| *source != record.source) {
+            return Ok(Some(Err(
+                "the source differs from the partial upload's".into()
+            )));
+        }
         if !paths.part.exists() || !paths.chunks.exists() {
             return Ok(Some(Err("partial data is missing".into())));
         }

@@ -67,6 +67,10 @@ pub struct Upload {
 pub trait Storage: Send + Sync + 'static {
     /// Open the file at `rel` for download.
     fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError>;
+    /// The key that names the file `rel` resolves to, for the one-writer
+    /// registry: two spellings of one file (through a symbolic link) give
+    /// the same key.
+    fn upload_key(&self, rel: &RelPath) -> Result<String, StorageError>;
     /// Open the partial upload of `source` to `rel`, resuming it when it is
     /// from the same source, starting it afresh otherwise.
     fn open_upload(
@@ -153,6 +157,15 @@ impl Storage for LocalFs {
         })
     }
 
+    fn upload_key(&self, rel: &RelPath) -> Result<String, StorageError> {
+        let target = paths::resolve_for_create(&self.root, rel)?;
+        Ok(target
+            .strip_prefix(&self.root)
+            .unwrap_or(&target)
+            .to_string_lossy()
+            .into_owned())
+    }
+
     fn open_upload(
         &self,
         rel: &RelPath,
@@ -162,9 +175,9 @@ impl Storage for LocalFs {
         let target = paths::resolve_for_create(&self.root, rel)?;
         let paths = PartialPaths::for_target(&target);
         let mut restarted = None;
-        if let Some(reopened) = Partial::reopen(paths.clone())? {
+        if let Some(reopened) = Partial::reopen(paths.clone(), Some(source))? {
             match reopened {
-                Ok(r) if r.partial.source() == source => {
+                Ok(r) => {
                     let partial = r.partial;
                     ensure_space(
                         &target,
@@ -178,11 +191,11 @@ impl Storage for LocalFs {
                         restarted: r.note,
                     });
                 }
-                Ok(_) => restarted = Some("the source differs from the partial upload's".into()),
                 Err(reason) => restarted = Some(reason),
             }
         }
         if restarted.is_some() {
+            // Free the old partial's space before checking what is free.
             paths.remove_all()?;
         }
         ensure_space(&target, rel, source.size)?;

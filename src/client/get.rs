@@ -115,7 +115,7 @@ impl<'a> Download<'a> {
             limit: opts.limit_rate.map(RateLimit::new),
         };
         if let Dest::File(target) = &download.dest {
-            match Partial::reopen(PartialPaths::for_target(target))? {
+            match Partial::reopen(PartialPaths::for_target(target), None)? {
                 Some(Ok(reopened)) => {
                     download.note(reopened.note.as_deref());
                     let partial = reopened.partial;

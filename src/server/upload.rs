@@ -73,9 +73,14 @@ where
         check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
     let rel = paths::parse_request_path(&request.path)
         .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
+    let storage = ctx.storage.clone();
+    let key_rel = rel.clone();
+    let key = tokio::task::spawn_blocking(move || storage.upload_key(&key_rel))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
     let mut guard = ctx
         .writers
-        .claim(&rel.to_string(), &request.source_id)
+        .claim(&key, &request.source_id)
         .await
         .map_err(|e| match e {
             ClaimError::Busy => Refusal::new(
