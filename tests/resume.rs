@@ -480,3 +480,34 @@ fn damaged_state_is_detected_explained_and_never_mixed() {
         rig.check_clean();
     }
 }
+
+/// A source rewritten while it is being sent never yields a mixed file: the
+/// next attempt notices, says so, and sends the new version from the start.
+#[test]
+fn source_changed_during_send_is_sent_again_whole() {
+    let rig = Rig::new(&[]);
+    let src = random_file(rig.local.path(), "live.bin", SIZE);
+    rig.proxy.throttle(RATE);
+    let url = rig.proxy.url("live.bin");
+    // Not quiet: the notice is part of what is checked.
+    let mut client = Proc::wsresume(&client_args(&["send", s(&src), &url], &[]));
+    wait_progress(&rig.proxy, &mut client, Dir::Up, PROGRESS);
+    // Rewrite in place (same inode), as an editor or a build would, then cut
+    // the connection: the next attempt must not append new bytes to the old
+    // version's verified prefix.
+    std::fs::write(&src, support::random_bytes(SIZE as usize)).unwrap();
+    assert_eq!(rig.proxy.cut_now(), 1);
+    rig.proxy.throttle(0);
+    client.expect_success(WAIT);
+    assert_eq!(
+        sha256_file(&rig.root.path().join("live.bin")),
+        sha256_file(&src),
+        "the target mixes two versions"
+    );
+    assert!(
+        client.stderr_text().contains("changed"),
+        "the user was not told: {}",
+        client.stderr_text()
+    );
+    rig.check_clean();
+}

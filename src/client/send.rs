@@ -87,6 +87,10 @@ impl<'a> Source<'a> {
     fn open(path: &'a Path) -> Result<Source<'a>> {
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::local_io(format!("reading {}", path.display()), e))?;
+        Source::from_metadata(path, &meta)
+    }
+
+    fn from_metadata(path: &'a Path, meta: &std::fs::Metadata) -> Result<Source<'a>> {
         if !meta.is_file() {
             return Err(Error::Usage(format!(
                 "{} is not a regular file",
@@ -112,10 +116,33 @@ impl<'a> Source<'a> {
             id,
         })
     }
+
+    /// The source as `file` (just opened at the same path) is now, if it
+    /// changed since this one was made.
+    fn changed(&self, file: &File) -> Result<Option<Source<'a>>> {
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::local_io(format!("reading {}", self.path.display()), e))?;
+        let now = Source::from_metadata(self.path, &meta)?;
+        Ok((now.id != self.id).then_some(now))
+    }
 }
 
 impl Upload<'_> {
     async fn attempt(&mut self) -> Result<String> {
+        // The file read is the file identified: a source changed between
+        // attempts gets a new id, so the server starts over instead of
+        // appending new bytes to a verified prefix of the old version.
+        let file = File::open(self.source.path)
+            .map_err(|e| Error::local_io(format!("opening {}", self.source.path.display()), e))?;
+        if let Some(now) = self.source.changed(&file)? {
+            self.progress.note(
+                "the file changed since this upload started; sending it again from the start",
+            );
+            self.source = now;
+            self.resumed_from = None;
+            self.acked = 0;
+        }
         let ws = super::connect_logged(self.url, self.opts).await?;
         let (mut sink, mut stream) = ws.split();
         let request = Message::Put {
@@ -127,8 +154,6 @@ impl Upload<'_> {
         send_text(&mut sink, &request).await?;
         let (offset, chunk_size, state) =
             self.take_accept(next_control(&mut stream, self.opts.timeout).await?)?;
-        let file = File::open(self.source.path)
-            .map_err(|e| Error::local_io(format!("opening {}", self.source.path.display()), e))?;
         let plan = sender::SendPlan {
             file,
             path: self.source.path.to_path_buf(),
@@ -204,6 +229,7 @@ impl Upload<'_> {
                         return Err(Error::Protocol("the file reader stopped early".into()));
                     };
                     if let Item::Eof { sha256 } = &item {
+                        self.unchanged_since_start()?;
                         sent_digest = Some(hex(sha256));
                     }
                     self.send_item(sink, item).await?;
@@ -221,6 +247,20 @@ impl Upload<'_> {
                     ping(sink).await;
                 }
             }
+        }
+    }
+
+    /// Before the digest goes out: the file must still be the version whose
+    /// bytes were sent (else the attempt fails and the next one starts over).
+    fn unchanged_since_start(&self) -> Result<()> {
+        let file = File::open(self.source.path)
+            .map_err(|e| Error::local_io(format!("opening {}", self.source.path.display()), e))?;
+        match self.source.changed(&file)? {
+            None => Ok(()),
+            Some(_) => Err(Error::Integrity(format!(
+                "{} changed while it was being sent",
+                self.source.path.display()
+            ))),
         }
     }
 
