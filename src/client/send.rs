@@ -104,7 +104,7 @@ impl<'a> Source<'a> {
         let identity = format!(
             "\n{}\n{}\n{}\n{}",
             meta.len(),
-            crate::partial::mtime_ns(&meta),
+            crate::partial::mtime_ns(meta),
             meta.dev(),
             meta.ino()
         );
