@@ -69,9 +69,17 @@ pub enum Error {
     /// The server refused the request.
     #[error("{0}")]
     Refused(String),
+    /// The server has nothing at that path (a refusal, told apart so that
+    /// a tree upload can treat it as an empty directory).
+    #[error("{0}")]
+    NotFound(String),
     /// A chunk or the whole file failed its SHA-256 check.
     #[error("integrity check failed: {0}")]
     Integrity(String),
+    /// An integrity failure that no retry can repair (the source changed
+    /// after part of it was already handed on, to standard output).
+    #[error("integrity check failed: {0}")]
+    Unrepairable(String),
     /// SIGINT or SIGTERM arrived; the state is kept.
     #[error("interrupted; verified progress is kept, run the same command to resume")]
     Interrupted,
@@ -108,8 +116,8 @@ impl Error {
             Error::Tls(_) => ExitCode::Tls,
             Error::Auth(_) => ExitCode::Auth,
             Error::Protocol(_) => ExitCode::Protocol,
-            Error::Refused(_) => ExitCode::Refused,
-            Error::Integrity(_) => ExitCode::Integrity,
+            Error::Refused(_) | Error::NotFound(_) => ExitCode::Refused,
+            Error::Integrity(_) | Error::Unrepairable(_) => ExitCode::Integrity,
             Error::Interrupted => ExitCode::Interrupted,
             Error::RetriesExhausted { last, .. } => match last.exit_code() {
                 ExitCode::Integrity => ExitCode::Integrity,
@@ -154,6 +162,8 @@ mod tests {
             (Error::Auth("x".into()), 6),
             (Error::Protocol("x".into()), 7),
             (Error::Refused("x".into()), 8),
+            (Error::NotFound("x".into()), 8),
+            (Error::Unrepairable("x".into()), 9),
             (Error::Integrity("x".into()), 9),
             (Error::Interrupted, 130),
             (

@@ -255,8 +255,8 @@ impl ErrorCode {
     pub fn into_error(self, message: String) -> Error {
         match self {
             ErrorCode::BadRequest => Error::Protocol(message),
+            ErrorCode::NotFound => Error::NotFound(message),
             ErrorCode::Forbidden
-            | ErrorCode::NotFound
             | ErrorCode::ReadOnly
             | ErrorCode::TooLarge
             | ErrorCode::Busy
@@ -277,7 +277,8 @@ pub fn error_from_close(code: u16, reason: &str) -> Error {
     match code {
         1002 | 1003 | 1007 | 1009 | 4400 => Error::Protocol(message),
         4401 => Error::Auth(message),
-        4403 | 4404 | 4409 | 4413 => Error::Refused(message),
+        4404 => Error::NotFound(message),
+        4403 | 4409 | 4413 => Error::Refused(message),
         4422 => Error::Integrity(message),
         _ => Error::Network(message),
     }

@@ -250,13 +250,11 @@ impl Download<'_> {
                 identity,
                 offer.chunk_size,
             )?),
-            (Dest::Stdout, _) if self.resumed_from.is_some() => {
-                return Err(Error::RetriesExhausted {
-                    attempts: 1,
-                    last: Box::new(Error::Integrity(
-                        "the file changed on the server after part of it was written to standard output".into(),
-                    )),
-                });
+            (Dest::Stdout, _) if self.resume.as_ref().is_some_and(|r| r.offset > 0) => {
+                return Err(Error::Unrepairable(
+                    "the file changed on the server after part of it was written to standard output"
+                        .into(),
+                ));
             }
             (Dest::Stdout, _) => Box::new(StdoutSink::default()),
         };

@@ -23,7 +23,11 @@ pub fn main(args: Vec<OsString>) -> u8 {
         Ok(()) => 0,
         Err(err) => {
             eprintln!("wsresume: {err:#}");
-            if out.json() && !out.printed() {
+            // An interrupted file has no line of its own yet, even when
+            // earlier files of the run have theirs.
+            let interrupted =
+                crate::error::exit_code_of(&err) == crate::error::ExitCode::Interrupted;
+            if out.json() && (!out.printed() || interrupted) {
                 out.json_line(None, &error_json(op, &err));
             }
             super::exit_code(&err).code() as u8

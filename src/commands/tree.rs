@@ -51,7 +51,9 @@ pub async fn send_tree(
     let url = as_dir(url)?;
     let remote = match remote_sizes(opts, &url).await {
         Ok(sizes) => sizes,
-        Err(Error::Refused(_)) => BTreeMap::new(),
+        // Nothing there yet: every file goes. Anything else (forbidden,
+        // busy, a listing too long to trust) is an error, not "empty".
+        Err(Error::NotFound(_)) => BTreeMap::new(),
         Err(e) => return Err(anyhow::Error::new(e).context(format!("listing {url}"))),
     };
     let mut files = Vec::new();
