@@ -45,8 +45,15 @@ pub fn sweep<G>(
         if visited > MAX_DIRS {
             break;
         }
-        let entries = fs::read_dir(&dir)
-            .map_err(|e| Error::local_io(format!("listing {}", dir.display()), e))?;
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // One unreadable subdirectory must not stop expiry elsewhere.
+            Err(e) if dir != root => {
+                tracing::warn!("expiry: skipped {}: {e}", dir.display());
+                continue;
+            }
+            Err(e) => return Err(Error::local_io(format!("listing {}", dir.display()), e)),
+        };
         for entry in entries.flatten() {
             let Ok(kind) = entry.file_type() else {
                 continue;
@@ -76,12 +83,14 @@ fn expire_if_old<G>(
     hold: &mut impl FnMut(&str) -> Option<G>,
     swept: &mut Swept,
 ) -> Result<()> {
-    let age = fs::metadata(state)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| now.duration_since(t).ok())
-        .unwrap_or_default();
-    if age <= max_age {
+    let age = || {
+        fs::metadata(state)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default()
+    };
+    if age() <= max_age {
         return Ok(());
     }
     let target = target_of(state);
@@ -96,6 +105,11 @@ fn expire_if_old<G>(
     let Some(_guard) = hold(&rel) else {
         return Ok(());
     };
+    // A writer may have committed and let go since the first look.
+    let age = age();
+    if age <= max_age {
+        return Ok(());
+    }
     let paths = PartialPaths::for_target(&target);
     let text = fs::read_to_string(state).unwrap_or_default();
     if partial::is_expiry_marker(&text) {

@@ -26,6 +26,8 @@ fn listing_root() -> (TempDir, std::path::PathBuf) {
     std::fs::write(root.join("c.bin.wsresume-state"), b"{}").unwrap();
     std::fs::write(top.path().join("secret"), b"outside").unwrap();
     std::os::unix::fs::symlink(top.path().join("secret"), root.join("out")).unwrap();
+    // A harmless-looking name for a partial file: not listed either.
+    std::os::unix::fs::symlink("c.bin.wsresume-part", root.join("looks-fine.bin")).unwrap();
     (top, root)
 }
 
@@ -70,7 +72,14 @@ fn ls_shows_files_and_dirs_but_never_partials_or_escapes() {
     );
     assert!(human.contains("sub/"), "{human}");
     assert!(out.get_output().stderr.is_empty());
-    for bad in ["../", "%2e%2e/", "out/", "c.bin.wsresume-part", "missing/"] {
+    for bad in [
+        "../",
+        "%2e%2e/",
+        "out/",
+        "c.bin.wsresume-part",
+        "missing/",
+        "looks-fine.bin",
+    ] {
         let out = wsresume()
             .args(["ls", &server.url(bad), "--json"])
             .assert()

@@ -121,12 +121,21 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
         return Ok(listing);
     }
     let mut pending = vec![(dir, String::new(), 0usize)];
-    while let Some((dir, prefix, depth)) = pending.pop() {
-        let children = read_children(root, &dir, rel)?;
+    'walk: while let Some((dir, prefix, depth)) = pending.pop() {
+        let children = match read_children(root, &dir, rel) {
+            Ok(children) => children,
+            // A subdirectory that cannot be read (or vanished) is left out;
+            // only the directory asked for must be readable.
+            Err(e) if depth > 0 => {
+                tracing::warn!("listing {}: skipped {prefix}: {e}", rel);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         for (name, path, meta, through_link) in children {
             if listing.entries.len() >= MAX_ENTRIES {
                 listing.truncated = true;
-                break;
+                break 'walk;
             }
             let shown = format!("{prefix}{name}");
             if meta.is_dir() && options.recursive {
@@ -162,13 +171,21 @@ fn read_children(
             continue;
         }
         let path = item.path();
-        let Ok(link_meta) = fs::symlink_metadata(&path) else {
+        let Ok(kind) = item.file_type() else {
             continue;
         };
-        let through_link = link_meta.file_type().is_symlink();
+        let through_link = kind.is_symlink();
+        // A link is shown only where a download through it would be
+        // allowed: inside ROOT, and not onto a partial or state file.
         if through_link {
-            let inside = fs::canonicalize(&path).is_ok_and(|c| c.starts_with(root));
-            if !inside {
+            let allowed = fs::canonicalize(&path).is_ok_and(|c| {
+                c.starts_with(root)
+                    && !c
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(paths::reserved_suffix)
+            });
+            if !allowed {
                 continue;
             }
         }

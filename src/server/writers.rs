@@ -92,7 +92,10 @@ impl Writers {
     /// Forget slots nobody holds (bounded memory).
     pub fn prune(&self) {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.retain(|_, slot| slot.lock.try_lock().is_err());
+        // Kept while anyone holds the lock or is about to wait for it (a
+        // claimer clones the `Arc` before locking); `try_lock` would drop
+        // the slot of a claimer that has not locked yet.
+        slots.retain(|_, slot| Arc::strong_count(&slot.lock) > 1);
     }
 }
 
