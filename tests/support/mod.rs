@@ -10,7 +10,7 @@ pub mod raw;
 pub mod tmux;
 
 pub use process::{Proc, Server};
-pub use proxy::FaultProxy;
+pub use proxy::{Dir, FaultProxy};
 
 use std::fs::{self, File};
 use std::io::{BufWriter, Read, Write};

@@ -36,6 +36,8 @@ struct Fault {
 struct Plan {
     cut: Option<(u64, u32)>,
     stall: Option<(u64, u32)>,
+    /// Flip one bit of byte N of a direction: (direction, N, connections left).
+    corrupt: Option<(Dir, u64, u32)>,
 }
 
 fn take_from(slot: &mut Option<(u64, u32)>, kind: Kind) -> Option<Fault> {
@@ -45,6 +47,12 @@ fn take_from(slot: &mut Option<(u64, u32)>, kind: Kind) -> Option<Fault> {
 }
 
 impl Plan {
+    fn take_corruption(&mut self) -> Option<(Dir, u64)> {
+        let (dir, at, times) = self.corrupt?;
+        self.corrupt = (times > 1).then_some((dir, at, times - 1));
+        Some((dir, at))
+    }
+
     fn take(&mut self) -> Option<Fault> {
         take_from(&mut self.cut, Kind::Cut).or_else(|| take_from(&mut self.stall, Kind::Stall))
     }
@@ -83,10 +91,12 @@ struct Conn {
     tripped: AtomicBool,
     /// A fault forced on the running connection (`cut_now`, `stall_now`).
     forced: Mutex<Option<Kind>>,
+    /// The byte to corrupt (direction, offset in that direction's stream).
+    corrupt: Option<(Dir, u64)>,
 }
 
-#[derive(Clone, Copy)]
-enum Dir {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
     Up,
     Down,
 }
@@ -220,6 +230,12 @@ impl FaultProxy {
         running.len()
     }
 
+    /// Each of the next `times` connections has one bit flipped in byte
+    /// `at` of what flows in `dir` (the connection itself goes on).
+    pub fn corrupt_at(&self, dir: Dir, at: u64, times: u32) {
+        self.shared.plan.lock().unwrap().corrupt = Some((dir, at, times));
+    }
+
     /// Forgets pending cuts and stalls (running connections keep theirs).
     pub fn clear_faults(&self) {
         *self.shared.plan.lock().unwrap() = Plan::default();
@@ -287,7 +303,10 @@ fn start_conn(sh: &Arc<Shared>, client: TcpStream) {
         let _ = s.set_read_timeout(Some(POLL));
         let _ = s.set_write_timeout(Some(POLL));
     }
-    let fault = sh.plan.lock().unwrap().take();
+    let (fault, corrupt) = {
+        let mut plan = sh.plan.lock().unwrap();
+        (plan.take(), plan.take_corruption())
+    };
     // Counted once the fault is decided, so tests can wait on the count.
     sh.conns.fetch_add(1, Ordering::SeqCst);
     let conn = Arc::new(Conn {
@@ -297,6 +316,7 @@ fn start_conn(sh: &Arc<Shared>, client: TcpStream) {
         used: Mutex::new(0),
         tripped: AtomicBool::new(false),
         forced: Mutex::new(None),
+        corrupt,
     });
     sh.live.lock().unwrap().push(Arc::downgrade(&conn));
     let mut pumps = sh.pumps.lock().unwrap();
@@ -329,6 +349,7 @@ fn pump(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
         Dir::Down => &sh.down,
     };
     let mut buf = vec![0u8; BUF];
+    let mut seen = 0u64;
     while !sh.stopped() && !conn.tripped() {
         let n = match src.read(&mut buf[..read_size(sh.rate())]) {
             Ok(0) => {
@@ -343,6 +364,13 @@ fn pump(sh: &Shared, conn: &Arc<Conn>, dir: Dir) {
             // Forced while this read was under way: the fault came first.
             break;
         }
+        if let Some((_, at)) = conn
+            .corrupt
+            .filter(|(d, at)| *d == dir && (seen..seen + n as u64).contains(at))
+        {
+            buf[(at - seen) as usize] ^= 0x01;
+        }
+        seen += n as u64;
         let (allowed, hit) = conn.reserve(n);
         // Counted before the write, so whatever the peer sends in reply is
         // never seen before its cause is counted; what fails to go out is
