@@ -61,7 +61,8 @@ impl Chaos {
         self.client.try_status().is_some()
     }
 
-    /// Waits until `amount` more bytes moved (or the client finished).
+    /// Waits until `amount` more bytes moved (or the client finished); the
+    /// transfer must make that progress within `STEP`.
     fn progress(&mut self, amount: u64) {
         let target = self.moved() + amount;
         let deadline = Instant::now() + STEP;
@@ -69,33 +70,41 @@ impl Chaos {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(
+            self.moved() >= target || self.finished(),
+            "no progress for {STEP:?}: {}",
+            self.client.stderr_text()
+        );
+        assert!(
             self.started.elapsed() < DEADLINE,
             "chaos run over its deadline"
         );
     }
 
-    fn inject(&mut self, fault: Fault) {
+    /// Injects `fault`; false when it hit nothing (no connection was up).
+    fn inject(&mut self, fault: Fault) -> bool {
         let conns = self.rig.proxy.connections();
         match fault {
-            Fault::Cut => {
-                self.rig.proxy.cut_now();
-            }
+            Fault::Cut => self.rig.proxy.cut_now() > 0,
             Fault::Stall => {
-                // Half-open: found by --timeout 1 and reconnected.
-                if self.rig.proxy.stall_now() > 0 {
-                    let proxy = &self.rig.proxy;
-                    let reconnected =
-                        wait_until(Duration::from_secs(8), || proxy.connections() > conns);
-                    assert!(reconnected || self.finished(), "stall not detected");
+                if self.rig.proxy.stall_now() == 0 {
+                    return false;
                 }
+                // Half-open: found by --timeout 1 and reconnected.
+                let proxy = &self.rig.proxy;
+                let reconnected =
+                    wait_until(Duration::from_secs(8), || proxy.connections() > conns);
+                assert!(reconnected || self.finished(), "stall not detected");
+                true
             }
             Fault::KillClient => {
                 self.client.kill();
                 self.client = Chaos::spawn(&self.args);
+                true
             }
             Fault::RestartServer => {
                 self.rig.server.restart();
                 self.rig.proxy.set_upstream(self.rig.server.addr());
+                true
             }
         }
     }
@@ -155,8 +164,9 @@ fn chaos(upload: bool) {
             break;
         }
         let fault = random_fault(&mut rng, i);
-        run.inject(fault);
-        injected += 1;
+        if run.inject(fault) {
+            injected += 1;
+        }
     }
     run.rig.proxy.throttle(0);
     let status = run

@@ -38,9 +38,19 @@ fn excess_connections_are_refused_not_queued() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&out.stderr).contains("server busy"));
+    // A retrying client started while the slot is taken gets through once
+    // it is free again.
+    let mut retrying = support::Proc::wsresume(&client_args(
+        &["get", &server.url("f.bin"), s(&dest)],
+        &["-q"],
+    ));
+    assert!(
+        retrying.wait_timeout(Duration::from_millis(500)).is_none(),
+        "the client did not wait for the busy server"
+    );
     drop(holder);
-    // Once the slot is free again, a retrying client gets through.
-    run_ok_json(&client_args(&["get", &server.url("f.bin"), s(&dest)], &[]));
+    retrying.expect_success(Duration::from_secs(30));
+    assert_eq!(sha256_file(&dest), sha256_file(&root.path().join("f.bin")));
 }
 
 #[test]
@@ -50,9 +60,15 @@ fn a_stalled_upgrade_is_dropped_after_the_handshake_timeout() {
         root.path(),
         &["--max-connections", "1", "--handshake-timeout", "0.5"],
     );
-    // Half an upgrade request, then nothing: the slot must come back.
+    // Half an upgrade request, then nothing: it holds the one slot (others
+    // are turned away) until the time-out gives the slot back.
     let mut stalled = TcpStream::connect(server.addr()).unwrap();
     std::io::Write::write_all(&mut stalled, b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let (_probe, head) = RawWs::open(server.addr(), &upgrade_request(server.addr(), "/", ""));
+    assert!(
+        head.starts_with("HTTP/1.1 503"),
+        "the slot was not taken: {head}"
+    );
     let freed = support::wait_until(Duration::from_secs(10), || {
         let (_ws, head) = RawWs::open(server.addr(), &upgrade_request(server.addr(), "/", ""));
         head.starts_with("HTTP/1.1 101")

@@ -207,6 +207,7 @@ fn source_changing_under_get_to_stdout_exits_9() {
         rig.proxy.down() >= 500_000
     });
     assert!(stalled, "no data arrived: {}", client.stderr_text());
+    let old = std::fs::read(&src).unwrap();
     std::fs::remove_file(&src).unwrap();
     random_file(rig.root.path(), "moving.bin", SIZE);
     let status = client.wait_timeout(support::RUN_TIMEOUT);
@@ -216,9 +217,15 @@ fn source_changing_under_get_to_stdout_exits_9() {
         "stderr: {}",
         client.stderr_text()
     );
+    let out = client.stdout();
     assert!(
-        (client.stdout().len() as u64).is_multiple_of(support::CHUNK),
-        "only whole verified chunks reach stdout"
+        !out.is_empty() && (out.len() as u64).is_multiple_of(support::CHUNK),
+        "only whole verified chunks reach stdout, and some did: {}",
+        out.len()
+    );
+    assert!(
+        out[..] == old[..out.len()],
+        "stdout is not the old file's prefix"
     );
 }
 
