@@ -26,11 +26,6 @@ const HASH_CACHE_BYTES: usize = 16 * 1024 * 1024;
 use crate::storage::LocalFs;
 use crate::{config, server};
 
-/// Run a parsed command line to completion.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
-    run_with(cli, &Output::new(false))
-}
-
 /// Run a parsed command line, printing results to `out`.
 fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
     if let Command::Completions { shell } = cli.command {

@@ -39,8 +39,6 @@ pub mod transfer;
 use percent_encoding::{AsciiSet, CONTROLS};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-pub use commands::run;
-
 /// `--version`: the crate version and the protocol it speaks.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol wsresume.v1)");
 

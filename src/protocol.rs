@@ -12,8 +12,8 @@ use crate::error::Error;
 
 /// The WebSocket subprotocol naming this protocol version.
 pub const SUBPROTOCOL: &str = "wsresume.v1";
-/// The protocol version number, for `--version`.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Most entries in one listing, on both sides (memory bound).
+pub const MAX_LIST_ENTRIES: usize = 100_000;
 /// Largest binary frame a sender produces.
 pub const MAX_DATA_FRAME: usize = 256 * 1024;
 /// Largest message either side accepts (a data frame plus slack).

@@ -134,7 +134,11 @@ fn token_file_ignores_trailing_newline() {
     let (root, local) = (tmp(), tmp());
     let token_file = local.path().join("token");
     std::fs::write(&token_file, "filesecret\n").unwrap();
-    let server = Server::start(root.path(), &["--token-file", s(&token_file)]);
+    // The file wins over --token (README: serve options).
+    let server = Server::start(
+        root.path(),
+        &["--token-file", s(&token_file), "--token", "flagsecret"],
+    );
     random_file(root.path(), "tf.bin", 100);
     let dest = local.path().join("tf.bin");
     let url = server.url("tf.bin");
@@ -145,6 +149,11 @@ fn token_file_ignores_trailing_newline() {
     std::fs::remove_file(&dest).unwrap();
     expect_code_within(
         &["get", &url, s(&dest), "-q", "--token", "filesecret2"],
+        6,
+        FAST,
+    );
+    expect_code_within(
+        &["get", &url, s(&dest), "-q", "--token", "flagsecret"],
         6,
         FAST,
     );

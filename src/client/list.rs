@@ -13,7 +13,7 @@ use crate::progress::FileProgress;
 use crate::protocol::{ListEntry, Message};
 
 /// The most entries a client accepts from one listing.
-pub const MAX_ENTRIES: u64 = 100_000;
+const MAX_ENTRIES: u64 = crate::protocol::MAX_LIST_ENTRIES as u64;
 
 /// How a listing ended.
 #[derive(Debug, Clone, Copy)]

@@ -21,8 +21,8 @@ use crate::protocol::EntryKind;
 use crate::report::{human_bytes, skipped_json};
 use crate::{client, paths};
 
-/// Most files one tree transfer takes on.
-const MAX_FILES: usize = 100_000;
+/// Most files one tree transfer takes on (what one listing can show).
+const MAX_FILES: usize = crate::protocol::MAX_LIST_ENTRIES;
 /// Deepest local directory walked.
 const MAX_DEPTH: usize = 64;
 

@@ -20,7 +20,7 @@ use crate::protocol::{EntryKind, ErrorCode, ListEntry, Message};
 use crate::storage::StorageError;
 
 /// Most entries one listing returns (memory bound); more: `truncated`.
-pub const MAX_ENTRIES: usize = 100_000;
+const MAX_ENTRIES: usize = crate::protocol::MAX_LIST_ENTRIES;
 /// Deepest directory a recursive listing enters.
 const MAX_DEPTH: usize = 64;
 /// Encoded size of one `entries` message, well under the control limit.

@@ -69,8 +69,6 @@ impl Item {
 pub const MIN_CHUNK: u64 = 4 * 1024;
 /// See [`MIN_CHUNK`].
 pub const MAX_CHUNK: u64 = 1024 * 1024 * 1024;
-/// The default verification unit.
-pub const DEFAULT_CHUNK: u64 = 1024 * 1024;
 
 /// Check a chunk size: within bounds and a multiple of 4 KiB.
 pub fn check_chunk_size(size: u64) -> std::result::Result<u64, String> {
