@@ -10,7 +10,9 @@
 //!   and how many chunks of the log are committed.
 //!
 //! Commit order is data fsync → log append + fsync → state rename, so the state
-//! never counts a chunk whose bytes and hash are not already durable.
+//! never counts a chunk whose bytes and hash are not already durable. While
+//! data flows, the data fsync runs in the background ([`syncer`]) and the
+//! chunks it covers are recorded once it has returned.
 //! A partial whose size and mtime still match the state is trusted after
 //! re-hashing its last chunk only; otherwise every chunk is re-verified against
 //! the log and the partial is cut back to the first chunk that fails.
@@ -22,6 +24,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+mod syncer;
+use syncer::Syncer;
 
 use crate::chain::{ChainHasher, ChainState};
 use crate::error::{Error, Result};
@@ -37,6 +42,8 @@ const STATE_VERSION: u32 = 1;
 const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// ... and whenever this many chunks are waiting.
 const MAX_PENDING: usize = 256;
+/// With a background sync still running, wait for it at this many.
+const MAX_PENDING_WHILE_SYNCING: usize = 4 * MAX_PENDING;
 const STATE_LEN: u64 = 32;
 
 /// The files a transfer into `target` keeps next to it.
@@ -142,6 +149,8 @@ pub struct Partial {
     cut_short: bool,
     /// The part file's (length, mtime) as last written to the state.
     recorded: (u64, u64),
+    /// Background data syncs while data flows; started on first use.
+    syncer: Option<Syncer>,
 }
 
 /// The outcome of opening an existing partial.
@@ -158,7 +167,7 @@ impl Partial {
     pub fn create(paths: PartialPaths, source: SourceIdentity, chunk_size: u64) -> Result<Partial> {
         paths.remove_all()?;
         let mut partial = Partial::open(paths, source, chunk_size, 0, true)?;
-        partial.write_state()?;
+        partial.write_state(ChainState::INITIAL)?;
         sync_parent(&partial.paths.target)?;
         Ok(partial)
     }
@@ -222,6 +231,7 @@ impl Partial {
             finished: false,
             cut_short: false,
             recorded: (0, 0),
+            syncer: None,
         })
     }
 
@@ -255,14 +265,46 @@ impl Partial {
     }
 
     /// Count the chunk ending at the verified offset plus one chunk as
-    /// verified; it becomes durable at the next commit.
+    /// verified; it becomes durable once a data sync that started after it
+    /// was written has returned (in the background), or at the next commit.
     pub fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
         self.pending.push(state);
         self.verified_state = state;
-        if self.pending.len() >= MAX_PENDING || self.last_commit.elapsed() >= COMMIT_INTERVAL {
-            self.commit()?;
+        self.record_synced()?;
+        let due =
+            self.pending.len() >= MAX_PENDING || self.last_commit.elapsed() >= COMMIT_INTERVAL;
+        if !due {
+            return Ok(());
         }
-        Ok(())
+        if self.syncer.as_ref().is_some_and(Syncer::busy) {
+            if self.pending.len() >= MAX_PENDING_WHILE_SYNCING {
+                return self.commit();
+            }
+            return Ok(());
+        }
+        if self.syncer.is_none() {
+            self.syncer = Syncer::spawn(&self.part).ok();
+        }
+        let covered = self.pending.len();
+        let started = self.syncer.as_mut().is_some_and(|s| s.start(covered));
+        if started { Ok(()) } else { self.commit() }
+    }
+
+    /// Record the chunks a finished background sync made durable; after a
+    /// failed one, commit in line (which handles a full disk).
+    fn record_synced(&mut self) -> Result<()> {
+        match self.syncer.as_mut().and_then(Syncer::poll) {
+            Some((covered, Ok(()))) => self.record(covered),
+            Some((_, Err(_))) => self.commit(),
+            None => Ok(()),
+        }
+    }
+
+    /// Wait for a background sync; its chunks are synced again by the caller.
+    fn stop_syncing(&mut self) {
+        if let Some(syncer) = &mut self.syncer {
+            let _ = syncer.wait();
+        }
     }
 
     /// Make every verified chunk durable: data, then log, then state.
@@ -272,6 +314,7 @@ impl Partial {
     /// verified can still be recorded; the partial then takes no more
     /// writes, and the error is returned.
     pub fn commit(&mut self) -> Result<()> {
+        self.stop_syncing();
         match self.commit_pending() {
             Err(e) if is_disk_full(&e) && !self.finished => {
                 self.record_on_full_disk();
@@ -310,21 +353,30 @@ impl Partial {
             // record the file as it is, so the next run finds it untouched.
             let meta = self.part_metadata()?;
             if (meta.len(), mtime_ns(&meta)) != self.recorded {
-                self.write_state()?;
+                self.write_state(self.verified_state)?;
             }
             return Ok(());
         }
         self.part
             .sync_data()
             .map_err(|e| io_err("syncing", &self.paths.part, e))?;
-        let bytes: Vec<u8> = self.pending.iter().flat_map(|s| s.0).collect();
+        self.record(self.pending.len())
+    }
+
+    /// The data of the first `covered` pending chunks is durable: append
+    /// their chaining values to the log, sync it, and replace the state.
+    fn record(&mut self, covered: usize) -> Result<()> {
+        let Some(&state) = covered.checked_sub(1).and_then(|i| self.pending.get(i)) else {
+            return Ok(());
+        };
+        let bytes: Vec<u8> = self.pending[..covered].iter().flat_map(|s| s.0).collect();
         self.chunks
             .write_all_at(&bytes, self.committed_chunks * STATE_LEN)
             .and_then(|()| self.chunks.sync_data())
             .map_err(|e| io_err("writing", &self.paths.chunks, e))?;
-        self.committed_chunks += self.pending.len() as u64;
-        self.pending.clear();
-        self.write_state()?;
+        self.committed_chunks += covered as u64;
+        self.pending.drain(..covered);
+        self.write_state(state)?;
         self.last_commit = Instant::now();
         Ok(())
     }
@@ -335,6 +387,7 @@ impl Partial {
     /// Until the rename succeeds the partial stays as it was, so a failure
     /// here still lets `commit` record what is verified.
     pub fn finish(&mut self) -> Result<()> {
+        self.stop_syncing();
         let size = self.source.size;
         self.part
             .set_len(size)
@@ -360,7 +413,8 @@ impl Partial {
             .map_err(|e| io_err("reading metadata of", &self.paths.part, e))
     }
 
-    fn write_state(&mut self) -> Result<()> {
+    /// Replace the state: `committed_chunks` chunks ending at `state`.
+    fn write_state(&mut self, state: ChainState) -> Result<()> {
         let meta = self.part_metadata()?;
         self.recorded = (meta.len(), mtime_ns(&meta));
         let record = StateRecord {
@@ -369,7 +423,7 @@ impl Partial {
             source: self.source.clone(),
             chunk_size: self.chunk_size,
             verified_chunks: self.committed_chunks,
-            state: self.verified_state.to_hex(),
+            state: state.to_hex(),
             part_len: meta.len(),
             part_mtime_ns: mtime_ns(&meta),
         };
@@ -404,7 +458,7 @@ impl Partial {
             )
         });
         if good < recorded {
-            self.write_state()?;
+            self.write_state(self.verified_state)?;
         }
         Ok(note)
     }
