@@ -5,10 +5,10 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use bytes::BytesMut;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::pool::BufferPool;
 use super::{Item, frame_len};
 use crate::chain::{ChainHasher, ChainState};
 use crate::error::{Error, Result};
@@ -154,14 +154,15 @@ impl Checker {
 
 fn run(plan: SendPlan, tx: &mpsc::Sender<Item>) -> Result<Option<FileHashes>> {
     let mut checker = Checker::new(&plan)?;
+    let mut buffers = BufferPool::new(QUEUE + 4);
     let mut pos = plan.offset;
     while pos < plan.size {
         let len = frame_len(pos, plan.size, plan.chunk_size) as usize;
-        let mut buf = BytesMut::zeroed(len);
+        let mut buf = buffers.take(len);
         read_exact(&plan, &mut buf, pos)?;
         checker.update(&buf);
         pos += len as u64;
-        if tx.blocking_send(Item::Data(buf.freeze())).is_err() {
+        if tx.blocking_send(Item::Data(buffers.lend(buf))).is_err() {
             return Ok(None);
         }
         if pos.is_multiple_of(plan.chunk_size) && pos < plan.size {
