@@ -19,7 +19,7 @@ use crate::progress::FileProgress;
 use crate::protocol::{Message, ResumePoint};
 use crate::ratelimit::{self, RateLimit};
 use crate::report::Outcome;
-use crate::transfer::receiver::{ChunkSink, Progress, Receiver};
+use crate::transfer::receiver::{ChunkSink, Receiver, ReceiverTask};
 use crate::transfer::{Item, check_chunk_size};
 
 /// Where a download goes.
@@ -48,9 +48,7 @@ struct Download<'a> {
     chunk_size: u64,
     waiting: Option<Partial>,
     resume: Option<ResumePoint>,
-    /// Verifies and stores what arrives; runs on this task (it is the
-    /// client's only work), so hashing follows the socket without a handoff.
-    receiver: Option<Receiver>,
+    task: Option<ReceiverTask>,
     resumed_from: Option<u64>,
     size: u64,
     transferred: u64,
@@ -81,8 +79,8 @@ pub async fn get(
         }
     };
     download.progress.finish();
-    if let Some(mut receiver) = download.receiver.take() {
-        let _ = receiver.rewind();
+    if let Some(task) = download.task.take() {
+        let _ = task.close().await;
     }
     let digest = result?;
     Ok(Outcome {
@@ -109,7 +107,7 @@ impl<'a> Download<'a> {
             chunk_size: opts.chunk_size,
             waiting: None,
             resume: None,
-            receiver: None,
+            task: None,
             resumed_from: None,
             size: 0,
             transferred: 0,
@@ -144,15 +142,13 @@ impl<'a> Download<'a> {
     }
 
     fn verified(&self) -> u64 {
-        self.receiver.as_ref().map_or(0, |r| r.verified().0)
+        self.task.as_ref().map_or(0, |t| *t.verified().borrow())
     }
 
     /// After a failed attempt: commit, and resume from what is verified.
     async fn rewind(&mut self) -> Result<u64> {
-        let Some(receiver) = &mut self.receiver else {
-            return Ok(0);
-        };
-        let (offset, state) = receiver.rewind()?;
+        let Some(task) = &self.task else { return Ok(0) };
+        let (offset, state) = task.rewind().await?;
         if let Some(resume) = &mut self.resume {
             resume.offset = offset;
             resume.state = state;
@@ -224,7 +220,7 @@ impl Download<'_> {
             )));
         }
         let same_source = self.resume.as_ref().is_some_and(|r| r.etag == offer.etag);
-        if offer.offset == requested && self.receiver.is_some() && same_source {
+        if offer.offset == requested && self.task.is_some() && same_source {
             return Ok(());
         }
         if requested > 0 && offer.offset == 0 {
@@ -238,8 +234,8 @@ impl Download<'_> {
     }
 
     async fn start_receiver(&mut self, offer: &Offer) -> Result<()> {
-        if let Some(mut receiver) = self.receiver.take() {
-            receiver.rewind()?;
+        if let Some(task) = self.task.take() {
+            task.close().await?;
         }
         let identity = SourceIdentity {
             id: offer.etag.clone(),
@@ -267,7 +263,7 @@ impl Download<'_> {
             _ => (0, ChainState::INITIAL),
         };
         let receiver = Receiver::new(sink, offer.chunk_size, offer.size, verified)?;
-        self.receiver = Some(receiver);
+        self.task = Some(ReceiverTask::spawn(receiver));
         self.resume = Some(ResumePoint {
             etag: offer.etag.clone(),
             offset: verified.0,
@@ -288,8 +284,8 @@ impl Download<'_> {
                 Item = std::result::Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
             > + Unpin,
     {
-        let receiver = self
-            .receiver
+        let task = self
+            .task
             .as_mut()
             .ok_or_else(|| Error::Protocol("no receiver".into()))?;
         let mut live = Liveness::new(self.opts.timeout);
@@ -303,24 +299,23 @@ impl Download<'_> {
                 () = ratelimit::sleep_until(blocked), if blocked.is_some() => {}
                 frame = stream.next(), if blocked.is_none() => {
                     live.heard();
-                    let item = match classify(frame)? {
+                    match classify(frame)? {
                         Frame::Data(data) => {
                             if let Some(limit) = &mut self.limit {
                                 limit.consume(data.len() as u64);
                             }
                             self.transferred += data.len() as u64;
                             self.progress.inc(data.len() as u64);
-                            Item::Data(data)
+                            task.push(Item::Data(data)).await?;
                         }
-                        Frame::Control(message) => Item::from_message(&message)?.ok_or_else(|| {
-                            Error::Protocol(format!("unexpected {} message", message.kind()))
-                        })?,
-                        Frame::Keepalive => continue,
-                    };
-                    if let Progress::Finished(digest) = receiver.accept(item)? {
-                        return Ok(digest);
+                        Frame::Control(message) => match Item::from_message(&message)? {
+                            Some(item) => task.push(item).await?,
+                            None => return Err(Error::Protocol(format!("unexpected {} message", message.kind()))),
+                        },
+                        Frame::Keepalive => {}
                     }
                 }
+                outcome = task.outcome() => return outcome,
                 tick = live.tick() => {
                     tick?;
                     ping(sink).await;

@@ -1,18 +1,26 @@
 //! Serving one download: resolve, offer, then stream the file's items while
 //! watching the client for pings, a close or a stall.
+//!
+//! A file whose hashes are known (the cache) goes out over plain TCP with
+//! `sendfile(2)` and no reading thread; otherwise a thread reads (and hashes)
+//! it. Data frames are written by [`super::frames`].
 
+use std::fs::File;
 use std::sync::Arc;
 
-use futures_util::{Sink, Stream, StreamExt};
-use tokio::sync::broadcast;
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::frames::{self, DataSocket};
 use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
 use crate::chain::ChainState;
 use crate::paths;
 use crate::protocol::{ErrorCode, Message, ResumePoint};
-use crate::transfer::sender::FileHashes;
+use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
 
 /// What a finished download moved.
@@ -26,17 +34,12 @@ pub struct Served {
 }
 
 /// Serve `path` from `resume` on; returns when the last item is sent.
-pub async fn serve<K, R>(
+pub async fn serve<S: DataSocket>(
     ctx: &Arc<Context>,
-    sink: &mut K,
-    stream: &mut R,
+    ws: &mut WebSocketStream<S>,
     request: (String, u64, Option<ResumePoint>),
     shutdown: &mut broadcast::Receiver<()>,
-) -> Result<Served, Refusal>
-where
-    K: Sink<WsMessage> + Unpin,
-    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
-{
+) -> Result<Served, Refusal> {
     let (raw_path, chunk_size, resume) = request;
     let chunk_size =
         check_chunk_size(chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
@@ -62,7 +65,7 @@ where
         offset,
         restarted,
     };
-    send_message(sink, &offer, ctx.idle_timeout).await?;
+    send_message(ws, &offer, ctx.idle_timeout).await?;
     let size = download.size;
     let plan = sender::SendPlan {
         file: download.file,
@@ -78,10 +81,11 @@ where
             },
         },
     };
-    if let Some(hashes) = stream_items(ctx, sink, stream, plan, shutdown).await? {
+    let source = Source::new(plan, ws.get_ref().plain_tcp().is_some());
+    if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
         ctx.hashes.insert(&download.etag, chunk_size, hashes);
     }
-    await_close(ctx, stream).await;
+    await_close(ctx, ws).await;
     Ok(Served {
         path: rel.to_string(),
         offset,
@@ -137,52 +141,142 @@ where
     }
 }
 
-async fn stream_items<K, R>(
+/// What goes out next.
+enum Outgoing {
+    /// An item from the reading thread.
+    Item(Item),
+    /// A data frame straight from the file.
+    Range { offset: u64, len: usize },
+}
+
+/// Where a download's items come from.
+enum Source {
+    /// A thread reading (and hashing, unless the hashes are known).
+    Reader {
+        items: mpsc::Receiver<Item>,
+        reader: JoinHandle<crate::error::Result<Option<FileHashes>>>,
+    },
+    /// Known hashes and a plain TCP socket: data goes by `sendfile`.
+    Known {
+        file: File,
+        hashes: Arc<FileHashes>,
+        schedule: Schedule,
+        chunk_size: u64,
+    },
+}
+
+impl Source {
+    fn new(plan: sender::SendPlan, can_sendfile: bool) -> Source {
+        match plan.checks {
+            sender::Checks::Known(hashes) if can_sendfile => Source::Known {
+                schedule: Schedule::new(plan.offset, plan.size, plan.chunk_size),
+                file: plan.file,
+                hashes,
+                chunk_size: plan.chunk_size,
+            },
+            _ => {
+                let (items, reader) = sender::spawn(plan);
+                Source::Reader { items, reader }
+            }
+        }
+    }
+
+    async fn next(&mut self) -> Result<Outgoing, Refusal> {
+        match self {
+            Source::Reader { items, reader } => match items.recv().await {
+                Some(item) => Ok(Outgoing::Item(item)),
+                None => {
+                    let result = reader
+                        .await
+                        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+                    result?;
+                    Err(Refusal::new(ErrorCode::Internal, "reader stopped early"))
+                }
+            },
+            Source::Known {
+                hashes,
+                schedule,
+                chunk_size,
+                ..
+            } => match schedule.next() {
+                Some(Step::Data { offset, len }) => Ok(Outgoing::Range { offset, len }),
+                Some(Step::Check { index, end }) => {
+                    let state = hashes.state_at(end, *chunk_size).ok_or_else(|| {
+                        Refusal::new(ErrorCode::Internal, format!("no chunk state at {end}"))
+                    })?;
+                    Ok(Outgoing::Item(Item::Chunk { index, state }))
+                }
+                Some(Step::Eof) | None => Ok(Outgoing::Item(Item::Eof {
+                    sha256: hashes.digest,
+                })),
+            },
+        }
+    }
+
+    /// After the last item: the hashes the reader computed, if it did.
+    async fn finish(self) -> Option<FileHashes> {
+        match self {
+            Source::Reader { items, reader } => {
+                drop(items);
+                reader.await.ok().and_then(Result::ok).flatten()
+            }
+            Source::Known { .. } => None,
+        }
+    }
+
+    async fn send<S: DataSocket>(
+        &self,
+        ws: &mut WebSocketStream<S>,
+        outgoing: Outgoing,
+        limit: std::time::Duration,
+    ) -> Result<(), Refusal> {
+        match (outgoing, self) {
+            (Outgoing::Item(Item::Data(data)), _) => frames::write_binary(ws, &data, limit).await,
+            (Outgoing::Item(item), _) => match item.to_message() {
+                Some(message) => send_frame(ws, WsMessage::text(message.encode()), limit).await,
+                None => Ok(()),
+            },
+            (Outgoing::Range { offset, len }, Source::Known { file, .. }) => {
+                frames::sendfile_binary(ws, file, offset, len, limit).await
+            }
+            (Outgoing::Range { .. }, Source::Reader { .. }) => Err(Refusal::new(
+                ErrorCode::Internal,
+                "a file range without the file",
+            )),
+        }
+    }
+}
+
+async fn stream_items<S: DataSocket>(
     ctx: &Arc<Context>,
-    sink: &mut K,
-    stream: &mut R,
-    plan: sender::SendPlan,
+    ws: &mut WebSocketStream<S>,
+    mut source: Source,
     shutdown: &mut broadcast::Receiver<()>,
-) -> Result<Option<FileHashes>, Refusal>
-where
-    K: Sink<WsMessage> + Unpin,
-    R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
-{
-    let (mut items, reader) = sender::spawn(plan);
+) -> Result<Option<FileHashes>, Refusal> {
     let mut idle = IdleWatch::new(ctx.idle_timeout);
     loop {
-        tokio::select! {
-            item = items.recv() => {
-                let Some(item) = item else {
-                    let result = reader.await.map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-                    result?;
-                    return Err(Refusal::new(ErrorCode::Internal, "reader stopped early"));
-                };
-                let last = matches!(item, Item::Eof { .. });
-                let frame = match item.to_message() {
-                    Some(message) => WsMessage::text(message.encode()),
-                    None => match item { Item::Data(data) => WsMessage::Binary(data), _ => continue },
-                };
-                // A client that stops reading must not hold up a shutdown.
-                tokio::select! {
-                    sent = send_frame(sink, frame, ctx.idle_timeout) => sent?,
-                    _ = shutdown.recv() => {
-                        return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
-                    }
-                }
-                if last {
-                    drop(items);
-                    return Ok(reader.await.ok().and_then(Result::ok).flatten());
-                }
-            }
-            incoming = stream.next() => {
+        let outgoing = tokio::select! {
+            outgoing = source.next() => outgoing?,
+            incoming = ws.next() => {
                 idle.heard();
                 super::expect_only_keepalive(incoming)?;
+                continue;
             }
             refusal = idle.expired() => return Err(refusal),
             _ = shutdown.recv() => {
                 return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
             }
+        };
+        let last = matches!(outgoing, Outgoing::Item(Item::Eof { .. }));
+        // A client that stops reading must not hold up a shutdown.
+        tokio::select! {
+            sent = source.send(ws, outgoing, ctx.idle_timeout) => sent?,
+            _ = shutdown.recv() => {
+                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
+            }
+        }
+        if last {
+            return Ok(source.finish().await);
         }
     }
 }

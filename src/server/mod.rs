@@ -8,6 +8,7 @@
 mod busy;
 mod cache;
 mod download;
+mod frames;
 mod handshake;
 pub mod listing;
 mod session;
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 
 pub use cache::HashCache;
+use frames::DataSocket;
 pub use listing::{ListOptions, Listing};
 pub use session::Context;
 use session::{Refusal, close, refuse};
@@ -258,11 +259,11 @@ async fn handle_connection<S>(
     log: &mut translog::TransferLog,
 ) -> Result<translog::Moved, Refusal>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: DataSocket,
 {
-    let ws = handshake::accept(stream, token, limits.handshake_timeout, limits.max_message).await?;
-    let (mut sink, mut stream) = ws.split();
-    let first = tokio::time::timeout(limits.handshake_timeout, stream.next()).await;
+    let mut ws =
+        handshake::accept(stream, token, limits.handshake_timeout, limits.max_message).await?;
+    let first = tokio::time::timeout(limits.handshake_timeout, ws.next()).await;
     let request = first_request(first);
     if let Ok(message) = &request {
         log.request(message);
@@ -274,7 +275,7 @@ where
             resume,
         }) => {
             let request = (path, chunk_size, resume);
-            download::serve(ctx, &mut sink, &mut stream, request, shutdown)
+            download::serve(ctx, &mut ws, request, shutdown)
                 .await
                 .map(translog::Moved::from)
         }
@@ -282,7 +283,7 @@ where
             path,
             recursive,
             sha256,
-        }) => listing::serve(ctx, &mut sink, &path, ListOptions { recursive, sha256 }).await,
+        }) => listing::serve(ctx, &mut ws, &path, ListOptions { recursive, sha256 }).await,
         Ok(Message::Put {
             path,
             size,
@@ -295,6 +296,7 @@ where
                 chunk_size,
                 source_id,
             };
+            let (mut sink, mut stream) = StreamExt::split(&mut ws);
             upload::receive(ctx, &mut sink, &mut stream, request, shutdown)
                 .await
                 .map(translog::Moved::from)
@@ -306,8 +308,8 @@ where
         Err(refusal) => Err(refusal),
     };
     match &result {
-        Ok(_) => close(&mut sink, 1000, "done", ctx.idle_timeout).await,
-        Err(refusal) => refuse(&mut sink, refusal, Duration::from_secs(2)).await,
+        Ok(_) => close(&mut ws, 1000, "done", ctx.idle_timeout).await,
+        Err(refusal) => refuse(&mut ws, refusal, Duration::from_secs(2)).await,
     }
     result
 }

@@ -152,25 +152,101 @@ impl Checker {
     }
 }
 
+/// One step of sending a file from an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A data frame of `len` bytes at `offset`.
+    Data {
+        /// Where in the file.
+        offset: u64,
+        /// How many bytes.
+        len: usize,
+    },
+    /// The check of chunk `index`, which ends at `end` (below the file's end).
+    Check {
+        /// The chunk's index.
+        index: u64,
+        /// The offset just after it.
+        end: u64,
+    },
+    /// The whole file's digest.
+    Eof,
+}
+
+/// The order of a file's items from a chunk boundary on: data frames that
+/// never cross a chunk boundary, a check after every chunk but the last,
+/// then the digest.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pos: u64,
+    size: u64,
+    chunk_size: u64,
+    check_due: bool,
+    done: bool,
+}
+
+impl Schedule {
+    /// The steps of a `size`-byte file from `offset` on.
+    pub fn new(offset: u64, size: u64, chunk_size: u64) -> Schedule {
+        Schedule {
+            pos: offset,
+            size,
+            chunk_size: chunk_size.max(1),
+            check_due: false,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for Schedule {
+    type Item = Step;
+
+    fn next(&mut self) -> Option<Step> {
+        if self.done {
+            return None;
+        }
+        if self.check_due {
+            self.check_due = false;
+            let index = self.pos / self.chunk_size - 1;
+            return Some(Step::Check {
+                index,
+                end: self.pos,
+            });
+        }
+        if self.pos >= self.size {
+            self.done = true;
+            return Some(Step::Eof);
+        }
+        let offset = self.pos;
+        let len = frame_len(offset, self.size, self.chunk_size);
+        self.pos += len;
+        self.check_due = self.pos.is_multiple_of(self.chunk_size) && self.pos < self.size;
+        Some(Step::Data {
+            offset,
+            len: len as usize,
+        })
+    }
+}
+
 fn run(plan: SendPlan, tx: &mpsc::Sender<Item>) -> Result<Option<FileHashes>> {
     let mut checker = Checker::new(&plan)?;
     let mut buffers = BufferPool::new(QUEUE + 4);
-    let mut pos = plan.offset;
-    while pos < plan.size {
-        let len = frame_len(pos, plan.size, plan.chunk_size) as usize;
-        let mut buf = buffers.take(len);
-        read_exact(&plan, &mut buf, pos)?;
-        checker.update(&buf);
-        pos += len as u64;
-        if tx.blocking_send(Item::Data(buffers.lend(buf))).is_err() {
-            return Ok(None);
-        }
-        if pos.is_multiple_of(plan.chunk_size) && pos < plan.size {
-            let state = checker.chunk_state(pos, plan.chunk_size)?;
-            let index = pos / plan.chunk_size - 1;
-            if tx.blocking_send(Item::Chunk { index, state }).is_err() {
-                return Ok(None);
+    for step in Schedule::new(plan.offset, plan.size, plan.chunk_size) {
+        let item = match step {
+            Step::Data { offset, len } => {
+                let mut buf = buffers.take(len);
+                read_exact(&plan, &mut buf, offset)?;
+                checker.update(&buf);
+                Item::Data(buffers.lend(buf))
             }
+            Step::Check { index, end } => Item::Chunk {
+                index,
+                state: checker.chunk_state(end, plan.chunk_size)?,
+            },
+            Step::Eof => break,
+        };
+        if tx.blocking_send(item).is_err() {
+            return Ok(None);
         }
     }
     let (sha256, hashes) = checker.finish();
@@ -187,4 +263,92 @@ fn read_exact(plan: &SendPlan, buf: &mut [u8], pos: u64) -> Result<()> {
         };
         Error::local_io(format!("reading {}", plan.path.display()), what)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_put_a_check_after_every_chunk_but_the_last() {
+        use Step::{Check, Data, Eof};
+        let k = 256 * 1024;
+        // (offset, size, chunk size, expected steps)
+        let cases: Vec<(u64, u64, u64, Vec<Step>)> = vec![
+            (0, 0, 4096, vec![Eof]),
+            (0, 10, 4096, vec![Data { offset: 0, len: 10 }, Eof]),
+            (
+                0,
+                4096,
+                4096,
+                vec![
+                    Data {
+                        offset: 0,
+                        len: 4096,
+                    },
+                    Eof,
+                ],
+            ),
+            (
+                0,
+                4097,
+                4096,
+                vec![
+                    Data {
+                        offset: 0,
+                        len: 4096,
+                    },
+                    Check {
+                        index: 0,
+                        end: 4096,
+                    },
+                    Data {
+                        offset: 4096,
+                        len: 1,
+                    },
+                    Eof,
+                ],
+            ),
+            (
+                4096,
+                8192,
+                4096,
+                vec![
+                    Data {
+                        offset: 4096,
+                        len: 4096,
+                    },
+                    Eof,
+                ],
+            ),
+            (
+                0,
+                2 * k + 5,
+                2 * k,
+                vec![
+                    Data {
+                        offset: 0,
+                        len: k as usize,
+                    },
+                    Data {
+                        offset: k,
+                        len: k as usize,
+                    },
+                    Check {
+                        index: 0,
+                        end: 2 * k,
+                    },
+                    Data {
+                        offset: 2 * k,
+                        len: 5,
+                    },
+                    Eof,
+                ],
+            ),
+        ];
+        for (offset, size, chunk, expected) in cases {
+            let steps: Vec<Step> = Schedule::new(offset, size, chunk).collect();
+            assert_eq!(steps, expected, "offset {offset} size {size} chunk {chunk}");
+        }
+    }
 }

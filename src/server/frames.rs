@@ -1,0 +1,166 @@
+//! Writing a download's data frames without tungstenite's write buffer.
+//!
+//! tungstenite copies every payload into its output buffer and shifts that
+//! buffer after each partial write. A download's data frames are written
+//! here instead, straight to the socket under the WebSocket: a header, then
+//! the payload from memory, or from the file with `sendfile(2)` when the
+//! socket is plain TCP (no TLS) and nothing needs hashing. The WebSocket's
+//! own buffer (control messages, pongs) is flushed first, so frames never
+//! interleave.
+
+use std::fs::File;
+use std::io;
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+
+use super::session::Refusal;
+use crate::protocol::ErrorCode;
+
+/// A connection's byte stream: plain TCP, which can `sendfile`, or TLS.
+pub trait DataSocket: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP socket to `sendfile` into, when bytes go to it unchanged.
+    fn plain_tcp(&self) -> Option<&TcpStream>;
+}
+
+impl DataSocket for TcpStream {
+    fn plain_tcp(&self) -> Option<&TcpStream> {
+        Some(self)
+    }
+}
+
+impl DataSocket for tokio_rustls::server::TlsStream<TcpStream> {
+    fn plain_tcp(&self) -> Option<&TcpStream> {
+        None
+    }
+}
+
+/// The header of an unmasked, final binary frame of `len` bytes
+/// (RFC 6455 section 5.2): the bytes and how many of them are used.
+pub fn binary_header(len: u64) -> ([u8; 10], usize) {
+    let mut header = [0u8; 10];
+    header[0] = 0x82; // FIN + opcode 2 (binary)
+    let used = match len {
+        0..=125 => {
+            header[1] = len as u8;
+            2
+        }
+        126..=0xFFFF => {
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+            4
+        }
+        _ => {
+            header[1] = 127;
+            header[2..10].copy_from_slice(&len.to_be_bytes());
+            10
+        }
+    };
+    (header, used)
+}
+
+/// Send `payload` as one binary frame, giving up after `limit`.
+pub async fn write_binary<S: DataSocket>(
+    ws: &mut WebSocketStream<S>,
+    payload: &[u8],
+    limit: Duration,
+) -> Result<(), Refusal> {
+    within(limit, async {
+        let raw = flushed(ws).await?;
+        let (header, used) = binary_header(payload.len() as u64);
+        raw.write_all(&header[..used]).await?;
+        raw.write_all(payload).await?;
+        raw.flush().await
+    })
+    .await
+}
+
+/// Send `len` bytes of `file` at `offset` as one binary frame with
+/// `sendfile(2)`, giving up after `limit`. The socket must be plain TCP.
+pub async fn sendfile_binary<S: DataSocket>(
+    ws: &mut WebSocketStream<S>,
+    file: &File,
+    offset: u64,
+    len: usize,
+    limit: Duration,
+) -> Result<(), Refusal> {
+    within(limit, async {
+        let raw = flushed(ws).await?;
+        let (header, used) = binary_header(len as u64);
+        raw.write_all(&header[..used]).await?;
+        let tcp = raw
+            .plain_tcp()
+            .ok_or_else(|| io::Error::other("sendfile needs a plain TCP socket"))?;
+        sendfile_all(tcp, file, offset, len).await
+    })
+    .await
+}
+
+/// The socket under `ws`, after everything the WebSocket buffered is written.
+async fn flushed<S: DataSocket>(ws: &mut WebSocketStream<S>) -> io::Result<&mut S> {
+    ws.flush().await.map_err(io::Error::other)?;
+    Ok(ws.get_mut())
+}
+
+async fn sendfile_all(
+    tcp: &TcpStream,
+    file: &File,
+    mut offset: u64,
+    mut left: usize,
+) -> io::Result<()> {
+    while left > 0 {
+        tcp.writable().await?;
+        let sent = tcp.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(tcp, file, Some(&mut offset), left).map_err(io::Error::from)
+        });
+        match sent {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, SHRANK)),
+            Ok(n) => left -= n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+const SHRANK: &str = "the file shrank while it was being sent";
+
+/// Run a write with a time limit, mapping failures to refusals.
+async fn within(
+    limit: Duration,
+    write: impl Future<Output = io::Result<()>>,
+) -> Result<(), Refusal> {
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Err(Refusal::new(ErrorCode::Internal, e.to_string()))
+        }
+        Ok(Err(_)) => Err(Refusal::new(ErrorCode::GoingAway, "connection lost")),
+        Err(_) => Err(Refusal::new(ErrorCode::GoingAway, "peer stopped reading")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_use_the_shortest_length_encoding() {
+        // (payload length, expected header bytes)
+        let cases: [(u64, &[u8]); 6] = [
+            (0, &[0x82, 0]),
+            (125, &[0x82, 125]),
+            (126, &[0x82, 126, 0, 126]),
+            (65535, &[0x82, 126, 0xFF, 0xFF]),
+            (65536, &[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
+            (262_144, &[0x82, 127, 0, 0, 0, 0, 0, 4, 0, 0]),
+        ];
+        for (len, expected) in cases {
+            let (header, used) = binary_header(len);
+            assert_eq!(&header[..used], expected, "length {len}");
+        }
+    }
+}
