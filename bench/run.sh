@@ -230,6 +230,11 @@ print(json.dumps(obj))
 PY
 }
 
+# Write out the dirty pages of earlier steps (GiB of outputs) before a timed
+# step, so their writeback does not land in its time: it slows big writes and
+# every fsync, which the small-file gets do several times each.
+settle() { timeout 300 sync || true; }
+
 part_failed() { log "$1: FAILED: $2"; record part="$1" error="$2"; FAILED=1; }
 
 # The wsresume serve process itself (the child of GNU time).
@@ -329,6 +334,7 @@ part_resume() {
   fi
 
   log "resume: timed resumed get ($verified of $chunks chunks verified)"
+  settle
   start_wsresume
   local spid r0 r1 resumed_s resumed_rss
   spid=$(serve_pid); r0=$(rchar_of "$spid")
@@ -358,6 +364,7 @@ part_resume() {
   rm -f "$copy"
 
   log "resume: timed fresh get"
+  settle
   start_wsresume
   local fresh_s fresh_rss
   if ! /usr/bin/time -f '%e %M' -o "$WORK/t.txt" "$WS" get "$WS_URL/$name" "$WORK/out/resume-fresh.bin" -q --json \
@@ -389,6 +396,7 @@ part_memory() {
     file=$(make_sized "$size"); name=$(basename "$file")
     log "memory: get $size"
     rm -f "$out" "$out".wsresume-*
+    settle
     start_wsresume
     if ! /usr/bin/time -f '%e %M' -o "$WORK/t.txt" "$WS" get "$WS_URL/$name" "$out" -q --chunk-size "$CHUNK"; then
       stop_wsresume; part_failed memory "get of $size failed"; continue
@@ -402,6 +410,7 @@ part_memory() {
     [ "$MEM_SEND" = 1 ] || continue
     log "memory: send $size"
     rm -f "$WORK/src/mem-up.bin"
+    settle
     start_wsresume
     if ! /usr/bin/time -f '%e %M' -o "$WORK/t.txt" "$WS" send "$file" "$WS_URL/mem-up.bin" -q --chunk-size "$CHUNK"; then
       stop_wsresume; part_failed memory "send of $size failed"; continue
@@ -428,6 +437,7 @@ part_concurrency() {
   log "concurrency: $CONNS gets of $CONN_SIZE at once (open-file limit $(ulimit -n))"
   start_wsresume
   backlog=$(ss -ltnH "sport = :${WS_URL##*:}" | awk '{print $3; exit}')
+  settle
   o0=$(tcpext ListenOverflows)
   /usr/bin/time -f '%e %M' -o "$WORK/t.txt" timeout 600 "$LOADGEN" "$WS_URL/$name" \
     -n "$CONNS" --expect "$sha" --chunk-size "$CHUNK" --timeout 300 \
@@ -462,6 +472,7 @@ part_small() {
   for _ in $(seq 100); do curl -sf -o /dev/null "$curlurl" && break; sleep 0.05; done
   { "$WS" get "$wsurl" "$wsdir/warm-up.bin" -q && curl -sf -o "$curldir/warm-up.bin" "$curlurl"; } \
     || { stop_wsresume; part_failed small "the warm-up failed"; return; }
+  settle
   log "small: $SMALL_COUNT sequential gets and curls of $SMALL_SIZE"
   local done=0 n i t0 ws_us=0 curl_us=0 err="" deadline=$((SECONDS + 1200))
   while [ "$done" -lt "$SMALL_COUNT" ] && [ -z "$err" ]; do
