@@ -1,37 +1,211 @@
-"""Turn bench/run.sh's timings into a Markdown table of medians and the
-ratios issue 3 sets as targets."""
+"""Turn bench/run.sh's measurements into Markdown tables, with the targets
+that issue 3 sets.
+
+    report.py compare TIMES SIZE SERVE_RSS   the 1 GiB comparison (medians)
+    report.py parts PARTS_JSONL              resume, memory, concurrency, small
+"""
+import json
 import statistics
 import sys
 from collections import defaultdict
 
-times_path, size, serve_rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-runs = defaultdict(list)
-for line in open(times_path):
-    name, secs, rss = line.split()
-    runs[name].append((float(secs), int(rss)))
-
-med = {name: statistics.median(s for s, _ in v) for name, v in runs.items()}
-rss = {name: max(r for _, r in v) for name, v in runs.items()}
-mib = size / (1 << 20)
-print(f"File: {mib:.0f} MiB random data; medians of {len(runs['openssl'])} rounds; tools alternated.\n")
-print("| what | median s | MiB/s | peak RSS MiB |")
-print("|---|---:|---:|---:|")
-for name in runs:
-    print(f"| {name} | {med[name]:.3f} | {mib / med[name]:.0f} | {rss[name] / 1024:.1f} |")
-print(f"| wsresume serve (whole run) | | | {serve_rss / 1024:.1f} |")
-print()
+MIB = 1 << 20
 
 
-def ratio(a, b, target):
-    value = med[a] / med[b]
-    verdict = "met" if value <= target else "not met"
-    return f"| {a} / {b} | {value:.2f} | ≤ {target} | {verdict} |"
+def compare(times_path, size, serve_rss):
+    runs = defaultdict(list)
+    for line in open(times_path):
+        name, secs, rss = line.split()
+        runs[name].append((float(secs), int(rss)))
+
+    med = {name: statistics.median(s for s, _ in v) for name, v in runs.items()}
+    rss = {name: max(r for _, r in v) for name, v in runs.items()}
+    mib = size / MIB
+    print(f"File: {mib:.0f} MiB random data; medians of {len(runs['openssl'])} rounds; tools alternated.\n")
+    print("| what | median s | MiB/s | peak RSS MiB |")
+    print("|---|---:|---:|---:|")
+    for name in runs:
+        print(f"| {name} | {med[name]:.3f} | {mib / med[name]:.0f} | {rss[name] / 1024:.1f} |")
+    print(f"| wsresume serve (whole run) | | | {serve_rss / 1024:.1f} |")
+    print()
+
+    def ratio(a, b, target):
+        value = med[a] / med[b]
+        verdict = "met" if value <= target else "not met"
+        return f"| {a} / {b} | {value:.2f} | ≤ {target} | {verdict} |"
+
+    print("| ratio | value | target | |")
+    print("|---|---:|---:|---|")
+    print(ratio("wsresume_get_cold", "curl", 0.8))
+    print(ratio("wsresume_get_cold", "websocat", 1.2))
+    print(ratio("wsresume_get_warm", "websocat", 1.0))
+    print(ratio("wsresume_send", "websocat_send", 1.3))
+    print(ratio("wsresume_get_cold", "openssl", 1.35))
+    print()
 
 
-print("| ratio | value | target | |")
-print("|---|---:|---:|---|")
-print(ratio("wsresume_get_cold", "curl", 0.8))
-print(ratio("wsresume_get_cold", "websocat", 1.2))
-print(ratio("wsresume_get_warm", "websocat", 1.0))
-print(ratio("wsresume_send", "websocat_send", 1.3))
-print(ratio("wsresume_get_cold", "openssl", 1.35))
+def verdict(ok):
+    return "met" if ok else "not met"
+
+
+def failures(rows):
+    for row in rows:
+        if "error" in row:
+            print(f"**Failed:** {row['error']}\n")
+
+
+def resume(rows):
+    print("## Resume of a 50 % partial\n")
+    failures(rows)
+    for r in (r for r in rows if "error" not in r):
+        size, chunk = r["bytes"], r["chunk"]
+        resumed_from = r["resumed_json"].get("resumed_from", 0)
+        left = (size - resumed_from) / size
+        ratio = r["resumed_s"] / r["fresh_s"]
+        reread = r["part_read_bytes"]
+        print(
+            f"File: {size / MIB:.0f} MiB random data, chunk {chunk // 1024} KiB; the partial: a get "
+            f"interrupted (SIGINT) once half its chunks were logged; each get against a freshly "
+            f"started server (cold). One run.\n"
+        )
+        print("| what | value |")
+        print("|---|---:|")
+        print(f"| verified in the partial | {r['verified_chunks']} of {r['chunks']} chunks |")
+        print(f"| `resumed_from` (--json) | {resumed_from} bytes ({100 * resumed_from / size:.1f} %) |")
+        print(f"| resumed get, s | {r['resumed_s']:.2f} |")
+        print(f"| fresh get, s | {r['fresh_s']:.2f} |")
+        print(f"| resumed / fresh | {ratio:.2f} |")
+        print(f"| fraction left to fetch | {left:.2f} |")
+        print(
+            f"| part file bytes re-read by the resumed client (strace) | {reread} "
+            f"({reread / chunk:.2f} chunks, {r['part_read_calls']} read calls) |"
+        )
+        print(f"| chunk log bytes read by the resumed client | {r['log_read_bytes']} |")
+        print(
+            f"| server bytes read during the resumed get (rchar) | {r['server_rchar']} "
+            f"({r['server_rchar'] / max(size - resumed_from, 1):.3f} × the bytes left) |"
+        )
+        print(
+            f"| client peak RSS resumed / fresh, MiB | {r['resumed_rss_kb'] / 1024:.1f} / "
+            f"{r['fresh_rss_kb'] / 1024:.1f} |"
+        )
+        print("| SHA-256 of both outputs (and a traced copy) | match the source |")
+        print()
+        print("| target | value | | |")
+        print("|---|---:|---|---|")
+        print(
+            f"| resumed / fresh ≈ fraction left ({left:.2f}), within 10 % | {ratio:.2f} | "
+            f"≤ {1.1 * left:.2f} | {verdict(ratio <= 1.1 * left)} |"
+        )
+        if reread == 0:
+            status = "met"
+        elif reread <= chunk:
+            status = "not met: the last verified chunk is re-hashed (PROTOCOL.md §11), nothing before it"
+        else:
+            status = "not met"
+        print(f"| prefix bytes re-read by the client | {reread} | 0 | {status} |")
+        print()
+
+
+def memory(rows):
+    print("## Peak memory against file size\n")
+    failures(rows)
+    rows = [r for r in rows if "error" not in r]
+    if not rows:
+        return
+    print("Peak RSS from GNU time; a freshly started server for each transfer (cold).\n")
+    print("| op | file | s | client peak RSS MiB | server peak RSS MiB |")
+    print("|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['op']} | {r['bytes'] / MIB:.0f} MiB | {r['seconds']:.2f} | "
+            f"{r['client_rss_kb'] / 1024:.1f} | {r['server_rss_kb'] / 1024:.1f} |"
+        )
+    print()
+    print("| target | value | | |")
+    print("|---|---:|---|---|")
+    peak = max(max(r["client_rss_kb"], r["server_rss_kb"]) for r in rows) / 1024
+    print(f"| largest peak RSS, MiB | {peak:.1f} | < 64 | {verdict(peak < 64)} |")
+    for op in ("get", "send"):
+        mine = sorted((r for r in rows if r["op"] == op), key=lambda r: r["bytes"])
+        if len(mine) < 2:
+            continue
+        small, large = mine[0], mine[-1]
+        label = f"{large['bytes'] / MIB:.0f} MiB / {small['bytes'] / MIB:.0f} MiB"
+        for side in ("client", "server"):
+            value = large[f"{side}_rss_kb"] / small[f"{side}_rss_kb"]
+            print(f"| {op} {side} peak RSS, {label} | {value:.2f} | ≤ 1.10 | {verdict(value <= 1.10)} |")
+    print()
+
+
+def concurrency(rows):
+    print("## Concurrent downloads\n")
+    failures(rows)
+    for r in (r for r in rows if "error" not in r):
+        g = r["loadgen"]
+        ttfb = g["ttfb_ms"]
+        print(
+            f"{g['connections']} downloads of a {r['size']} file started at once against one "
+            f"freshly started server (examples/loadgen.rs); time to first byte from the start "
+            f"of each TCP connect to its first data frame. Open-file limit {r['nofile']}.\n"
+        )
+        print("| what | value |")
+        print("|---|---:|")
+        print(f"| verified ok / failed | {g['ok']} / {g['failed']} |")
+        print(f"| TTFB p50 / p99 / max, ms | {ttfb['p50']} / {ttfb['p99']} / {ttfb['max']} |")
+        print(f"| wall time, s | {g['wall_s']} |")
+        print(f"| aggregate MiB/s | {g['mib_s']} |")
+        print(f"| server peak RSS, MiB | {r['server_rss_kb'] / 1024:.1f} |")
+        print(f"| loadgen peak RSS, MiB | {r['loadgen_rss_kb'] / 1024:.1f} |")
+        print(f"| server listen backlog (ss Send-Q) | {r['backlog']} |")
+        print(f"| listen-queue overflows meanwhile (TcpExt ListenOverflows, whole host) | {r['listen_overflows']} |")
+        if r.get("errors"):
+            print(f"| loadgen errors (first) | {r['errors'].splitlines()[0]} |")
+        print()
+        if r["listen_overflows"] > 0:
+            print(
+                "A connection attempt that overflows the listen queue has its SYN dropped; the "
+                "client retransmits it after 1 s (then 3 s, ...), which shows in the TTFB tail.\n"
+            )
+        print("| target | value | | |")
+        print("|---|---:|---|---|")
+        all_ok = g["ok"] == g["connections"] and g["failed"] == 0
+        print(f"| all {g['connections']} verified | {g['ok']} | {g['connections']} | {verdict(all_ok)} |")
+        print()
+
+
+def small(rows):
+    print("## Small files, one process per transfer\n")
+    failures(rows)
+    for r in (r for r in rows if "error" not in r):
+        n = r["count"]
+        ws, curl = r["wsresume_us"] / 1e6, r["curl_us"] / 1e6
+        print(
+            f"{n} sequential `wsresume get` of a {r['size']} file, each into a new file, against "
+            f"{n} `curl` from nginx; alternating blocks of 100; every output checked.\n"
+        )
+        print("| tool | total s | ms per transfer |")
+        print("|---|---:|---:|")
+        print(f"| wsresume get | {ws:.2f} | {1000 * ws / n:.2f} |")
+        print(f"| curl | {curl:.2f} | {1000 * curl / n:.2f} |")
+        print(f"| wsresume get / curl | {ws / curl:.2f} | |")
+        print()
+
+
+def parts(path):
+    rows = defaultdict(list)
+    for line in open(path):
+        row = json.loads(line)
+        rows[row["part"]].append(row)
+    for name, show in (("resume", resume), ("memory", memory), ("concurrency", concurrency), ("small", small)):
+        if rows[name]:
+            show(rows[name])
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "compare":
+        compare(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif sys.argv[1] == "parts":
+        parts(sys.argv[2])
+    else:
+        sys.exit(__doc__)
