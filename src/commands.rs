@@ -152,7 +152,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let limits = config::server_limits(&args)?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let listener = server::bind(&args.listen)
         .await
         .map_err(|e| Error::local_io(format!("listening on {}", args.listen), e))?;
     let addr = listener

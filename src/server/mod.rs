@@ -199,6 +199,33 @@ impl Server {
     }
 }
 
+/// Connections the kernel queues before the accept loop takes them: a burst
+/// of clients beyond the default 128 would otherwise have their first packet
+/// dropped and retry after a second or more (the kernel caps this at
+/// `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Listen on `address` (`host:port`, the first address it resolves to).
+pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
+    let addr = tokio::net::lookup_host(address)
+        .await?
+        .next()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the address resolves to nothing",
+            )
+        })?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Expire abandoned partial uploads now and then every quarter of the expiry
 /// time (between 1 s and 1 h).
 async fn expire_abandoned(ctx: Arc<Context>, max_age: Duration) {
