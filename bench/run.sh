@@ -390,38 +390,34 @@ part_resume() {
 # size in BENCH_MEM_SIZES; a freshly started server per transfer, so its peak
 # RSS is that transfer's (cold: it hashes what it sends).
 part_memory() {
-  local size file name out secs rss
-  out=$WORK/out/mem.bin
+  local size file name
   for size in $MEM_SIZES; do
     file=$(make_sized "$size"); name=$(basename "$file")
-    log "memory: get $size"
-    rm -f "$out" "$out".wsresume-*
-    settle
-    start_wsresume
-    if ! /usr/bin/time -f '%e %M' -o "$WORK/t.txt" "$WS" get "$WS_URL/$name" "$out" -q --chunk-size "$CHUNK"; then
-      stop_wsresume; part_failed memory "get of $size failed"; continue
-    fi
-    stop_wsresume
-    read -r secs rss < "$WORK/t.txt"
-    cmp -s "$file" "$out" || { part_failed memory "get of $size: the output differs"; continue; }
-    record part=memory op=get size="$size" bytes="$(stat -c %s "$file")" seconds="$secs" \
-      client_rss_kb="$rss" server_rss_kb="$(cat "$WORK/serve.rss")"
-    rm -f "$out"
+    memory_one get "$size" "$file" "$WORK/out/mem.bin" get "@URL@/$name" "$WORK/out/mem.bin"
     [ "$MEM_SEND" = 1 ] || continue
-    log "memory: send $size"
-    rm -f "$WORK/src/mem-up.bin"
-    settle
-    start_wsresume
-    if ! /usr/bin/time -f '%e %M' -o "$WORK/t.txt" "$WS" send "$file" "$WS_URL/mem-up.bin" -q --chunk-size "$CHUNK"; then
-      stop_wsresume; part_failed memory "send of $size failed"; continue
-    fi
-    stop_wsresume
-    read -r secs rss < "$WORK/t.txt"
-    cmp -s "$file" "$WORK/src/mem-up.bin" || { part_failed memory "send of $size: the upload differs"; continue; }
-    record part=memory op=send size="$size" bytes="$(stat -c %s "$file")" seconds="$secs" \
-      client_rss_kb="$rss" server_rss_kb="$(cat "$WORK/serve.rss")"
-    rm -f "$WORK/src/mem-up.bin"
+    memory_one send "$size" "$file" "$WORK/src/mem-up.bin" send "$file" "@URL@/mem-up.bin"
   done
+}
+
+# memory_one OP SIZE SOURCE OUTPUT ARGS...: one transfer (`wsresume ARGS`,
+# with @URL@ replaced by the server's URL) against a freshly
+# started server, timed, checked (OUTPUT must equal SOURCE) and recorded.
+memory_one() {
+  local op=$1 size=$2 file=$3 out=$4 secs rss; shift 4
+  log "memory: $op $size"
+  rm -f "$out" "$out".wsresume-*
+  settle
+  start_wsresume
+  local args=("${@//@URL@/$WS_URL}")
+  if ! /usr/bin/time -f '%e %M' -o "$WORK/t.txt" "$WS" "${args[@]}" -q --chunk-size "$CHUNK"; then
+    stop_wsresume; part_failed memory "$op of $size failed"; return 0
+  fi
+  stop_wsresume
+  read -r secs rss < "$WORK/t.txt"
+  cmp -s "$file" "$out" || { part_failed memory "$op of $size: the output differs"; return 0; }
+  record part=memory op="$op" size="$size" bytes="$(stat -c %s "$file")" seconds="$secs" \
+    client_rss_kb="$rss" server_rss_kb="$(cat "$WORK/serve.rss")"
+  rm -f "$out"
 }
 
 # --- concurrency -------------------------------------------------------------
