@@ -60,6 +60,26 @@ fn get_survives_repeated_cuts() {
     rig.check_clean();
 }
 
+/// The second download of a file is served from the hash cache, with
+/// `sendfile` and no reading thread; it resumes through cuts the same way.
+#[test]
+fn cached_get_survives_repeated_cuts() {
+    let rig = Rig::new(&[]);
+    let src = server_file(&rig, "warm.bin");
+    let dest = rig.local.path().join("warm.bin");
+    let url = rig.proxy.url("warm.bin");
+    let args = client_args(&["get", &url, s(&dest)], &[]);
+    check_same(&src, &dest, &run_ok_json(&args), "get");
+    std::fs::remove_file(&dest).unwrap();
+    let before = rig.proxy.down();
+    rig.proxy.cut_after(CUT_AFTER, CUTS);
+    let report = run_ok_json(&args);
+    check_same(&src, &dest, &report, "get");
+    assert!(report["attempts"].as_u64().unwrap() > 1, "{report}");
+    check_waste(&rig, "cached get", rig.proxy.down() - before, CUTS);
+    rig.check_clean();
+}
+
 #[test]
 fn send_survives_repeated_cuts() {
     let rig = Rig::new(&[]);
