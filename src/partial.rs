@@ -44,6 +44,10 @@ const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 const MAX_PENDING: usize = 256;
 /// With a background sync still running, wait for it at this many.
 const MAX_PENDING_WHILE_SYNCING: usize = 4 * MAX_PENDING;
+/// Up to this much verified data is committed in line: syncing it is quick,
+/// and a slow transfer then records each chunk at once rather than one
+/// chunk later, when a background sync has returned.
+const INLINE_COMMIT_BYTES: u64 = 4 << 20;
 const STATE_LEN: u64 = 32;
 
 /// The files a transfer into `target` keeps next to it.
@@ -281,6 +285,9 @@ impl Partial {
                 return self.commit();
             }
             return Ok(());
+        }
+        if self.pending.len() as u64 * self.chunk_size <= INLINE_COMMIT_BYTES {
+            return self.commit();
         }
         if self.syncer.is_none() {
             self.syncer = Syncer::spawn(&self.part).ok();
