@@ -16,7 +16,7 @@ use anyhow::Context as _;
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, ServeArgs};
-use crate::error::{Error, ExitCode, exit_code_of};
+use crate::error::Error;
 use crate::server::{Access, Context, HashCache, Writers};
 pub use entry::main;
 use output::Output;
@@ -171,15 +171,4 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     server::run(listener, ctx, access, limits, shutdown_signal()).await;
     Ok(())
-}
-
-/// The exit code for an error from [`run`].
-pub fn exit_code(err: &anyhow::Error) -> ExitCode {
-    match err
-        .chain()
-        .find_map(|c| c.downcast_ref::<transfer::Failed>())
-    {
-        Some(failed) => failed.code,
-        None => exit_code_of(err),
-    }
 }

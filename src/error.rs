@@ -91,6 +91,17 @@ pub enum Error {
         /// The last failure.
         last: Box<Error>,
     },
+    /// Several files of one run failed (each was reported already); the
+    /// run exits with the first failure's code.
+    #[error("{failed} of {count} files failed")]
+    Several {
+        /// Files that failed.
+        failed: usize,
+        /// Files in the run.
+        count: usize,
+        /// The first failure's exit code.
+        first: ExitCode,
+    },
 }
 
 impl Error {
@@ -123,6 +134,7 @@ impl Error {
                 ExitCode::Integrity => ExitCode::Integrity,
                 _ => ExitCode::Network,
             },
+            Error::Several { first, .. } => *first,
         }
     }
 }

@@ -180,6 +180,36 @@ fn send_several_files_to_directory_url() {
     assert_no_leftovers(&[root.path(), local.path()]);
 }
 
+/// One file of several failing does not stop the others; the run exits
+/// with that failure's code and says how many failed.
+#[test]
+fn send_several_goes_on_after_a_failure_and_exits_with_its_code() {
+    let (root, local) = (tmp(), tmp());
+    let server = Server::start(root.path(), &[]);
+    let missing = local.path().join("missing.bin");
+    let b = random_file(local.path(), "b.bin", CHUNK + 1);
+    let out = wsresume()
+        .args([
+            "send",
+            s(&missing),
+            s(&b),
+            &server.url("dir/"),
+            "--json",
+            "-q",
+        ])
+        .assert()
+        .code(3);
+    let output = out.get_output();
+    let reports = json_lines(&output.stdout);
+    assert_eq!(reports.len(), 2, "one JSON line per file: {reports:?}");
+    assert_eq!(reports[0]["status"], "error", "{reports:?}");
+    assert_eq!(reports[0]["error"]["code"], 3, "{reports:?}");
+    check_fresh(&b, &root.path().join("dir/b.bin"), &reports[1], "send");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("1 of 2 files failed"), "{stderr}");
+    assert_no_leftovers(&[root.path(), local.path()]);
+}
+
 #[test]
 fn quiet_success_prints_nothing_on_stderr() {
     let (root, local) = (tmp(), tmp());

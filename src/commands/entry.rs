@@ -30,7 +30,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             if out.json() && (!out.printed() || interrupted) {
                 out.json_line(None, &error_json(op, &err));
             }
-            super::exit_code(&err).code() as u8
+            crate::error::exit_code_of(&err).code() as u8
         }
     }
 }

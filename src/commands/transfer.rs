@@ -13,7 +13,7 @@ use crate::client::ClientOptions;
 use crate::client::connect::RemoteUrl;
 use crate::client::get::Dest;
 use crate::config::ClientSettings;
-use crate::error::{Error, ExitCode, exit_code_of};
+use crate::error::{Error, exit_code_of};
 use crate::progress::{FileProgress, Progress};
 use crate::report::{Outcome, json_line, summary};
 use crate::{client, config};
@@ -220,17 +220,11 @@ pub fn several_failed(mut failures: Vec<anyhow::Error>, count: usize) -> anyhow:
     match failures.len() {
         0 => Ok(()),
         _ if count == 1 => Err(failures.remove(0)),
-        n => {
-            let code = exit_code_of(&failures[0]);
-            Err(anyhow::Error::new(Failed { code }).context(format!("{n} of {count} files failed")))
+        failed => Err(Error::Several {
+            failed,
+            count,
+            first: exit_code_of(&failures[0]),
         }
+        .into()),
     }
-}
-
-/// Several files failed; the exit code is the first failure's.
-#[derive(Debug, thiserror::Error)]
-#[error("see the errors above")]
-pub struct Failed {
-    /// The exit code of the first failure.
-    pub code: ExitCode,
 }
