@@ -109,25 +109,41 @@ fn get_resumes_after_repeated_client_kills() {
     rig.check_clean();
 }
 
-#[test]
-fn sigint_keeps_state_exits_130_and_resumes() {
+/// A client stopped by `signal` exits 130 and keeps its state; the file
+/// already at the target is untouched until the resumed get replaces it.
+fn stopped_client_keeps_state_and_the_old_target(signal: &str) {
     let rig = Rig::new(&[]);
     let src = random_file(rig.root.path(), "int.bin", SIZE);
     let dest = rig.local.path().join("int.bin");
+    std::fs::write(&dest, b"the old version").unwrap();
     let url = rig.proxy.url("int.bin");
     rig.proxy.throttle(RATE);
     let mut client = spawn_client(&["get", &url, s(&dest)], &[]);
     wait_progress(&rig.proxy, &mut client, Dir::Down, PROGRESS);
-    client.signal("INT");
+    client.signal(signal);
     let code = client.wait_timeout(WAIT).map(|st| st.code());
     assert_eq!(code, Some(Some(130)), "stderr: {}", client.stderr_text());
     assert_has_leftovers(rig.local.path());
-    assert!(!dest.exists(), "target must not exist before completion");
+    assert_eq!(
+        std::fs::read(&dest).unwrap(),
+        b"the old version",
+        "the target changed before the new file was complete"
+    );
     rig.proxy.throttle(0);
     let report = run_ok_json(&client_args(&["get", &url, s(&dest)], &[]));
     assert_eq!(sha256_file(&dest), sha256_file(&src));
     check_resumed(&report, SIZE);
     rig.check_clean();
+}
+
+#[test]
+fn sigint_keeps_state_and_the_old_target_exits_130_and_resumes() {
+    stopped_client_keeps_state_and_the_old_target("INT");
+}
+
+#[test]
+fn sigterm_keeps_state_and_the_old_target_exits_130_and_resumes() {
+    stopped_client_keeps_state_and_the_old_target("TERM");
 }
 
 /// Uploads through a throttled proxy with `--retries 0`, stops the server
