@@ -261,3 +261,78 @@ fn frames_over_max_message_size_are_refused() {
         "{reason}"
     );
 }
+
+/// The handshake answers a raw client sees: 401 without the token or with
+/// a wrong one, 101 with it, 426 for another protocol version.
+#[test]
+fn handshake_answers_401_without_the_token_and_426_for_another_version() {
+    let root = TempDir::new().unwrap();
+    let server = Server::start(root.path(), &["--token", "t0ken"]);
+    let addr = server.addr();
+    // (extra headers, protocol offered, expected status)
+    let cases = [
+        ("", "wsresume.v1", "401"),
+        ("Authorization: Bearer wrong\r\n", "wsresume.v1", "401"),
+        ("Authorization: Bearer t0ken\r\n", "wsresume.v1", "101"),
+        ("Authorization: Bearer t0ken\r\n", "wsresume.v99", "426"),
+    ];
+    for (headers, protocol, status) in cases {
+        let request = upgrade_request(addr, "/", headers).replace("wsresume.v1", protocol);
+        let (_ws, head) = RawWs::open(addr, &request);
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "{headers:?} {protocol}: {head}"
+        );
+    }
+}
+
+/// `serve` takes its token from WSRESUME_TOKEN: a client without it is
+/// refused (6), one with it gets the file.
+#[test]
+fn serve_reads_its_token_from_the_environment() {
+    let (root, local) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    random_file(root.path(), "f.bin", 1000);
+    let mut cmd = support::base_cmd();
+    cmd.env("WSRESUME_TOKEN", "from-env").args([
+        "serve",
+        s(root.path()),
+        "--listen",
+        "127.0.0.1:0",
+        "-q",
+    ]);
+    let server = support::Proc::spawn(cmd);
+    let line = server.first_line(Duration::from_secs(10)).unwrap();
+    let addr = support::process::parse_listening(&line).unwrap();
+    let url = format!("ws://{addr}/f.bin");
+    let dest = local.path().join("f.bin");
+    run_expect_code(
+        &client_args(&["get", &url, s(&dest)], &["--retries", "0"]),
+        6,
+    );
+    assert!(!dest.exists());
+    run_ok_json(&client_args(
+        &["get", &url, s(&dest)],
+        &["--token", "from-env"],
+    ));
+    assert!(dest.exists());
+}
+
+/// A connection on which nothing arrives for `--idle-timeout` is closed
+/// with 1001 and a reason that says so.
+#[test]
+fn an_idle_upload_is_closed_with_1001() {
+    let root = TempDir::new().unwrap();
+    let server = Server::start(root.path(), &["--idle-timeout", "0.5"]);
+    let mut ws = RawWs::upgrade(server.addr());
+    ws.send_text(
+        r#"{"type":"put","path":"/idle.bin","size":100000,"chunk_size":4096,"source_id":"s"}"#,
+    );
+    let started = Instant::now();
+    let (code, reason) = ws.read_close(Duration::from_secs(10)).expect("no close");
+    assert_eq!(code, 1001, "{reason}");
+    assert!(reason.contains("idle"), "{reason}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "closed too early"
+    );
+}
