@@ -141,6 +141,9 @@ where
     }
 }
 
+/// How long a shutdown waits for the frame being written to finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What goes out next.
 enum Outgoing {
     /// An item from the reading thread.
@@ -161,7 +164,6 @@ enum Source {
         file: File,
         hashes: Arc<FileHashes>,
         schedule: Schedule,
-        chunk_size: u64,
     },
 }
 
@@ -172,7 +174,6 @@ impl Source {
                 schedule: Schedule::new(plan.offset, plan.size, plan.chunk_size),
                 file: plan.file,
                 hashes,
-                chunk_size: plan.chunk_size,
             },
             _ => {
                 let (items, reader) = sender::spawn(plan);
@@ -194,16 +195,16 @@ impl Source {
                 }
             },
             Source::Known {
-                hashes,
-                schedule,
-                chunk_size,
-                ..
+                hashes, schedule, ..
             } => match schedule.next() {
                 Some(Step::Data { offset, len }) => Ok(Outgoing::Range { offset, len }),
                 Some(Step::Check { index, end }) => {
-                    let state = hashes.state_at(end, *chunk_size).ok_or_else(|| {
-                        Refusal::new(ErrorCode::Internal, format!("no chunk state at {end}"))
-                    })?;
+                    let state = usize::try_from(index)
+                        .ok()
+                        .and_then(|i| hashes.states.get(i).copied())
+                        .ok_or_else(|| {
+                            Refusal::new(ErrorCode::Internal, format!("no chunk state at {end}"))
+                        })?;
                     Ok(Outgoing::Item(Item::Chunk { index, state }))
                 }
                 Some(Step::Eof) | None => Ok(Outgoing::Item(Item::Eof {
@@ -268,11 +269,20 @@ async fn stream_items<S: DataSocket>(
             }
         };
         let last = matches!(outgoing, Outgoing::Item(Item::Eof { .. }));
-        // A client that stops reading must not hold up a shutdown.
-        tokio::select! {
-            sent = source.send(ws, outgoing, ctx.idle_timeout) => sent?,
-            _ = shutdown.recv() => {
-                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
+        {
+            let sending = source.send(ws, outgoing, ctx.idle_timeout);
+            tokio::pin!(sending);
+            tokio::select! {
+                sent = &mut sending => sent?,
+                // A client that stops reading must not hold up a shutdown; one
+                // that reads gets the frame in hand finished, then the close.
+                _ = shutdown.recv() => {
+                    let going = Refusal::new(ErrorCode::GoingAway, "server shutting down");
+                    return Err(match tokio::time::timeout(SHUTDOWN_GRACE, sending).await {
+                        Ok(Ok(())) => going,
+                        _ => going.mid_frame(),
+                    });
+                }
             }
         }
         if last {

@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io;
 use std::time::Duration;
 
+use bytes::Buf;
 use futures_util::SinkExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
@@ -71,8 +72,8 @@ pub async fn write_binary<S: DataSocket>(
     within(limit, async {
         let raw = flushed(ws).await?;
         let (header, used) = binary_header(payload.len() as u64);
-        raw.write_all(&header[..used]).await?;
-        raw.write_all(payload).await?;
+        // One vectored write: no separate segment (or TLS record) for the header.
+        raw.write_all_buf(&mut header[..used].chain(payload)).await?;
         raw.flush().await
     })
     .await
@@ -101,7 +102,9 @@ pub async fn sendfile_binary<S: DataSocket>(
 
 /// The socket under `ws`, after everything the WebSocket buffered is written.
 async fn flushed<S: DataSocket>(ws: &mut WebSocketStream<S>) -> io::Result<&mut S> {
-    ws.flush().await.map_err(io::Error::other)?;
+    ws.flush()
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::ConnectionAborted, e))?;
     Ok(ws.get_mut())
 }
 
@@ -128,19 +131,31 @@ async fn sendfile_all(
 
 const SHRANK: &str = "the file shrank while it was being sent";
 
-/// Run a write with a time limit, mapping failures to refusals.
+/// Run a raw frame write with a time limit. Any failure may leave the frame
+/// half-written, so every refusal from here is marked [`Refusal::mid_frame`].
+/// A file that shrank or could not be read is the server's fault (internal);
+/// anything else is the connection's.
 async fn within(
     limit: Duration,
     write: impl Future<Output = io::Result<()>>,
 ) -> Result<(), Refusal> {
-    match tokio::time::timeout(limit, write).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            Err(Refusal::new(ErrorCode::Internal, e.to_string()))
+    let refusal = match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) if is_connection_error(&e) => {
+            Refusal::new(ErrorCode::GoingAway, "connection lost")
         }
-        Ok(Err(_)) => Err(Refusal::new(ErrorCode::GoingAway, "connection lost")),
-        Err(_) => Err(Refusal::new(ErrorCode::GoingAway, "peer stopped reading")),
-    }
+        Ok(Err(e)) => Refusal::new(ErrorCode::Internal, format!("sending the file: {e}")),
+        Err(_) => Refusal::new(ErrorCode::GoingAway, "peer stopped reading"),
+    };
+    Err(refusal.mid_frame())
+}
+
+fn is_connection_error(e: &io::Error) -> bool {
+    use io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        BrokenPipe | ConnectionReset | ConnectionAborted | NotConnected | WriteZero | TimedOut
+    )
 }
 
 #[cfg(test)]

@@ -336,6 +336,8 @@ where
     };
     match &result {
         Ok(_) => close(&mut ws, 1000, "done", ctx.idle_timeout).await,
+        // Nothing more can be framed after a half-written frame: just drop it.
+        Err(refusal) if refusal.mid_frame => {}
         Err(refusal) => refuse(&mut ws, refusal, Duration::from_secs(2)).await,
     }
     result

@@ -63,6 +63,9 @@ pub struct Refusal {
     pub code: ErrorCode,
     /// What to tell the user.
     pub message: String,
+    /// A data frame was left half-written: the peer cannot parse another
+    /// frame, so the connection is dropped without the error and close.
+    pub mid_frame: bool,
 }
 
 impl Refusal {
@@ -71,7 +74,14 @@ impl Refusal {
         Refusal {
             code,
             message: message.into(),
+            mid_frame: false,
         }
+    }
+
+    /// The same refusal, raised with a data frame half-written.
+    pub fn mid_frame(mut self) -> Refusal {
+        self.mid_frame = true;
+        self
     }
 }
 
