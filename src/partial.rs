@@ -265,7 +265,8 @@ impl Partial {
         }
         self.part
             .write_all_at(data, offset)
-            .map_err(|e| io_err("writing", &self.paths.part, e))
+            .map_err(|e| io_err("writing", &self.paths.part, e))?;
+        self.record_synced()
     }
 
     /// Count the chunk ending at the verified offset plus one chunk as
@@ -298,8 +299,11 @@ impl Partial {
     }
 
     /// Record the chunks a finished background sync made durable; after a
-    /// failed one, commit in line (which handles a full disk).
-    fn record_synced(&mut self) -> Result<()> {
+    /// failed one, commit in line (which handles a full disk). Called on
+    /// every write and verified chunk, and by the writer thread when no work
+    /// arrives for a commit interval, so a finished sync is recorded within
+    /// one frame or one interval.
+    pub fn record_synced(&mut self) -> Result<()> {
         match self.syncer.as_mut().and_then(Syncer::poll) {
             Some((covered, Ok(()))) => self.record(covered),
             Some((_, Err(_))) => self.commit(),

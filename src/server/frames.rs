@@ -73,7 +73,8 @@ pub async fn write_binary<S: DataSocket>(
         let raw = flushed(ws).await?;
         let (header, used) = binary_header(payload.len() as u64);
         // One vectored write: no separate segment (or TLS record) for the header.
-        raw.write_all_buf(&mut header[..used].chain(payload)).await?;
+        raw.write_all_buf(&mut header[..used].chain(payload))
+            .await?;
         raw.flush().await
     })
     .await

@@ -24,6 +24,10 @@ pub trait ChunkSink: Send {
     fn commit(&mut self) -> Result<()>;
     /// The whole file is verified: put it in place.
     fn finish(&mut self) -> Result<()>;
+    /// Nothing arrived for a while: catch up on background work.
+    fn idle(&mut self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl ChunkSink for Partial {
@@ -38,6 +42,9 @@ impl ChunkSink for Partial {
     }
     fn finish(&mut self) -> Result<()> {
         Partial::finish(self)
+    }
+    fn idle(&mut self) -> Result<()> {
+        self.record_synced()
     }
 }
 

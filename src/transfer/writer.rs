@@ -2,7 +2,7 @@
 //! receiver's hashing and the disk writes (and fsyncs) overlap. The queue
 //! between them is bounded; a failed write is reported on the next call.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -14,6 +14,9 @@ use crate::error::{Error, Result};
 
 /// Writes queued between the hashing and the writing thread.
 const QUEUE: usize = 16;
+/// With no work for this long, the sink catches up (records a finished
+/// background sync).
+const IDLE_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 enum Op {
     Write(u64, Bytes),
@@ -100,32 +103,46 @@ fn stopped() -> Error {
 
 fn work(mut sink: Box<dyn ChunkSink>, ops: &Receiver<Op>, failed: &ErrorSlot) {
     let mut broken = false;
-    while let Ok(op) = ops.recv() {
+    loop {
+        let op = match ops.recv_timeout(IDLE_TICK) {
+            Ok(op) => Some(op),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
         let result = match op {
-            Op::Write(_, _) | Op::Verified(_) if broken => Ok(()),
-            Op::Write(offset, data) => sink.write_at(offset, data),
-            Op::Verified(state) => sink.chunk_verified(state),
-            // After a failed write the file has a hole: record what is
-            // verified (commit keeps to the verified prefix), never finish.
-            Op::Commit(reply) => {
-                let _ = reply.send(
-                    sink.commit()
-                        .and(if broken { Err(stopped()) } else { Ok(()) }),
-                );
-                Ok(())
-            }
-            Op::Finish(reply) if broken => {
-                let _ = reply.send(Err(stopped()));
-                Ok(())
-            }
-            Op::Finish(reply) => {
-                let _ = reply.send(sink.finish());
-                Ok(())
-            }
+            None if broken => Ok(()),
+            None => sink.idle(),
+            Some(op) => apply(sink.as_mut(), op, broken),
         };
         if let Err(e) = result {
             broken = true;
             *failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        }
+    }
+}
+
+/// Carry out one queued operation (after a failed write, only replies).
+fn apply(sink: &mut dyn ChunkSink, op: Op, broken: bool) -> Result<()> {
+    match op {
+        Op::Write(_, _) | Op::Verified(_) if broken => Ok(()),
+        Op::Write(offset, data) => sink.write_at(offset, data),
+        Op::Verified(state) => sink.chunk_verified(state),
+        // After a failed write the file has a hole: record what is
+        // verified (commit keeps to the verified prefix), never finish.
+        Op::Commit(reply) => {
+            let _ = reply.send(
+                sink.commit()
+                    .and(if broken { Err(stopped()) } else { Ok(()) }),
+            );
+            Ok(())
+        }
+        Op::Finish(reply) if broken => {
+            let _ = reply.send(Err(stopped()));
+            Ok(())
+        }
+        Op::Finish(reply) => {
+            let _ = reply.send(sink.finish());
+            Ok(())
         }
     }
 }
