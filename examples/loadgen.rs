@@ -36,7 +36,6 @@ use tokio::sync::Barrier;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 const SUBPROTOCOL: &str = "wsresume.v1";
 
@@ -174,7 +173,7 @@ async fn download(target: &Target) -> Result<Sample> {
         HeaderValue::from_static(SUBPROTOCOL),
     );
     let (mut ws, response) =
-        tokio_tungstenite::client_async_with_config(request, tcp, Some(ws_config()))
+        tokio_tungstenite::client_async_with_config(request, tcp, Some(wsresume::ws_config()))
             .await
             .context("upgrade")?;
     let agreed = response
@@ -234,7 +233,7 @@ async fn download(target: &Target) -> Result<Sample> {
             _ => {}
         }
     };
-    let computed = hex(&hasher.finalize());
+    let computed = wsresume::chain::hex(&hasher.finalize());
     ensure!(
         Some(bytes) == size,
         "received {bytes} bytes, offer said {size:?}"
@@ -260,17 +259,4 @@ async fn download(target: &Target) -> Result<Sample> {
         ttfb: ttfb.unwrap_or_else(|| start.elapsed()),
         bytes,
     })
-}
-
-/// The limits the real client uses (`ws_config` in src/lib.rs).
-fn ws_config() -> WebSocketConfig {
-    let max_message = 256 * 1024 + 64 * 1024;
-    WebSocketConfig::default()
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message))
-        .max_write_buffer_size(4 * max_message)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

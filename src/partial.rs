@@ -450,10 +450,7 @@ impl Partial {
     fn validate(&mut self, record: &StateRecord) -> Result<Option<String>> {
         let logged = self.log_len()? / STATE_LEN;
         let recorded = record.verified_chunks;
-        let meta = self
-            .part
-            .metadata()
-            .map_err(|e| io_err("reading metadata of", &self.paths.part, e))?;
+        let meta = self.part_metadata()?;
         let untouched = meta.len() == record.part_len && mtime_ns(&meta) == record.part_mtime_ns;
         let good = if untouched && logged >= recorded && self.last_chunk_matches(recorded)? {
             recorded
