@@ -147,7 +147,9 @@ impl<'a> Download<'a> {
 
     /// After a failed attempt: commit, and resume from what is verified.
     async fn rewind(&mut self) -> Result<u64> {
-        let Some(task) = &self.task else { return Ok(0) };
+        let Some(task) = &mut self.task else {
+            return Ok(0);
+        };
         let (offset, state) = task.rewind().await?;
         if let Some(resume) = &mut self.resume {
             resume.offset = offset;

@@ -191,6 +191,8 @@ pub struct ReceiverTask {
     outcomes: mpsc::Receiver<Result<[u8; 32]>>,
     verified: watch::Receiver<u64>,
     handle: JoinHandle<()>,
+    /// The file finished during an attempt that failed anyway.
+    finished: Option<[u8; 32]>,
 }
 
 /// Items buffered between the socket and the receiving thread.
@@ -209,6 +211,7 @@ impl ReceiverTask {
             outcomes,
             verified,
             handle,
+            finished: None,
         }
     }
 
@@ -223,6 +226,9 @@ impl ReceiverTask {
     /// The next outcome: the file finished (its digest) or the item stream
     /// failed. After a failure, call [`ReceiverTask::rewind`].
     pub async fn outcome(&mut self) -> Result<[u8; 32]> {
+        if let Some(digest) = self.finished.take() {
+            return Ok(digest);
+        }
         match self.outcomes.recv().await {
             Some(outcome) => outcome,
             None => Err(Error::Protocol("receiver stopped".into())),
@@ -234,19 +240,29 @@ impl ReceiverTask {
         self.verified.clone()
     }
 
-    /// Drop unverified bytes, commit, and say where to resume.
-    pub async fn rewind(&self) -> Result<(u64, ChainState)> {
+    /// Drop unverified bytes, commit, and say where to resume. A failure of
+    /// the attempt being abandoned (the thread answers in order, so it is
+    /// queued by now) is dropped, so the next attempt does not see it; a
+    /// finished file is kept for the next [`ReceiverTask::outcome`].
+    pub async fn rewind(&mut self) -> Result<(u64, ChainState)> {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Rewind(tx))
             .await
             .map_err(|_| Error::Protocol("receiver stopped".into()))?;
-        rx.await
-            .map_err(|_| Error::Protocol("receiver stopped".into()))?
+        let rewound = rx
+            .await
+            .map_err(|_| Error::Protocol("receiver stopped".into()))?;
+        while let Ok(outcome) = self.outcomes.try_recv() {
+            if let Ok(digest) = outcome {
+                self.finished = Some(digest);
+            }
+        }
+        rewound
     }
 
     /// Stop the thread after committing what is verified.
-    pub async fn close(self) -> Result<(u64, ChainState)> {
+    pub async fn close(mut self) -> Result<(u64, ChainState)> {
         let result = self.rewind().await;
         drop(self.commands);
         let _ = self.handle.await;
@@ -364,6 +380,39 @@ mod tests {
         }
         drop(receiver);
         (last, sink)
+    }
+
+    /// A failure left queued when an attempt is abandoned does not end the
+    /// next attempt; the file then finishes normally.
+    #[tokio::test]
+    async fn a_stale_failure_is_dropped_at_rewind() {
+        let file: Vec<u8> = (0..3 * 4096 + 5).map(|i| (i % 251) as u8).collect();
+        let sink = MemorySink::default();
+        let receiver = Receiver::new(
+            Box::new(sink.clone()),
+            C,
+            file.len() as u64,
+            (0, ChainState::INITIAL),
+        )
+        .unwrap();
+        let mut task = ReceiverTask::spawn(receiver);
+        let good = items(&file);
+        task.push(good[0].clone()).await.unwrap();
+        // A wrong check for chunk 0: the thread queues an integrity failure.
+        let wrong = Item::Chunk {
+            index: 0,
+            state: ChainState([7; 32]),
+        };
+        task.push(wrong).await.unwrap();
+        assert_eq!(task.rewind().await.unwrap().0, 0);
+        for item in good {
+            task.push(item).await.unwrap();
+        }
+        let outcome =
+            tokio::time::timeout(std::time::Duration::from_secs(10), task.outcome()).await;
+        assert!(matches!(outcome, Ok(Ok(_))), "{outcome:?}");
+        task.close().await.unwrap();
+        assert_eq!(sink.0.lock().unwrap().0, file);
     }
 
     #[test]
