@@ -72,6 +72,11 @@ pub async fn get(
             Ok(digest) => break Ok(digest),
             Err(e) => {
                 let progressed = download.rewind().await? > before;
+                // The file may have checked out and been put in place before
+                // the connection failed: then the download is done.
+                if let Some(digest) = download.finished() {
+                    break Ok(digest);
+                }
                 if let Err(e) = retrier.failed(e, progressed).await {
                     break Err(e);
                 }
@@ -139,6 +144,11 @@ impl<'a> Download<'a> {
         if let Some(note) = note {
             self.progress.note(note);
         }
+    }
+
+    /// The digest of a file that finished during an attempt that failed.
+    fn finished(&mut self) -> Option<[u8; 32]> {
+        self.task.as_mut().and_then(ReceiverTask::take_finished)
     }
 
     fn verified(&self) -> u64 {
@@ -311,6 +321,13 @@ impl Download<'_> {
                             task.push(Item::Data(data)).await?;
                         }
                         Frame::Control(message) => match Item::from_message(&message)? {
+                            // The last item: the verdict is the receiver's
+                            // alone (verify, sync, rename); whatever the
+                            // connection does now cannot change it.
+                            Some(item @ Item::Eof { .. }) => {
+                                task.push(item).await?;
+                                return task.outcome().await;
+                            }
                             Some(item) => task.push(item).await?,
                             None => return Err(Error::Protocol(format!("unexpected {} message", message.kind()))),
                         },

@@ -85,7 +85,7 @@ pub async fn serve<S: DataSocket>(
     if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
         ctx.hashes.insert(&download.etag, chunk_size, hashes);
     }
-    await_close(ctx, ws).await;
+    await_verdict(ctx, ws, shutdown).await?;
     Ok(Served {
         path: rel.to_string(),
         offset,
@@ -126,17 +126,34 @@ fn resume_point(
     (point.offset, point.state, None)
 }
 
-/// After the last item the client verifies the file and closes; wait for
-/// that (bounded) so the close handshake is the client's.
-async fn await_close<R>(ctx: &Arc<Context>, stream: &mut R)
+/// After `eof` the client still reads what the link holds, verifies the
+/// file, puts it in place and closes: that close is its verdict. Wait for
+/// it as long as the client is alive (anything it sends, pings included,
+/// pushes the idle time-out back), with no fixed grace period that a slow
+/// link could outlast. A client that goes silent, or a shutdown, ends the
+/// wait with a refusal; the client then resumes from what it verified.
+async fn await_verdict<R>(
+    ctx: &Arc<Context>,
+    stream: &mut R,
+    shutdown: &mut broadcast::Receiver<()>,
+) -> Result<(), Refusal>
 where
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
-    let limit = ctx.idle_timeout.min(std::time::Duration::from_secs(5));
-    let deadline = tokio::time::Instant::now() + limit;
-    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, stream.next()).await {
-        if matches!(frame, WsMessage::Close(_)) {
-            return;
+    let mut idle = IdleWatch::new(ctx.idle_timeout);
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                idle.heard();
+                if let Some(Ok(WsMessage::Close(_))) = incoming {
+                    return Ok(());
+                }
+                super::expect_only_keepalive(incoming)?;
+            }
+            refusal = idle.expired() => return Err(refusal),
+            _ = shutdown.recv() => {
+                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
+            }
         }
     }
 }
@@ -256,17 +273,21 @@ async fn stream_items<S: DataSocket>(
 ) -> Result<Option<FileHashes>, Refusal> {
     let mut idle = IdleWatch::new(ctx.idle_timeout);
     loop {
+        // Biased: what the client sent is read before the idle time-out is
+        // judged (a long frame write leaves its pings queued), and data
+        // comes last so that it never starves a shutdown.
         let outgoing = tokio::select! {
-            outgoing = source.next() => outgoing?,
+            biased;
+            _ = shutdown.recv() => {
+                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
+            }
             incoming = ws.next() => {
                 idle.heard();
                 super::expect_only_keepalive(incoming)?;
                 continue;
             }
             refusal = idle.expired() => return Err(refusal),
-            _ = shutdown.recv() => {
-                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
-            }
+            outgoing = source.next() => outgoing?,
         };
         let last = matches!(outgoing, Outgoing::Item(Item::Eof { .. }));
         {

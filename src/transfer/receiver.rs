@@ -235,6 +235,12 @@ impl ReceiverTask {
         }
     }
 
+    /// The digest of a file that finished during an attempt that failed
+    /// anyway (kept by [`ReceiverTask::rewind`]), taken.
+    pub fn take_finished(&mut self) -> Option<[u8; 32]> {
+        self.finished.take()
+    }
+
     /// Bytes verified, updated as chunks check out.
     pub fn verified(&self) -> watch::Receiver<u64> {
         self.verified.clone()
