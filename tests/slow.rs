@@ -100,3 +100,18 @@ fn send_limited_to_200k_takes_one_attempt() {
     check_one_attempt(&report, "send", &src, &rig.root.path().join("limited.bin"));
     rig.check_clean();
 }
+
+/// With 1 MiB chunks at 48 KB/s an ack comes every 22 s, and the client's
+/// own pings wait behind its data: only the server's pings tell a client
+/// with `--timeout 10` that the link works.
+#[test]
+fn send_at_48_kb_per_s_outlives_a_short_timeout() {
+    let rig = Rig::new(&[]);
+    let src = random_file(rig.local.path(), "slow.bin", 1024 * KIB + 333);
+    rig.proxy.throttle(48_000);
+    let url = rig.proxy.url("slow.bin");
+    let report = run_ok_json(&["send", s(&src), &url, "--timeout", "10"]);
+    check_one_attempt(&report, "send", &src, &rig.root.path().join("slow.bin"));
+    assert_eq!(rig.proxy.connections(), 1);
+    rig.check_clean();
+}

@@ -335,12 +335,34 @@ where
         Err(refusal) => Err(refusal),
     };
     match &result {
-        Ok(_) => close(&mut ws, 1000, "done", ctx.idle_timeout).await,
+        Ok(_) => {
+            close(&mut ws, 1000, "done", ctx.idle_timeout).await;
+            tokio::select! {
+                () = finish_close(&mut ws, ctx.idle_timeout) => {}
+                _ = shutdown.recv() => {}
+            }
+        }
         // Nothing more can be framed after a half-written frame: just drop it.
         Err(refusal) if refusal.mid_frame => {}
         Err(refusal) => refuse(&mut ws, refusal, Duration::from_secs(2)).await,
     }
     result
+}
+
+/// After our close frame: read until the client's close (or the end), so
+/// the socket is never dropped with unread bytes in it. That would reset
+/// the connection and could destroy the last messages before the client
+/// read them. Bounded by the idle time-out.
+async fn finish_close<S: DataSocket>(
+    ws: &mut tokio_tungstenite::WebSocketStream<S>,
+    limit: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, ws.next()).await {
+        if matches!(frame, WsMessage::Close(_)) {
+            return;
+        }
+    }
 }
 
 fn first_request(

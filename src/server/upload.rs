@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::session::{Context, IdleWatch, Refusal, send_message};
+use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
 use super::writers::{ClaimError, WriterGuard};
 use crate::chain::hex;
 use crate::partial::SourceIdentity;
@@ -41,6 +41,10 @@ pub struct Stored {
     /// Its SHA-256.
     pub sha256: String,
 }
+
+/// How often the server pings an uploader: well within a client's
+/// `--timeout` (default 30 s).
+const UPLOADER_PING: Duration = Duration::from_secs(5);
 
 /// Receive the upload described by `request`.
 pub async fn receive<K, R>(
@@ -151,9 +155,16 @@ where
 {
     let mut verified = task.verified();
     let mut idle = IdleWatch::new(ctx.idle_timeout);
+    let mut pings =
+        tokio::time::interval_at(tokio::time::Instant::now() + UPLOADER_PING, UPLOADER_PING);
     loop {
         tokio::select! {
             refusal = idle.expired() => return Err(refusal),
+            _ = pings.tick() => {
+                // The uploader's own pings wait behind its data on a slow
+                // link; this tells it the connection works. Best effort.
+                let _ = send_frame(sink, WsMessage::Ping(Default::default()), ctx.idle_timeout).await;
+            }
             incoming = stream.next() => {
                 idle.heard();
                 if let Some(item) = item_from(incoming)? {
