@@ -127,8 +127,7 @@ impl Tmpfs {
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        if !support::have_part(ok, "mounting a tmpfs (needs root)") {
             return None;
         }
         Some(Tmpfs { dir })

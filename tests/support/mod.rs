@@ -66,6 +66,21 @@ pub fn wsresume() -> assert_cmd::Command {
     cmd
 }
 
+/// Whether a test may run with a part it needs (`what`, found or not).
+/// Outside CI a missing part skips the test with a message; under
+/// `CI=true` (where `scripts/test.sh` installs every part) it fails it.
+pub fn have_part(found: bool, what: &str) -> bool {
+    if found {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{what} is missing, and CI=true: scripts/test.sh must provide it"
+    );
+    eprintln!("{what} is missing: skipped (it fails under CI=true)");
+    false
+}
+
 /// Polls `cond` every ~15 ms until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -13,12 +13,14 @@ pub struct Tmux {
 }
 
 impl Tmux {
-    /// Whether tmux can be run here (tests that need it are skipped if not).
+    /// Whether tmux can be run here (tests that need it are skipped if not,
+    /// and fail under `CI=true`).
     pub fn available() -> bool {
-        Command::new("tmux")
+        let found = Command::new("tmux")
             .arg("-V")
             .output()
-            .is_ok_and(|o| o.status.success())
+            .is_ok_and(|o| o.status.success());
+        super::have_part(found, "tmux")
     }
 
     /// Runs `shell_command` in a new 120x30 terminal.
