@@ -232,7 +232,9 @@ impl Upload<'_> {
                         self.unchanged_since_start()?;
                         sent_digest = Some(hex(sha256));
                     }
-                    self.send_item(sink, item).await?;
+                    if let Some(frame) = self.frame_of(item) {
+                        self.send_listening(sink, stream, &mut live, frame).await?;
+                    }
                 }
                 frame = stream.next() => {
                     live.heard();
@@ -264,29 +266,58 @@ impl Upload<'_> {
         }
     }
 
-    async fn send_item<K>(&mut self, sink: &mut K, item: Item) -> Result<()>
-    where
-        K: futures_util::Sink<WsMessage> + Unpin,
-    {
-        let frame = match item {
+    /// The frame that carries `item` (None for items not sent).
+    fn frame_of(&mut self, item: Item) -> Option<WsMessage> {
+        match item {
             Item::Data(data) => {
                 self.transferred += data.len() as u64;
                 if let Some(limit) = &mut self.limit {
                     limit.consume(data.len() as u64);
                 }
-                WsMessage::Binary(data)
+                Some(WsMessage::Binary(data))
             }
-            other => match other.to_message() {
-                Some(message) => WsMessage::text(message.encode()),
-                None => return Ok(()),
-            },
-        };
-        match tokio::time::timeout(self.opts.timeout, sink.send(frame)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Error::Network("connection lost while sending".into())),
-            Err(_) => Err(Error::Network(
-                "the server stopped reading; the connection is dead".into(),
-            )),
+            other => other
+                .to_message()
+                .map(|message| WsMessage::text(message.encode())),
+        }
+    }
+
+    /// Send one frame while still listening to the server: on a slow link a
+    /// frame waits for room in the socket for a long time, and what the
+    /// server sends meanwhile (acks, its pings) shows the link works. The
+    /// wait fails only when the server goes silent for `--timeout`.
+    async fn send_listening<K, R>(
+        &mut self,
+        sink: &mut K,
+        stream: &mut R,
+        live: &mut Liveness,
+        frame: WsMessage,
+    ) -> Result<()>
+    where
+        K: futures_util::Sink<WsMessage> + Unpin,
+        R: futures_util::Stream<
+                Item = std::result::Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
+            > + Unpin,
+    {
+        let sending = sink.send(frame);
+        tokio::pin!(sending);
+        loop {
+            tokio::select! {
+                sent = &mut sending => {
+                    return sent.map_err(|_| Error::Network("connection lost while sending".into()));
+                }
+                frame = stream.next() => {
+                    live.heard();
+                    if let Frame::Control(message) = classify(frame)?
+                        && self.take_reply(message, None)?.is_some()
+                    {
+                        return Err(Error::Protocol("done before the file was sent".into()));
+                    }
+                }
+                tick = live.tick() => tick.map_err(|_| {
+                    Error::Network("the server stopped reading; the connection is dead".into())
+                })?,
+            }
         }
     }
 

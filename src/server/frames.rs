@@ -63,25 +63,31 @@ pub fn binary_header(len: u64) -> ([u8; 10], usize) {
     (header, used)
 }
 
-/// Send `payload` as one binary frame, giving up after `limit`.
+/// Send `payload` as one binary frame, giving up when the socket takes no
+/// bytes for `limit`.
 pub async fn write_binary<S: DataSocket>(
     ws: &mut WebSocketStream<S>,
     payload: &[u8],
     limit: Duration,
 ) -> Result<(), Refusal> {
-    within(limit, async {
-        let raw = flushed(ws).await?;
+    within(async {
+        let raw = progressing(limit, flushed(ws)).await?;
         let (header, used) = binary_header(payload.len() as u64);
-        // One vectored write: no separate segment (or TLS record) for the header.
-        raw.write_all_buf(&mut header[..used].chain(payload))
-            .await?;
-        raw.flush().await
+        // Vectored writes: no separate segment (or TLS record) for the header.
+        let mut frame = header[..used].chain(payload);
+        while frame.has_remaining() {
+            if progressing(limit, raw.write_buf(&mut frame)).await? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        progressing(limit, raw.flush()).await
     })
     .await
 }
 
 /// Send `len` bytes of `file` at `offset` as one binary frame with
-/// `sendfile(2)`, giving up after `limit`. The socket must be plain TCP.
+/// `sendfile(2)`, giving up when the socket takes no bytes for `limit`. The
+/// socket must be plain TCP.
 pub async fn sendfile_binary<S: DataSocket>(
     ws: &mut WebSocketStream<S>,
     file: &File,
@@ -89,14 +95,14 @@ pub async fn sendfile_binary<S: DataSocket>(
     len: usize,
     limit: Duration,
 ) -> Result<(), Refusal> {
-    within(limit, async {
-        let raw = flushed(ws).await?;
+    within(async {
+        let raw = progressing(limit, flushed(ws)).await?;
         let (header, used) = binary_header(len as u64);
-        raw.write_all(&header[..used]).await?;
+        progressing(limit, raw.write_all(&header[..used])).await?;
         let tcp = raw
             .plain_tcp()
             .ok_or_else(|| io::Error::other("sendfile needs a plain TCP socket"))?;
-        sendfile_all(tcp, file, offset, len).await
+        sendfile_all(tcp, file, offset, len, limit).await
     })
     .await
 }
@@ -114,9 +120,10 @@ async fn sendfile_all(
     file: &File,
     mut offset: u64,
     mut left: usize,
+    limit: Duration,
 ) -> io::Result<()> {
     while left > 0 {
-        tcp.writable().await?;
+        progressing(limit, tcp.writable()).await?;
         let sent = tcp.try_io(Interest::WRITABLE, || {
             rustix::fs::sendfile(tcp, file, Some(&mut offset), left).map_err(io::Error::from)
         });
@@ -132,21 +139,31 @@ async fn sendfile_all(
 
 const SHRANK: &str = "the file shrank while it was being sent";
 
-/// Run a raw frame write with a time limit. Any failure may leave the frame
-/// half-written, so every refusal from here is marked [`Refusal::mid_frame`].
-/// A file that shrank or could not be read is the server's fault (internal);
-/// anything else is the connection's.
-async fn within(
+/// One step of a frame write, which fails if the socket takes no bytes for
+/// `limit`: a slow reader is fine, however slow, as long as it reads.
+async fn progressing<T>(
     limit: Duration,
-    write: impl Future<Output = io::Result<()>>,
-) -> Result<(), Refusal> {
-    let refusal = match tokio::time::timeout(limit, write).await {
-        Ok(Ok(())) => return Ok(()),
-        Ok(Err(e)) if is_connection_error(&e) => {
-            Refusal::new(ErrorCode::GoingAway, "connection lost")
+    step: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    tokio::time::timeout(limit, step)
+        .await
+        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, STOPPED_READING)))
+}
+
+const STOPPED_READING: &str = "peer stopped reading";
+
+/// Run a raw frame write. Any failure may leave the frame half-written, so
+/// every refusal from here is marked [`Refusal::mid_frame`]. A file that
+/// shrank or could not be read is the server's fault (internal); anything
+/// else is the connection's.
+async fn within(write: impl Future<Output = io::Result<()>>) -> Result<(), Refusal> {
+    let refusal = match write.await {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+            Refusal::new(ErrorCode::GoingAway, STOPPED_READING)
         }
-        Ok(Err(e)) => Refusal::new(ErrorCode::Internal, format!("sending the file: {e}")),
-        Err(_) => Refusal::new(ErrorCode::GoingAway, "peer stopped reading"),
+        Err(e) if is_connection_error(&e) => Refusal::new(ErrorCode::GoingAway, "connection lost"),
+        Err(e) => Refusal::new(ErrorCode::Internal, format!("sending the file: {e}")),
     };
     Err(refusal.mid_frame())
 }
