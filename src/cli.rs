@@ -31,7 +31,9 @@ pub struct Cli {
 
 /// Exit codes, environment and files, for `--help` and the man page.
 const AFTER_HELP: &str = "\
-Exit codes: 0 success, 1 other error, 2 usage error, 3 local file I/O error, \
+Exit codes: 0 success, 1 other error (also: another wsresume is downloading \
+to the same file, see get --wait), 2 usage error (also: a directory without \
+-r), 3 local file I/O error, \
 4 network failure (retries exhausted), 5 TLS verification failure, \
 6 authentication failure, 7 protocol error, 8 refused by the server, \
 9 integrity failure that retries could not repair, 130 interrupted (verified \
