@@ -24,6 +24,7 @@ fn listing_root() -> (TempDir, std::path::PathBuf) {
     random_file(&root, "sub/b.bin", 70_000);
     std::fs::write(root.join("c.bin.wsresume-part"), b"partial").unwrap();
     std::fs::write(root.join("c.bin.wsresume-state"), b"{}").unwrap();
+    std::fs::write(root.join("c.bin.wsresume-lock"), b"4711").unwrap();
     std::fs::write(top.path().join("secret"), b"outside").unwrap();
     std::os::unix::fs::symlink(top.path().join("secret"), root.join("out")).unwrap();
     // A harmless-looking name for a partial file: not listed either.
