@@ -31,7 +31,9 @@ pub struct Cli {
 
 /// Exit codes, environment and files, for `--help` and the man page.
 const AFTER_HELP: &str = "\
-Exit codes: 0 success, 1 other error, 2 usage error, 3 local file I/O error, \
+Exit codes: 0 success, 1 other error (also: another wsresume is downloading \
+to the same file, see get --wait), 2 usage error (also: a directory without \
+-r), 3 local file I/O error, \
 4 network failure (retries exhausted), 5 TLS verification failure, \
 6 authentication failure, 7 protocol error, 8 refused by the server, \
 9 integrity failure that retries could not repair, 130 interrupted (verified \
@@ -55,7 +57,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Upload files; a URL ending in '/' (or several files) names a directory.
     Send(SendArgs),
-    /// Download a file.
+    /// Download a file (with -r: a directory).
     Get(GetArgs),
     /// List a remote directory: name, size, modified time.
     Ls(LsArgs),
@@ -176,11 +178,13 @@ pub struct SendArgs {
     /// Files to upload (with -r: one directory).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// Upload the files under the directory FILE into the directory URL/,
-    /// skipping files the server already holds identical (size and SHA-256).
+    /// Upload the directory FILE as URL/NAME/ (NAME: its name; `DIR/.`
+    /// sends its contents into URL/), skipping files the server already
+    /// holds identical (size and SHA-256).
     #[arg(short, long)]
     pub recursive: bool,
-    /// ws:// or wss:// URL: the target file, or a directory ending in '/'.
+    /// ws:// or wss:// URL: the target file, or a directory (ending in '/',
+    /// or one the server has: the file goes inside it).
     #[arg(value_name = "URL")]
     pub url: String,
     /// Client options.
@@ -191,18 +195,28 @@ pub struct SendArgs {
 /// `wsresume get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// ws:// or wss:// URL of the file.
+    /// ws:// or wss:// URL of the file (with -r: of a directory).
     #[arg(value_name = "URL")]
     pub url: String,
-    /// Where to write: a file, a directory, or '-' for stdout [default: the
-    /// URL's file name in the current directory; with -r: the current
-    /// directory].
+    /// Where to write: a file, a directory (existing, or ending in '/'), or
+    /// '-' for stdout [default: the URL's file name in the current
+    /// directory]. With -r: the directory that receives NAME/ [default: the
+    /// current directory].
     #[arg(value_name = "DEST")]
     pub dest: Option<PathBuf>,
-    /// Download the files under the directory URL/ into DEST/, skipping
-    /// files already there identical (size and SHA-256).
+    /// Download the directory URL as DEST/NAME/ (NAME: its last segment),
+    /// skipping files already there identical (size and SHA-256); a URL
+    /// naming a file is downloaded as without -r.
     #[arg(short, long)]
     pub recursive: bool,
+    /// Create DEST's missing directories (else a missing one is an error,
+    /// reported before anything is downloaded).
+    #[arg(long)]
+    pub create_dirs: bool,
+    /// When another wsresume is downloading to the same file, wait for it
+    /// to finish instead of failing (exit code 1).
+    #[arg(long)]
+    pub wait: bool,
     /// Client options.
     #[command(flatten)]
     pub client: ClientArgs,

@@ -1,6 +1,7 @@
 //! Running each subcommand: the edge where settings meet the library,
 //! errors get context, and results are printed.
 
+mod dest;
 mod entry;
 mod ls;
 mod output;

@@ -1,8 +1,8 @@
 //! Raw arguments turned into validated settings: sizes and durations parsed,
-//! the token read, destinations resolved. Every problem is a usage error
-//! that names the flag.
+//! the token read, URLs on the default server resolved (download
+//! destinations: `commands::dest`). Every problem is a usage error that
+//! names the flag.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod file;
@@ -80,6 +80,7 @@ pub fn client_options(settings: &ClientSettings, quiet: bool) -> Result<ClientOp
         progress,
         limit_rate: settings.limit_rate.value,
         tls: None,
+        wait_lock: false,
     })
 }
 
@@ -161,20 +162,6 @@ pub fn server_limits(args: &ServeArgs) -> Result<ServerLimits> {
     })
 }
 
-/// Where `get` writes: DEST, DEST/name for a directory, or the URL's name.
-pub fn download_target(dest: Option<&Path>, url_name: Option<String>) -> Result<PathBuf> {
-    let name = || {
-        url_name
-            .clone()
-            .ok_or_else(|| Error::Usage("the URL does not end in a file name; give DEST".into()))
-    };
-    match dest {
-        None => Ok(PathBuf::from(name()?)),
-        Some(dir) if dir.is_dir() => Ok(dir.join(name()?)),
-        Some(file) => Ok(file.to_path_buf()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,24 +188,5 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(parse_size(text).ok(), want, "{text:?}");
         }
-    }
-
-    #[test]
-    fn download_target_follows_wget() {
-        let dir = std::env::temp_dir();
-        let name = Some("f.bin".to_string());
-        assert_eq!(
-            download_target(None, name.clone()).unwrap(),
-            PathBuf::from("f.bin")
-        );
-        assert_eq!(
-            download_target(Some(&dir), name.clone()).unwrap(),
-            dir.join("f.bin")
-        );
-        assert_eq!(
-            download_target(Some(Path::new("x/y")), None).unwrap(),
-            PathBuf::from("x/y")
-        );
-        assert!(download_target(None, None).is_err());
     }
 }

@@ -73,6 +73,13 @@ pub enum Error {
     /// a tree upload can treat it as an empty directory).
     #[error("{0}")]
     NotFound(String),
+    /// The path names a directory where a file was expected (the server's
+    /// `is_directory`, or a directory URL given to `get`): use `-r`.
+    #[error("{0}")]
+    IsDirectory(String),
+    /// Another run holds the lock of this download target.
+    #[error("{0}")]
+    Locked(String),
     /// A chunk or the whole file failed its SHA-256 check.
     #[error("integrity check failed: {0}")]
     Integrity(String),
@@ -121,7 +128,8 @@ impl Error {
     /// The contract's exit code for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) => ExitCode::Usage,
+            Error::Usage(_) | Error::IsDirectory(_) => ExitCode::Usage,
+            Error::Locked(_) => ExitCode::Other,
             Error::LocalIo { .. } => ExitCode::LocalIo,
             Error::Network(_) => ExitCode::Network,
             Error::Tls(_) => ExitCode::Tls,
@@ -175,6 +183,8 @@ mod tests {
             (Error::Protocol("x".into()), 7),
             (Error::Refused("x".into()), 8),
             (Error::NotFound("x".into()), 8),
+            (Error::IsDirectory("x".into()), 2),
+            (Error::Locked("x".into()), 1),
             (Error::Unrepairable("x".into()), 9),
             (Error::Integrity("x".into()), 9),
             (Error::Interrupted, 130),

@@ -1,7 +1,8 @@
 //! Partial files and their durable state: the one place that decides what is
 //! verified on disk and how a transfer resumes from it.
 //!
-//! A transfer into `dir/name` keeps three files next to the target:
+//! A transfer into `dir/name` keeps three files next to the target (and a
+//! download holds `name.wsresume-lock` while it runs: [`lock`]):
 //! - `name.wsresume-part`: the data, written at its final offsets;
 //! - `name.wsresume-chunks`: an append-only log of 32-byte SHA-256 chaining
 //!   values, one per verified chunk;
@@ -25,7 +26,9 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+mod lock;
 mod syncer;
+pub use lock::{Held, LOCK_SUFFIX, TargetLock, lock_path};
 use syncer::Syncer;
 
 use crate::chain::{ChainHasher, ChainState};

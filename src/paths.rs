@@ -22,11 +22,12 @@ pub const MAX_SEGMENT_LEN: usize = 255;
 pub const MAX_PATH_LEN: usize = 4096;
 
 /// File-name suffixes of the server's partial/state files; never served or targeted.
-pub const RESERVED_SUFFIXES: [&str; 4] = [
+pub const RESERVED_SUFFIXES: [&str; 5] = [
     ".wsresume-part",
     ".wsresume-state",
     ".wsresume-chunks",
     ".wsresume-tmp",
+    ".wsresume-lock",
 ];
 
 /// How many characters of an over-long segment an error message quotes.
@@ -452,6 +453,7 @@ mod tests {
             (".wsresume-state", true),
             ("a.b.wsresume-chunks", true),
             ("a.wsresume-tmp", true),
+            ("a.bin.wsresume-lock", true),
             ("a.wsresume-part.bak", false),
             ("a.wsresume", false),
             ("a-wsresume-part", false),

@@ -220,6 +220,9 @@ pub enum ErrorCode {
     Forbidden,
     /// Nothing to download at that path.
     NotFound,
+    /// The path names a directory: nothing to download, nothing an upload
+    /// can replace (a client may retry with the file's name inside it).
+    IsDirectory,
     /// The server only serves downloads.
     ReadOnly,
     /// The upload is larger than the server accepts.
@@ -241,7 +244,7 @@ impl ErrorCode {
     pub fn close_code(self) -> u16 {
         match self {
             ErrorCode::BadRequest => 4400,
-            ErrorCode::Forbidden | ErrorCode::ReadOnly => 4403,
+            ErrorCode::Forbidden | ErrorCode::ReadOnly | ErrorCode::IsDirectory => 4403,
             ErrorCode::NotFound => 4404,
             ErrorCode::Busy | ErrorCode::Superseded => 4409,
             ErrorCode::TooLarge => 4413,
@@ -256,6 +259,7 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => Error::Protocol(message),
             ErrorCode::NotFound => Error::NotFound(message),
+            ErrorCode::IsDirectory => Error::IsDirectory(message),
             ErrorCode::Forbidden
             | ErrorCode::ReadOnly
             | ErrorCode::TooLarge
@@ -465,6 +469,11 @@ mod tests {
             (ErrorCode::Internal, 4500, 4),
             (ErrorCode::GoingAway, 1001, 4),
         ];
+        // Only the error message tells a directory apart; its close code
+        // alone reads as a refusal.
+        let is_dir = ErrorCode::IsDirectory;
+        assert_eq!(is_dir.close_code(), 4403);
+        assert_eq!(is_dir.into_error("m".into()).exit_code().code(), 2);
         for (code, close, exit) in cases {
             assert_eq!(code.close_code(), close, "{code:?}");
             assert_eq!(

@@ -18,9 +18,12 @@ pub enum StorageError {
     /// Nothing at that path.
     #[error("{0}: no such file")]
     NotFound(String),
-    /// The path is not allowed (outside ROOT, a directory, reserved).
+    /// The path is not allowed (outside ROOT, reserved, not a regular file).
     #[error("{0}")]
     Forbidden(String),
+    /// The path names a directory (to download, or to replace by an upload).
+    #[error("{0}: is a directory")]
+    IsDirectory(String),
     /// Not enough free space for the rest of an upload.
     #[error("{0}")]
     NoSpace(String),
@@ -33,6 +36,7 @@ impl From<PathError> for StorageError {
     fn from(e: PathError) -> Self {
         match e {
             PathError::NotFound(p) => StorageError::NotFound(p),
+            PathError::IsADirectory(p) => StorageError::IsDirectory(p),
             other => StorageError::Forbidden(other.to_string()),
         }
     }
@@ -132,6 +136,9 @@ impl Storage for LocalFs {
         let path = paths::resolve_existing(&self.root, rel)?;
         let file = File::open(&path).map_err(|e| open_error(rel, e))?;
         let meta = file.metadata().map_err(|e| open_error(rel, e))?;
+        if meta.is_dir() {
+            return Err(StorageError::IsDirectory(rel.to_string()));
+        }
         if !meta.is_file() {
             return Err(StorageError::Forbidden(format!(
                 "{rel}: not a regular file"

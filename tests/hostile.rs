@@ -75,6 +75,7 @@ fn hostile_paths() -> Vec<String> {
         "/f.wsresume-part",
         "/f.wsresume-state",
         "/new.bin.wsresume-chunks",
+        "/f.wsresume-lock",
         "/%FF",
     ]
     .iter()

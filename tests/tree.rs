@@ -24,6 +24,7 @@ fn listing_root() -> (TempDir, std::path::PathBuf) {
     random_file(&root, "sub/b.bin", 70_000);
     std::fs::write(root.join("c.bin.wsresume-part"), b"partial").unwrap();
     std::fs::write(root.join("c.bin.wsresume-state"), b"{}").unwrap();
+    std::fs::write(root.join("c.bin.wsresume-lock"), b"4711").unwrap();
     std::fs::write(top.path().join("secret"), b"outside").unwrap();
     std::os::unix::fs::symlink(top.path().join("secret"), root.join("out")).unwrap();
     // A harmless-looking name for a partial file: not listed either.
@@ -133,11 +134,17 @@ fn send_and_get_trees_skip_identical_files() {
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(skipped(&lines), 0);
     assert!(err.contains("3 files: 3 sent"), "{err}");
+    // The tree goes to dst/tree/, as `scp -r tree host:dst/` puts it.
     for name in &names {
-        let stored = root.path().join("dst").join(name);
+        let stored = root.path().join("dst/tree").join(name);
         assert_eq!(sha256_file(&stored), sha256_file(&top.join(name)), "{name}");
     }
-    assert!(!root.path().join("dst/sub/x.bin.wsresume-part").exists());
+    assert!(
+        !root
+            .path()
+            .join("dst/tree/sub/x.bin.wsresume-part")
+            .exists()
+    );
     let (lines, err) = run_json(&["send", "-r", s(&top), &url]);
     assert_eq!(skipped(&lines), 3, "{lines:?}");
     assert!(
@@ -153,10 +160,13 @@ fn send_and_get_trees_skip_identical_files() {
         2,
         "same size, new content is sent: {lines:?}"
     );
-    let dest = local.path().join("copy");
-    let (lines, err) = run_json(&["get", "-r", &url, s(&dest)]);
+    let copy = local.path().join("copy");
+    let tree_url = server.url("dst/tree/");
+    let (lines, err) = run_json(&["get", "-r", &tree_url, s(&copy), "--create-dirs"]);
     assert_eq!(lines.len(), 3);
     assert!(err.contains("3 downloaded"), "{err}");
+    // The copy is DEST/NAME/, as `scp -r host:dst/tree copy` makes it.
+    let dest = copy.join("tree");
     for name in &names {
         assert_eq!(
             sha256_file(&dest.join(name)),
@@ -165,7 +175,8 @@ fn send_and_get_trees_skip_identical_files() {
         );
     }
     std::fs::write(dest.join("sub/deeper/c d.bin"), vec![7u8; 5000]).unwrap();
-    let (lines, _) = run_json(&["get", "-r", &url, s(&dest)]);
+    // The same command again finds the same copy.
+    let (lines, _) = run_json(&["get", "-r", &tree_url, s(&copy)]);
     assert_eq!(skipped(&lines), 2, "{lines:?}");
     assert_eq!(
         sha256_file(&dest.join("sub/deeper/c d.bin")),
@@ -190,8 +201,11 @@ fn tree_transfers_resume_each_file_through_cuts() {
         "the cuts did not hit big.bin: {lines:?}"
     );
     rig.proxy.cut_after(700_000, 3);
-    let dest = rig.local.path().join("back");
-    let (lines, _) = run_json(&["get", "-r", &url, s(&dest), "--retry-max-delay", "1"]);
+    let back = rig.local.path().join("back");
+    let tree_url = rig.proxy.url("cut/tree/");
+    let args = ["get", "-r", &tree_url, s(&back), "--create-dirs"];
+    let (lines, _) = run_json(&[&args[..], &["--retry-max-delay", "1"]].concat());
+    let dest = back.join("tree");
     assert_eq!(lines.len(), 4);
     assert!(lines.iter().all(|l| l["status"] == "ok"), "{lines:?}");
     assert!(

@@ -65,12 +65,30 @@ impl RemoteUrl {
 
     /// The last path segment, percent-decoded (the default local name).
     pub fn file_name(&self) -> Option<String> {
-        let last = self.path().rsplit('/').next().filter(|s| !s.is_empty())?;
-        let name = percent_encoding::percent_decode_str(last)
-            .decode_utf8()
-            .ok()?;
-        (name != "." && name != ".." && !name.contains(['/', '\\', '\0']))
-            .then(|| name.into_owned())
+        usable_name(self.path().rsplit('/').next()?)
+    }
+
+    /// The last segment of the path even when it ends in `/` (a directory's
+    /// name: `photos` for `/a/photos/`); `None` for the root.
+    pub fn dir_name(&self) -> Option<String> {
+        let path = self.path();
+        usable_name(path.strip_suffix('/').unwrap_or(path).rsplit('/').next()?)
+    }
+
+    /// The same URL ending in `/` (a directory URL).
+    pub fn as_dir(&self) -> Result<RemoteUrl> {
+        if self.is_dir() {
+            return Ok(self.clone());
+        }
+        RemoteUrl::parse(&format!("{self}/"))
+    }
+
+    /// The same URL without its trailing `/` (the root keeps it).
+    pub fn as_file(&self) -> Result<RemoteUrl> {
+        match self.to_string().strip_suffix('/') {
+            Some(text) if self.path() != "/" => RemoteUrl::parse(text),
+            _ => Ok(self.clone()),
+        }
     }
 
     /// This directory URL with `name` appended (percent-encoded).
@@ -82,6 +100,15 @@ impl RemoteUrl {
         );
         RemoteUrl::parse(&text)
     }
+}
+
+/// A percent-encoded path segment decoded, if it can name a local file.
+fn usable_name(segment: &str) -> Option<String> {
+    let name = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()?;
+    (!name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']))
+        .then(|| name.into_owned())
 }
 
 impl std::fmt::Display for RemoteUrl {

@@ -1,8 +1,10 @@
 //! `wsresume get`: download into a partial next to the target (or to stdout),
 //! reconnecting and resuming from the last verified chunk until the whole
-//! file checks out.
+//! file checks out. One run at a time owns a target (its lock file).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -14,13 +16,16 @@ use super::stdout::StdoutSink;
 use super::{ClientOptions, Frame, Liveness, classify, next_control, ping, send_text};
 use crate::chain::ChainState;
 use crate::error::{Error, Result};
-use crate::partial::{Partial, PartialPaths, SourceIdentity};
+use crate::partial::{Held, Partial, PartialPaths, SourceIdentity, TargetLock, lock_path};
 use crate::progress::FileProgress;
 use crate::protocol::{Message, ResumePoint};
 use crate::ratelimit::{self, RateLimit};
 use crate::report::Outcome;
 use crate::transfer::receiver::{ChunkSink, Receiver, ReceiverTask};
 use crate::transfer::{Item, check_chunk_size};
+
+/// How often `--wait` tries the lock again.
+const LOCK_POLL: Duration = Duration::from_millis(100);
 
 /// Where a download goes.
 #[derive(Debug, Clone)]
@@ -54,6 +59,9 @@ struct Download<'a> {
     transferred: u64,
     progress: FileProgress,
     limit: Option<RateLimit>,
+    /// The target's lock, shared with the partial being written so that
+    /// it is released only after the partial's last commit.
+    lock: Option<Arc<TargetLock>>,
 }
 
 /// Download `url` to `dest`, reporting to `progress`.
@@ -63,13 +71,20 @@ pub async fn get(
     dest: Dest,
     progress: &FileProgress,
 ) -> Result<Outcome> {
-    let mut download = Download::new(opts, url, dest, progress.clone())?;
+    let lock = match &dest {
+        Dest::File(target) => Some(Arc::new(lock_target(target, opts, progress).await?)),
+        Dest::Stdout => None,
+    };
+    let mut download = Download::new(opts, url, dest, progress.clone(), lock)?;
     let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, progress.clone());
     let result = loop {
         let before = download.verified();
         let span = tracing::info_span!("conn", n = retrier.attempts());
         match download.attempt().instrument(span).await {
             Ok(digest) => break Ok(digest),
+            Err(Error::IsDirectory(_)) => {
+                break Err(Error::IsDirectory(format!("{url} is a directory: use -r")));
+            }
             Err(e) => {
                 let progressed = download.rewind().await? > before;
                 // The file may have checked out and been put in place before
@@ -97,13 +112,75 @@ pub async fn get(
     })
 }
 
+/// Take the lock of `target`: at once, or with `--wait` once the other run
+/// let go; without `--wait` a held lock fails the run at once.
+async fn lock_target(
+    target: &Path,
+    opts: &ClientOptions,
+    progress: &FileProgress,
+) -> Result<TargetLock> {
+    let mut told = false;
+    loop {
+        let Held { pid } = match TargetLock::try_acquire(target)? {
+            Ok(lock) => return Ok(lock),
+            Err(held) => held,
+        };
+        let who = match pid {
+            Some(pid) => format!("another wsresume (pid {pid})"),
+            None => "another wsresume".to_string(),
+        };
+        let (target, lock) = (target.display(), lock_path(target));
+        if !opts.wait_lock {
+            return Err(Error::Locked(format!(
+                "{who} is downloading to {target} (lock {}): wait for it or use --wait",
+                lock.display()
+            )));
+        }
+        if !told {
+            told = true;
+            progress.note(&format!(
+                "waiting for {who}, which is downloading to {target} (lock {})",
+                lock.display()
+            ));
+        }
+        tokio::time::sleep(LOCK_POLL).await;
+    }
+}
+
+/// A partial holding the target's lock until it is dropped (after its last
+/// commit, on the writer's thread), even when the run itself ended first.
+struct LockedPartial {
+    partial: Partial,
+    _lock: Option<Arc<TargetLock>>,
+}
+
+impl ChunkSink for LockedPartial {
+    fn write_at(&mut self, offset: u64, data: bytes::Bytes) -> Result<()> {
+        ChunkSink::write_at(&mut self.partial, offset, data)
+    }
+    fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
+        ChunkSink::chunk_verified(&mut self.partial, state)
+    }
+    fn commit(&mut self) -> Result<()> {
+        ChunkSink::commit(&mut self.partial)
+    }
+    fn finish(&mut self) -> Result<()> {
+        ChunkSink::finish(&mut self.partial)
+    }
+    fn idle(&mut self) -> Result<()> {
+        ChunkSink::idle(&mut self.partial)
+    }
+}
+
 impl<'a> Download<'a> {
-    /// Reopen an existing partial (checking it) before connecting.
+    /// Reopen an existing partial (checking it) before connecting; the
+    /// caller holds the target's lock.
     fn new(
         opts: &'a ClientOptions,
         url: &'a RemoteUrl,
         dest: Dest,
         progress: FileProgress,
+        lock: Option<Arc<TargetLock>>,
     ) -> Result<Download<'a>> {
         let mut download = Download {
             opts,
@@ -118,6 +195,7 @@ impl<'a> Download<'a> {
             transferred: 0,
             progress,
             limit: opts.limit_rate.map(RateLimit::new),
+            lock,
         };
         if let Dest::File(target) = &download.dest {
             match Partial::reopen(PartialPaths::for_target(target), None)? {
@@ -253,15 +331,22 @@ impl Download<'_> {
             id: offer.etag.clone(),
             size: offer.size,
         };
+        let lock = self.lock.clone();
         let sink: Box<dyn ChunkSink> = match (&self.dest, self.waiting.take()) {
             (Dest::File(_), Some(partial)) if offer.offset > 0 && *partial.source() == identity => {
-                Box::new(partial)
+                Box::new(LockedPartial {
+                    partial,
+                    _lock: lock,
+                })
             }
-            (Dest::File(target), _) => Box::new(Partial::create(
-                PartialPaths::for_target(target),
-                identity,
-                offer.chunk_size,
-            )?),
+            (Dest::File(target), _) => Box::new(LockedPartial {
+                partial: Partial::create(
+                    PartialPaths::for_target(target),
+                    identity,
+                    offer.chunk_size,
+                )?,
+                _lock: lock,
+            }),
             (Dest::Stdout, _) if self.resume.as_ref().is_some_and(|r| r.offset > 0) => {
                 return Err(Error::Unrepairable(
                     "the file changed on the server after part of it was written to standard output"

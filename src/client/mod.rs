@@ -41,6 +41,9 @@ pub struct ClientOptions {
     pub progress: crate::progress::ProgressMode,
     /// `--limit-rate`: bytes per second per transfer.
     pub limit_rate: Option<u64>,
+    /// `get --wait`: wait for another run's lock on the target instead of
+    /// failing.
+    pub wait_lock: bool,
 }
 
 /// One received frame, already classified.

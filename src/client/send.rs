@@ -32,7 +32,7 @@ struct Source<'a> {
 /// One upload across all its attempts.
 struct Upload<'a> {
     opts: &'a ClientOptions,
-    url: &'a RemoteUrl,
+    url: RemoteUrl,
     source: Source<'a>,
     acked: u64,
     resumed_from: Option<u64>,
@@ -48,10 +48,27 @@ pub async fn send(
     url: &RemoteUrl,
     progress: &FileProgress,
 ) -> Result<Outcome> {
+    send_or_into(opts, path, url, false, progress)
+        .await
+        .map(|(outcome, _)| outcome)
+}
+
+/// Upload `path` to `url`; with `into_dir`, a `url` the server says is a
+/// directory gets the file inside it, under its own name (as `cp` and `scp`
+/// do). That costs nothing when `url` is not a directory: the server's
+/// `is_directory` refusal is the signal. Returns the URL the file went to.
+pub async fn send_or_into(
+    opts: &ClientOptions,
+    path: &Path,
+    url: &RemoteUrl,
+    into_dir: bool,
+    progress: &FileProgress,
+) -> Result<(Outcome, RemoteUrl)> {
     let source = Source::open(path)?;
+    let mut entered = !into_dir;
     let mut upload = Upload {
         opts,
-        url,
+        url: url.clone(),
         progress: progress.clone(),
         limit: opts.limit_rate.map(RateLimit::new),
         source,
@@ -65,6 +82,17 @@ pub async fn send(
         let span = tracing::info_span!("conn", n = retrier.attempts());
         match upload.attempt().instrument(span).await {
             Ok(digest) => break Ok(digest),
+            Err(Error::IsDirectory(_)) if !entered => {
+                entered = true;
+                upload.url = upload.url.as_dir()?.join(&file_name(path)?)?;
+                tracing::info!("the target is a directory; sending into it: {}", upload.url);
+            }
+            Err(Error::IsDirectory(_)) => {
+                break Err(Error::Refused(format!(
+                    "{} is a directory on the server: a file cannot replace it",
+                    upload.url
+                )));
+            }
             Err(e) => {
                 if let Err(e) = retrier.failed(e, upload.acked > before).await {
                     break Err(e);
@@ -74,13 +102,22 @@ pub async fn send(
     };
     upload.progress.finish();
     let sha256 = result?;
-    Ok(Outcome {
+    let outcome = Outcome {
         bytes: upload.source.size,
         sha256,
         resumed_from: upload.resumed_from.unwrap_or(0),
         transferred: upload.transferred,
         attempts: retrier.attempts(),
-    })
+    };
+    Ok((outcome, upload.url))
+}
+
+/// The name a file gets inside a directory.
+fn file_name(path: &Path) -> Result<String> {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string)
+        .ok_or_else(|| Error::Usage(format!("{}: no usable file name", path.display())))
 }
 
 impl<'a> Source<'a> {
@@ -143,7 +180,7 @@ impl Upload<'_> {
             self.resumed_from = None;
             self.acked = 0;
         }
-        let ws = super::connect_logged(self.url, self.opts).await?;
+        let ws = super::connect_logged(&self.url, self.opts).await?;
         let (mut sink, mut stream) = ws.split();
         let request = Message::Put {
             path: self.url.path().to_string(),

@@ -31,25 +31,43 @@ pub struct Names<'a> {
 /// `wsresume get URL [DEST]`.
 pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
     let mut opts = config::client_options(settings, args.client.quiet)?;
+    opts.wait_lock = args.wait;
     let url = config::remote_url(&args.url, settings)?;
     opts.tls = config::client_tls(&args.client, &url)?;
+    let dest = args.dest.as_deref();
+    let to_stdout = dest.is_some_and(|d| d.as_os_str() == "-");
     if args.recursive {
-        let dest = args.dest.unwrap_or_else(|| PathBuf::from("."));
-        if dest.as_os_str() == "-" {
+        if to_stdout {
             return Err(Error::Usage("get -r cannot write to standard output".into()).into());
         }
-        return super::tree::get_tree(&url, &dest, &opts, out).await;
+        return super::tree::get_tree(&url, dest, args.create_dirs, &opts, out).await;
     }
-    let dest = match args.dest.as_deref() {
-        Some(d) if d.as_os_str() == "-" && out.json() => {
+    if url.is_dir() {
+        return Err(Error::IsDirectory(format!("{url} is a directory: use -r")).into());
+    }
+    let dest = match dest {
+        Some(_) if to_stdout && out.json() => {
             return Err(Error::Usage(
                 "--json cannot be used with DEST '-': standard output carries the file".into(),
             )
             .into());
         }
-        Some(d) if d.as_os_str() == "-" => Dest::Stdout,
-        d => Dest::File(config::download_target(d, url.file_name())?),
+        Some(_) if to_stdout => Dest::Stdout,
+        d => Dest::File(super::dest::file_target(d, &url, args.create_dirs)?),
     };
+    get_one(&url, dest, &opts, out, false).await.map(|_| ())
+}
+
+/// Download `url` to `dest` and report it. With `probe` (`get -r` of a URL
+/// that may name a file), a URL that turns out to be a directory is
+/// neither reported nor an error: the result is `false`.
+pub async fn get_one(
+    url: &RemoteUrl,
+    dest: Dest,
+    opts: &ClientOptions,
+    out: &Output,
+    probe: bool,
+) -> anyhow::Result<bool> {
     let target = match &dest {
         Dest::Stdout => "-".to_string(),
         Dest::File(p) => p.display().to_string(),
@@ -58,16 +76,19 @@ pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyh
     let label = url.file_name().unwrap_or_else(|| url.to_string());
     let file = progress.file(&label);
     let started = Instant::now();
-    let result = client::get::get(&opts, &url, dest, &file)
-        .await
-        .with_context(|| format!("downloading {url} to {target}"));
+    let result = client::get::get(opts, url, dest, &file).await;
     progress.finish();
+    let result = match result {
+        Err(Error::IsDirectory(_)) if probe => return Ok(false),
+        Err(e @ Error::IsDirectory(_)) => Err(anyhow::Error::new(e)),
+        other => other.with_context(|| format!("downloading {url} to {target}")),
+    };
     let names = Names {
         op: "get",
         source: &url.to_string(),
         target: &target,
     };
-    report(out, &progress, &opts, &names, started, result)
+    report(out, &progress, opts, &names, started, result).map(|()| true)
 }
 
 /// `wsresume send FILE... URL`.
@@ -79,7 +100,13 @@ pub async fn send(args: SendArgs, settings: &ClientSettings, out: &Output) -> an
         let [dir] = args.files.as_slice() else {
             return Err(Error::Usage("send -r takes one directory".into()).into());
         };
-        return super::tree::send_tree(dir, &url, &opts, out).await;
+        // `send -r FILE URL` sends the file, as `scp -r` does.
+        if !std::fs::metadata(dir).is_ok_and(|m| m.is_file()) {
+            return super::tree::send_tree(dir, &url, &opts, out).await;
+        }
+    }
+    if let Some(dir) = args.files.iter().find(|f| f.is_dir()) {
+        return Err(Error::Usage(format!("{} is a directory: use -r", dir.display())).into());
     }
     let files: Vec<PathBuf> = args
         .files
@@ -105,6 +132,8 @@ pub async fn send(args: SendArgs, settings: &ClientSettings, out: &Output) -> an
                 label: file_name(file)?,
                 file: file.clone(),
                 target,
+                // Standard input has no name to go by inside a directory.
+                into_dir: !to_dir && file.as_os_str() != "/dev/stdin",
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
@@ -119,6 +148,9 @@ pub struct SendJob {
     pub target: RemoteUrl,
     /// Its name in progress output.
     pub label: String,
+    /// When `target` turns out to be a directory on the server, send the
+    /// file into it under its own name (as `cp` and `scp` do).
+    pub into_dir: bool,
 }
 
 /// Upload each job's file; a failure is reported and the others are still
@@ -157,11 +189,14 @@ async fn send_one(
     progress: &Progress,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (file, target) = (&job.file, &job.target);
+    let file = &job.file;
     let source = file.display().to_string();
-    let result = client::send::send(opts, file, target, file_progress)
-        .await
-        .with_context(|| format!("sending {source} to {target}"));
+    let sent = client::send::send_or_into(opts, file, &job.target, job.into_dir, file_progress);
+    let (result, target) = match sent.await {
+        Ok((outcome, target)) => (Ok(outcome), target),
+        Err(e) => (Err(e), job.target.clone()),
+    };
+    let result = result.with_context(|| format!("sending {source} to {target}"));
     let names = Names {
         op: "send",
         source: &source,

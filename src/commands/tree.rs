@@ -1,7 +1,7 @@
-//! `send -r DIR URL/` and `get -r URL/ DEST/`: the files under DIR (or
-//! under URL/) mirrored under URL/ (or DEST/), each file an ordinary
-//! resumable transfer. A file already on the other side with the same size
-//! and SHA-256 is skipped; a summary ends the run.
+//! `send -r DIR URL` and `get -r URL [DEST]`: the files under DIR (or
+//! under URL/) mirrored under `URL/DIR/` (or `DEST/NAME/`), each file an
+//! ordinary resumable transfer. A file already on the other side with the
+//! same size and SHA-256 is skipped; a summary ends the run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
+use super::dest;
 use super::output::Output;
-use super::transfer::{Names, report, several_failed};
+use super::transfer::{Names, get_one, report, several_failed};
 use crate::client::ClientOptions;
 use crate::client::connect::RemoteUrl;
 use crate::client::get::Dest;
@@ -38,7 +39,9 @@ struct TreeFile {
     there: Option<u64>,
 }
 
-/// `send -r DIR URL/`.
+/// `send -r DIR URL`: the files under DIR go to `URL/NAME/`, NAME being
+/// DIR's name (as `scp -r DIR host:URL` does when URL is a directory); a
+/// DIR of `.` or ending in `/.` sends its contents straight into URL/.
 pub async fn send_tree(
     dir: &Path,
     url: &RemoteUrl,
@@ -48,7 +51,10 @@ pub async fn send_tree(
     if !dir.is_dir() {
         return Err(Error::Usage(format!("{}: -r needs a directory", dir.display())).into());
     }
-    let url = as_dir(url)?;
+    let url = match tree_name(dir)? {
+        Some(name) => url.as_dir()?.join(&name)?.as_dir()?,
+        None => url.as_dir()?,
+    };
     let remote = match remote_sizes(opts, &url).await {
         Ok(sizes) => sizes,
         // Nothing there yet: every file goes. Anything else (forbidden,
@@ -69,20 +75,37 @@ pub async fn send_tree(
     run_tree("send", files, opts, out).await
 }
 
-/// `get -r URL/ DEST/`.
+/// `get -r URL [DEST]`: the files under URL go to `DEST/NAME/`
+/// ([`dest::tree_target`]); a URL naming a file is downloaded as
+/// `get URL DEST` would.
 pub async fn get_tree(
     url: &RemoteUrl,
-    dest: &Path,
+    dest: Option<&Path>,
+    create_dirs: bool,
     opts: &ClientOptions,
     out: &Output,
 ) -> anyhow::Result<()> {
-    let url = as_dir(url)?;
-    let remote = remote_sizes(opts, &url)
+    let dir_url = url.as_dir()?;
+    let remote = remote_sizes(opts, &dir_url)
         .await
-        .with_context(|| format!("listing {url}"))?;
+        .with_context(|| format!("listing {dir_url}"))?;
+    if lists_only_itself(&remote, url) {
+        // A file is listed as one entry of its own name; so is a directory
+        // holding nothing but a file of its own name. A download of the
+        // URL tells the two apart (the server answers a directory with
+        // `is_directory`).
+        let file_url = url.as_file()?;
+        let target = dest::file_target(dest, &file_url, create_dirs)?;
+        if get_one(&file_url, Dest::File(target), opts, out, true).await? {
+            return Ok(());
+        }
+    }
+    let top = dest::tree_target(dest, url, create_dirs)?;
+    dest::create_tree_dir(&top)?;
+    let url = dir_url;
     let mut files = Vec::new();
     for (rel, size) in remote {
-        let local = local_path(dest, &rel)?;
+        let local = local_path(&top, &rel)?;
         let there = std::fs::metadata(&local)
             .ok()
             .filter(|m| m.is_file())
@@ -130,7 +153,10 @@ async fn run_tree(
         match transfer_one(op, opts, file, &file_progress, out, &progress).await {
             Ok(()) => moved += file.size,
             Err(e) => {
-                progress.println(&format!("wsresume: {e:#}"));
+                // A run of one file ends with its error; print it once.
+                if count > 1 {
+                    progress.println(&format!("wsresume: {e:#}"));
+                }
                 failures.push(e);
             }
         }
@@ -247,12 +273,28 @@ async fn remote_sizes(opts: &ClientOptions, url: &RemoteUrl) -> Result<BTreeMap<
     Ok(sizes)
 }
 
-/// The directory URL (a `/` appended when missing).
-fn as_dir(url: &RemoteUrl) -> Result<RemoteUrl> {
-    if url.is_dir() {
-        return Ok(url.clone());
+/// Whether a listing of `url` holds just one file, named like `url`'s
+/// last segment (what listing a file gives).
+fn lists_only_itself(remote: &BTreeMap<String, u64>, url: &RemoteUrl) -> bool {
+    remote.len() == 1
+        && url
+            .dir_name()
+            .is_some_and(|name| remote.contains_key(&name))
+}
+
+/// The name a local directory's copy gets: its own name, or `None` for `.`,
+/// `..`, `/` or a path ending in `/.` (their contents go straight in).
+fn tree_name(dir: &Path) -> Result<Option<String>> {
+    let bytes = dir.as_os_str().as_encoded_bytes();
+    if matches!(bytes, b"." | b"..") || bytes.ends_with(b"/.") || bytes.ends_with(b"/..") {
+        return Ok(None);
     }
-    RemoteUrl::parse(&format!("{url}/"))
+    let Some(name) = dir.file_name() else {
+        return Ok(None);
+    };
+    name.to_str()
+        .map(|n| Some(n.to_string()))
+        .ok_or_else(|| Error::Usage(format!("{}: the name is not UTF-8", dir.display())))
 }
 
 /// `rel` (a `/`-separated relative path) checked segment by segment like a

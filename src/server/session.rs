@@ -90,6 +90,7 @@ impl From<StorageError> for Refusal {
         let code = match &e {
             StorageError::NotFound(_) => ErrorCode::NotFound,
             StorageError::Forbidden(_) => ErrorCode::Forbidden,
+            StorageError::IsDirectory(_) => ErrorCode::IsDirectory,
             StorageError::NoSpace(_) => ErrorCode::TooLarge,
             StorageError::Io(_) => ErrorCode::Internal,
         };
