@@ -64,7 +64,7 @@ pub async fn get(
     progress: &FileProgress,
 ) -> Result<Outcome> {
     let mut download = Download::new(opts, url, dest, progress.clone())?;
-    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, progress.clone());
+    let mut retrier = Retrier::new(opts, progress.clone());
     let result = loop {
         let before = download.verified();
         let span = tracing::info_span!("conn", n = retrier.attempts());
