@@ -42,6 +42,7 @@ fn refused_retries(client: &Proc) -> usize {
     client
         .stderr_text()
         .lines()
+        .map(str::to_lowercase)
         .filter(|l| l.contains("connection refused") && l.contains("reconnecting"))
         .count()
 }
