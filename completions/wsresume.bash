@@ -99,7 +99,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__config)
-            opts="-q -v -h -V --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-k -q -v -h -V --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,7 +145,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-r -q -v -h -V --recursive --create-dirs --wait --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -k -q -v -h -V --recursive --create-dirs --wait --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -317,7 +317,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__ls)
-            opts="-r -q -v -h -V --recursive --sha256 --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -k -q -v -h -V --recursive --sha256 --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,7 +377,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-r -q -v -h -V --recursive --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -k -q -v -h -V --recursive --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -52,8 +52,8 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s v -l verbose
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
@@ -62,14 +62,16 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l progress -d '
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s r -l recursive -d 'Upload the directory FILE as URL/NAME/ (NAME: its name; `DIR/.` sends its contents into URL/), skipping files the server already holds identical (size and SHA-256)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s k -l insecure -d 'Do not verify the server\'s certificate for wss:// (the connection is still encrypted, but anyone in between can read it). Warns on every use; only a flag, never read from the environment or config file'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-connrefused -d 'Retry refused connections with the normal backoff even before a first connection succeeded, for a server that is still starting (like curl\'s) [env: WSRESUME_RETRY_CONNREFUSED]'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l json -d 'Print results as JSON lines on stdout (one object per file)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
@@ -80,14 +82,16 @@ plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s r -l recursive -d 'Download the directory URL as DEST/NAME/ (NAME: its last segment), skipping files already there identical (size and SHA-256); a URL naming a file is downloaded as without -r'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l create-dirs -d 'Create DEST\'s missing directories (else a missing one is an error, reported before anything is downloaded)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l wait -d 'When another wsresume is downloading to the same file, wait for it to finish instead of failing (exit code 1)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s k -l insecure -d 'Do not verify the server\'s certificate for wss:// (the connection is still encrypted, but anyone in between can read it). Warns on every use; only a flag, never read from the environment or config file'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-connrefused -d 'Retry refused connections with the normal backoff even before a first connection succeeded, for a server that is still starting (like curl\'s) [env: WSRESUME_RETRY_CONNREFUSED]'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l json -d 'Print results as JSON lines on stdout (one object per file)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
-complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
@@ -97,14 +101,16 @@ bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s r -l recursive -d 'List files in subdirectories too (paths relative to URL)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l sha256 -d 'Also show each file\'s SHA-256 (the server reads every file)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s k -l insecure -d 'Do not verify the server\'s certificate for wss:// (the connection is still encrypted, but anyone in between can read it). Warns on every use; only a flag, never read from the environment or config file'
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retry-connrefused -d 'Retry refused connections with the normal backoff even before a first connection succeeded, for a server that is still starting (like curl\'s) [env: WSRESUME_RETRY_CONNREFUSED]'
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l json -d 'Print results as JSON lines on stdout (one object per file)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted)' -r -F
-complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
@@ -112,6 +118,8 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l limit-rate 
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s k -l insecure -d 'Do not verify the server\'s certificate for wss:// (the connection is still encrypted, but anyone in between can read it). Warns on every use; only a flag, never read from the environment or config file'
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retry-connrefused -d 'Retry refused connections with the normal backoff even before a first connection succeeded, for a server that is still starting (like curl\'s) [env: WSRESUME_RETRY_CONNREFUSED]'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l json -d 'Print results as JSON lines on stdout (one object per file)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'

@@ -34,7 +34,9 @@ const AFTER_HELP: &str = "\
 Exit codes: 0 success, 1 other error (also: another wsresume is downloading \
 to the same file, see get --wait), 2 usage error (also: a directory without \
 -r), 3 local file I/O error, \
-4 network failure (retries exhausted), 5 TLS verification failure, \
+4 network failure (retries exhausted, or the host name does not resolve), \
+5 TLS failure (certificate not verified, or TLS on one side only: wss:// \
+to a plain server, ws:// to a TLS one), \
 6 authentication failure, 7 protocol error, 8 refused by the server, \
 9 integrity failure that retries could not repair, 130 interrupted (verified \
 progress kept).
@@ -42,8 +44,8 @@ progress kept).
 Environment: WSRESUME_CONFIG names the config file (default: config.toml in \
 the platform's config directory, ~/.config/wsresume/ on Linux). \
 WSRESUME_SERVER, WSRESUME_TOKEN, WSRESUME_RETRIES, WSRESUME_RETRY_MAX_DELAY, \
-WSRESUME_TIMEOUT, WSRESUME_CHUNK_SIZE, WSRESUME_LIMIT_RATE and \
-WSRESUME_PROGRESS set client settings (flags win over them, they win over \
+WSRESUME_TIMEOUT, WSRESUME_CHUNK_SIZE, WSRESUME_LIMIT_RATE, \
+WSRESUME_PROGRESS and WSRESUME_RETRY_CONNREFUSED (1 or 0) set client settings (flags win over them, they win over \
 the file; `wsresume config` shows the result). WSRESUME_LOG is a log filter \
 in tracing's EnvFilter syntax and overrides -v. NO_COLOR turns colour off.
 
@@ -137,13 +139,26 @@ pub struct ClientArgs {
     #[arg(long)]
     pub token: Option<String>,
     /// Also trust the CA certificates in this PEM file for wss:// (the
-    /// system's roots are always trusted).
+    /// system's roots are always trusted). A self-signed server certificate
+    /// works too if it is not a CA certificate (CA:FALSE).
     #[arg(long, value_name = "PEM")]
     pub cacert: Option<PathBuf>,
+    /// Do not verify the server's certificate for wss:// (the connection is
+    /// still encrypted, but anyone in between can read it). Warns on every
+    /// use; only a flag, never read from the environment or config file.
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
     /// Retries after the first attempt without progress; 0 never retries
-    /// [default: 10] [env: WSRESUME_RETRIES].
+    /// [default: 10] [env: WSRESUME_RETRIES]. Until a first connection
+    /// succeeds, a host name that does not resolve is not retried, and a
+    /// refused connection only for about 3.5 s.
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+    /// Retry refused connections with the normal backoff even before a first
+    /// connection succeeded, for a server that is still starting (like
+    /// curl's) [env: WSRESUME_RETRY_CONNREFUSED].
+    #[arg(long)]
+    pub retry_connrefused: bool,
     /// Longest wait between reconnects [default: 30] [env:
     /// WSRESUME_RETRY_MAX_DELAY].
     #[arg(long, value_name = "SECS")]

@@ -81,6 +81,8 @@ pub fn client_options(settings: &ClientSettings, quiet: bool) -> Result<ClientOp
         limit_rate: settings.limit_rate.value,
         tls: None,
         wait_lock: false,
+        retry_connrefused: settings.retry_connrefused.value,
+        contact: crate::client::Contact::default(),
     })
 }
 
@@ -100,14 +102,23 @@ pub fn remote_url(text: &str, settings: &ClientSettings) -> Result<RemoteUrl> {
     RemoteUrl::parse(&format!("{base}/{}", text.trim_start_matches('/')))
 }
 
+/// The warning `-k/--insecure` prints on every use, even with `-q`.
+pub const INSECURE_WARNING: &str = "warning: --insecure: the server's certificate is not verified";
+
 /// TLS settings for `url` when it is `wss://`: the system's roots plus
-/// `--cacert`.
+/// `--cacert`, or no verification at all with `-k` (which warns on stderr).
 pub fn client_tls(
     args: &crate::cli::ClientArgs,
     url: &crate::client::connect::RemoteUrl,
 ) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
+    if args.insecure {
+        eprintln!("wsresume: {INSECURE_WARNING}");
+    }
     if !url.is_secure() {
         return Ok(None);
+    }
+    if args.insecure {
+        return crate::tls::insecure_client_config().map(Some);
     }
     crate::tls::client_config(args.cacert.as_deref()).map(Some)
 }

@@ -16,9 +16,11 @@ pub enum ExitCode {
     Usage = 2,
     /// Local file I/O error.
     LocalIo = 3,
-    /// Network failure: retries exhausted.
+    /// Network failure: retries exhausted, or the server's name does not
+    /// resolve.
     Network = 4,
-    /// TLS verification failure.
+    /// TLS failure: the certificate did not verify, or only one side speaks
+    /// TLS.
     Tls = 5,
     /// Authentication failure.
     Auth = 6,
@@ -57,7 +59,16 @@ pub enum Error {
     /// The connection failed or dropped; worth another attempt.
     #[error("{0}")]
     Network(String),
-    /// A TLS certificate did not verify.
+    /// The server's host name does not resolve. Final before the first
+    /// connection of a run succeeded (a typo), retried after it.
+    #[error("{0}")]
+    UnknownHost(String),
+    /// Nothing listens on the server's port. Retried only briefly before the
+    /// first connection of a run succeeded (unless `--retry-connrefused`),
+    /// patiently after it.
+    #[error("{0}")]
+    ConnectionRefused(String),
+    /// A TLS certificate did not verify, or one side does not speak TLS.
     #[error("TLS: {0}")]
     Tls(String),
     /// The server rejected the token (or its absence).
@@ -121,8 +132,16 @@ impl Error {
     }
 
     /// Whether another attempt may fix it (network trouble, a bad chunk).
+    /// The retry runner treats an unknown host and a refused connection
+    /// specially until a first connection succeeded.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Error::Network(_) | Error::Integrity(_))
+        matches!(
+            self,
+            Error::Network(_)
+                | Error::UnknownHost(_)
+                | Error::ConnectionRefused(_)
+                | Error::Integrity(_)
+        )
     }
 
     /// The contract's exit code for this error.
@@ -131,7 +150,9 @@ impl Error {
             Error::Usage(_) | Error::IsDirectory(_) => ExitCode::Usage,
             Error::Locked(_) => ExitCode::Other,
             Error::LocalIo { .. } => ExitCode::LocalIo,
-            Error::Network(_) => ExitCode::Network,
+            Error::Network(_) | Error::UnknownHost(_) | Error::ConnectionRefused(_) => {
+                ExitCode::Network
+            }
             Error::Tls(_) => ExitCode::Tls,
             Error::Auth(_) => ExitCode::Auth,
             Error::Protocol(_) => ExitCode::Protocol,
@@ -178,6 +199,8 @@ mod tests {
             (Error::Usage("x".into()), 2),
             (Error::local_io("x", io::Error::other("y")), 3),
             (Error::Network("x".into()), 4),
+            (Error::UnknownHost("x".into()), 4),
+            (Error::ConnectionRefused("x".into()), 4),
             (Error::Tls("x".into()), 5),
             (Error::Auth("x".into()), 6),
             (Error::Protocol("x".into()), 7),

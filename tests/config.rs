@@ -53,6 +53,38 @@ fn flags_beat_environment_beat_file_beat_defaults() {
 }
 
 #[test]
+fn retry_connrefused_is_layered_like_the_others() {
+    let dir = TempDir::new().unwrap();
+    let config = write_config(dir.path(), "retry_connrefused = true\n");
+    let setting = |env: &[(&str, &str)], args: &[&str]| {
+        config_json(&config, env, args)["settings"]["retry_connrefused"].clone()
+    };
+    let v = config_json("/nonexistent/wsresume/config.toml", &[], &[]);
+    assert_eq!(v["settings"]["retry_connrefused"]["value"], false);
+    let v = setting(&[], &[]);
+    assert_eq!(
+        (&v["value"], &v["source"]),
+        (&true.into(), &"config file".into())
+    );
+    let v = setting(&[("WSRESUME_RETRY_CONNREFUSED", "0")], &[]);
+    assert_eq!(v["value"], false);
+    assert_eq!(v["source"], "env WSRESUME_RETRY_CONNREFUSED");
+    let v = setting(
+        &[("WSRESUME_RETRY_CONNREFUSED", "0")],
+        &["--retry-connrefused"],
+    );
+    assert_eq!(
+        (&v["value"], &v["source"]),
+        (&true.into(), &"flag --retry-connrefused".into())
+    );
+    wsresume()
+        .env("WSRESUME_RETRY_CONNREFUSED", "perhaps")
+        .arg("config")
+        .assert()
+        .code(2);
+}
+
+#[test]
 fn the_token_is_never_printed() {
     let dir = TempDir::new().unwrap();
     let config = write_config(dir.path(), "token = \"file-secret\"\n");

@@ -1,26 +1,44 @@
 //! TLS end to end with a CA and certificates made at test time (rcgen):
 //! `wss://` works both ways with `--cacert`; a certificate from another CA, or
 //! one for another host name, fails with exit 5 naming the host and the
-//! reason; a `wss://` URL never falls back to a plain connection.
+//! reason; a `wss://` URL never falls back to a plain connection, and TLS on
+//! one side only is named at once; a CA certificate used as a server's is
+//! explained, a self-signed leaf works with `--cacert`; `-k` skips
+//! verification with a warning.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use support::{Server, client_args, random_file, run_expect_code, run_ok_json, s, sha256_file};
+use support::{
+    Server, client_args, random_file, run_expect_code, run_ok_json, s, sha256_file, wsresume,
+};
 use tempfile::TempDir;
+
+/// "At once": no retry, no backoff.
+const AT_ONCE: Duration = Duration::from_secs(3);
+
+/// The warning `-k` prints.
+const INSECURE_WARNING: &str = "warning: --insecure: the server's certificate is not verified";
+
+/// A random common name, so no trusted root of this machine shares it.
+fn unique_name(what: &str) -> String {
+    format!(
+        "wsresume test {what} {}",
+        support::hex(&support::random_bytes(8))
+    )
+}
 
 /// A CA: its certificate's PEM and the issuer that signs with it.
 fn new_ca() -> (String, Issuer<'static, KeyPair>) {
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let name = format!(
-        "wsresume test CA {}",
-        support::hex(&support::random_bytes(8))
-    );
-    params.distinguished_name.push(DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, unique_name("CA"));
     let key = KeyPair::generate().unwrap();
     let pem = params.self_signed(&key).unwrap().pem();
     (pem, Issuer::new(params, key))
@@ -46,22 +64,41 @@ fn write_pki(dir: &Path, host: &str) -> (PathBuf, PathBuf, PathBuf) {
     paths
 }
 
+/// Writes a self-signed certificate for `host` (a CA's when `is_ca`) and
+/// its key as `self.crt` and `self.key`; returns their paths.
+fn write_self_signed(dir: &Path, host: &str, is_ca: bool) -> (PathBuf, PathBuf) {
+    let mut params = CertificateParams::new(vec![host.to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, unique_name("server"));
+    if is_ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let paths = (dir.join("self.crt"), dir.join("self.key"));
+    std::fs::write(&paths.0, cert.pem()).unwrap();
+    std::fs::write(&paths.1, key.serialize_pem()).unwrap();
+    paths
+}
+
 struct TlsServer {
     server: Server,
-    _root: TempDir,
+    root: TempDir,
     pki: TempDir,
 }
 
 impl TlsServer {
     fn start(host: &str) -> TlsServer {
-        let (root, pki) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+        let pki = TempDir::new().unwrap();
         let (_, cert, key) = write_pki(pki.path(), host);
-        let server = Server::start(root.path(), &["--tls-cert", s(&cert), "--tls-key", s(&key)]);
-        TlsServer {
-            server,
-            _root: root,
-            pki,
-        }
+        TlsServer::with(pki, &cert, &key)
+    }
+
+    fn with(pki: TempDir, cert: &Path, key: &Path) -> TlsServer {
+        let root = TempDir::new().unwrap();
+        let server = Server::start(root.path(), &["--tls-cert", s(cert), "--tls-key", s(key)]);
+        TlsServer { server, root, pki }
     }
 
     fn ca(&self) -> PathBuf {
@@ -127,24 +164,116 @@ fn certificate_for_another_host_exits_5() {
     );
 }
 
-/// A plain server closes on the TLS hello: that looks like a cut, so it is
-/// retried, and never turns into a plain connection.
+/// Runs `wsresume ARGS`, asserts exit `code` within [`AT_ONCE`]; returns
+/// stderr.
+fn fails_at_once(args: &[&str], code: i32) -> String {
+    let start = Instant::now();
+    let out = run_expect_code(args, code);
+    assert!(
+        start.elapsed() < AT_ONCE,
+        "{args:?} took {:?}",
+        start.elapsed()
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// wss:// to a plain server is named at once (not retried) and never turns
+/// into a plain connection.
 #[test]
-fn wss_to_a_plain_server_never_downgrades() {
+fn wss_to_a_plain_server_says_so_at_once() {
     let root = TempDir::new().unwrap();
     let server = Server::start(root.path(), &[]);
     let pki = TempDir::new().unwrap();
     let (ca, _, _) = write_pki(pki.path(), "localhost");
-    let url = format!("wss://localhost:{}/x.bin", server.addr().port());
-    let local = TempDir::new().unwrap();
-    let out = run_expect_code(
-        &client_args(
-            &["get", &url, s(&local.path().join("x"))],
-            &["--cacert", s(&ca), "--retries", "0"],
-        ),
-        4,
+    let port = server.addr().port();
+    let url = format!("wss://localhost:{port}/x.bin");
+    let dest = pki.path().join("x");
+    let stderr = fails_at_once(&["get", &url, s(&dest), "--cacert", s(&ca)], 5);
+    let want = format!("the server does not speak TLS: try ws://localhost:{port}/x.bin");
+    assert!(stderr.contains(&want), "{stderr}");
+    assert!(!dest.exists());
+}
+
+#[test]
+fn ws_to_a_tls_server_says_so_at_once() {
+    let tls = TlsServer::start("localhost");
+    let port = tls.server.addr().port();
+    let url = format!("ws://localhost:{port}/x.bin");
+    let dest = tls.pki.path().join("x");
+    let stderr = fails_at_once(&["get", &url, s(&dest)], 5);
+    let want = format!("the server speaks TLS: try wss://localhost:{port}/x.bin");
+    assert!(stderr.contains(&want), "{stderr}");
+    let stderr = fails_at_once(&["ls", &format!("ws://localhost:{port}/")], 5);
+    assert!(
+        stderr.contains("the server speaks TLS: try wss://"),
+        "{stderr}"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("tls handshake"));
+}
+
+/// `openssl req -x509` makes a CA certificate by default: given to
+/// --cacert and served, it fails verification with a plain explanation.
+#[test]
+fn a_ca_certificate_as_the_server_certificate_is_explained() {
+    let pki = TempDir::new().unwrap();
+    let (cert, key) = write_self_signed(pki.path(), "localhost", true);
+    let tls = TlsServer::with(pki, &cert, &key);
+    let url = tls.url("localhost", "x.bin");
+    let dest = tls.pki.path().join("x");
+    let stderr = fails_at_once(&["get", &url, s(&dest), "--cacert", s(&cert)], 5);
+    for want in [
+        "is a CA certificate",
+        "basicConstraints CA:FALSE",
+        "subjectAltName for localhost",
+        "CaUsedAsEndEntity",
+    ] {
+        assert!(stderr.contains(want), "{want:?} missing: {stderr}");
+    }
+}
+
+/// The README's fix: a self-signed certificate that is not a CA's, given
+/// to --cacert, works.
+#[test]
+fn a_self_signed_leaf_certificate_works_with_cacert() {
+    let pki = TempDir::new().unwrap();
+    let (cert, key) = write_self_signed(pki.path(), "localhost", false);
+    let tls = TlsServer::with(pki, &cert, &key);
+    let src = random_file(tls.root.path(), "a.bin", 50_000);
+    let dest = tls.pki.path().join("a.bin");
+    let url = tls.url("localhost", "a.bin");
+    run_ok_json(&client_args(
+        &["get", &url, s(&dest)],
+        &["--cacert", s(&cert)],
+    ));
+    assert_eq!(sha256_file(&dest), sha256_file(&src));
+}
+
+#[test]
+fn insecure_skips_verification_and_warns_every_time() {
+    let tls = TlsServer::start("files.example.test");
+    let src = random_file(tls.root.path(), "a.bin", 50_000);
+    let url = tls.url("localhost", "a.bin");
+    let dest = tls.pki.path().join("a.bin");
+    let stderr = fails_at_once(&["get", &url, s(&dest), "-q"], 5);
+    assert!(
+        stderr.contains("--cacert") && stderr.contains("-k"),
+        "{stderr}"
+    );
+    assert!(!dest.exists());
+    for flag in ["-k", "--insecure"] {
+        let out = wsresume()
+            .args(["get", &url, s(&dest), flag, "-q", "--json"])
+            .assert()
+            .success();
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(INSECURE_WARNING), "{flag}: {stderr}");
+        assert_eq!(sha256_file(&dest), sha256_file(&src));
+        std::fs::remove_file(&dest).unwrap();
+    }
+    let out = wsresume()
+        .args(["ls", "-k", &tls.url("localhost", "")])
+        .assert();
+    let stderr = String::from_utf8_lossy(&out.success().get_output().stderr).into_owned();
+    assert!(stderr.contains(INSECURE_WARNING), "{stderr}");
 }
 
 #[test]

@@ -1,18 +1,21 @@
 //! Opening a connection: the URL checked, the upgrade request with the
-//! subprotocol and token, and handshake failures mapped to error kinds.
+//! subprotocol and token, and handshake failures mapped to error kinds
+//! (with TLS on one side only named as such).
 
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::ClientOptions;
+use super::dial::{self, Head, Recorded, Speaks};
 use crate::error::{Error, Result};
 use crate::protocol::SUBPROTOCOL;
 
 /// A client's WebSocket.
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Ws = WebSocketStream<MaybeTlsStream<Recorded<TcpStream>>>;
 
 /// A checked `ws://` or `wss://` URL.
 #[derive(Debug, Clone)]
@@ -53,9 +56,25 @@ impl RemoteUrl {
         }
     }
 
+    /// The port, 80 or 443 by default.
+    pub fn port(&self) -> u16 {
+        self.uri
+            .port_u16()
+            .unwrap_or(if self.is_secure() { 443 } else { 80 })
+    }
+
     /// Whether the URL asks for TLS (`wss://`).
     pub fn is_secure(&self) -> bool {
         self.uri.scheme_str() == Some("wss")
+    }
+
+    /// The same URL with the other scheme (`ws://` for `wss://` and back).
+    pub fn other_scheme(&self) -> String {
+        let text = self.uri.to_string();
+        match text.strip_prefix("wss") {
+            Some(rest) => format!("ws{rest}"),
+            None => format!("wss{}", text.strip_prefix("ws").unwrap_or(&text)),
+        }
     }
 
     /// Whether the URL names a directory (ends in `/`).
@@ -117,8 +136,42 @@ impl std::fmt::Display for RemoteUrl {
     }
 }
 
-/// Connect (with TLS for `wss://`) and upgrade, within `opts.timeout`.
+/// Connect (with TLS for `wss://`) and upgrade, within `opts.timeout`; a
+/// success is recorded in `opts.contact`.
 pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<Ws> {
+    let request = upgrade_request(url, opts)?;
+    let tls = match (url.is_secure(), &opts.tls) {
+        (false, _) => None,
+        (true, Some(config)) => Some(Connector::Rustls(config.clone())),
+        (true, None) => return Err(Error::Tls(format!("{url}: TLS is not set up"))),
+    };
+    let connecting = async {
+        let stream = dial::open(url).await?;
+        let head = stream.head();
+        let config = Some(crate::ws_config());
+        tokio_tungstenite::client_async_tls_with_config(request, stream, config, tls)
+            .await
+            .map_err(|e| handshake_error(url, &head, e))
+    };
+    let (ws, response) = match tokio::time::timeout(opts.timeout, connecting).await {
+        Err(_) => return Err(Error::Network(format!("{url}: connection timed out"))),
+        Ok(result) => result?,
+    };
+    let agreed = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok());
+    if agreed != Some(SUBPROTOCOL) {
+        return Err(Error::Protocol(format!(
+            "{url}: the server does not speak {SUBPROTOCOL}"
+        )));
+    }
+    opts.contact.made();
+    Ok(ws)
+}
+
+/// The upgrade request: the URL, the subprotocol and the token.
+fn upgrade_request(url: &RemoteUrl, opts: &ClientOptions) -> Result<Request> {
     let mut request = url
         .uri
         .clone()
@@ -135,35 +188,31 @@ pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<Ws> {
         })?;
         headers.insert("authorization", value);
     }
-    let tls = match (url.is_secure(), &opts.tls) {
-        (false, _) => None,
-        (true, Some(config)) => Some(Connector::Rustls(config.clone())),
-        (true, None) => return Err(Error::Tls(format!("{url}: TLS is not set up"))),
-    };
-    let connecting = tokio_tungstenite::connect_async_tls_with_config(
-        request,
-        Some(crate::ws_config()),
-        true,
-        tls,
-    );
-    let (ws, response) = match tokio::time::timeout(opts.timeout, connecting).await {
-        Err(_) => return Err(Error::Network(format!("{url}: connection timed out"))),
-        Ok(Err(e)) => return Err(handshake_error(url, e)),
-        Ok(Ok(pair)) => pair,
-    };
-    let agreed = response
-        .headers()
-        .get("sec-websocket-protocol")
-        .and_then(|v| v.to_str().ok());
-    if agreed != Some(SUBPROTOCOL) {
-        return Err(Error::Protocol(format!(
-            "{url}: the server does not speak {SUBPROTOCOL}"
-        )));
-    }
-    Ok(ws)
+    Ok(request)
 }
 
-fn handshake_error(url: &RemoteUrl, e: WsError) -> Error {
+/// A failed upgrade: first TLS on one side only (told by the first bytes
+/// the server sent), then the error itself.
+fn handshake_error(url: &RemoteUrl, head: &Head, e: WsError) -> Error {
+    match (url.is_secure(), dial::speaks(&head.bytes())) {
+        (true, Speaks::Plain) => {
+            return Error::Tls(format!(
+                "{url}: the server does not speak TLS: try {}",
+                url.other_scheme()
+            ));
+        }
+        (false, Speaks::Tls) => {
+            return Error::Tls(format!(
+                "{url}: the server speaks TLS: try {}",
+                url.other_scheme()
+            ));
+        }
+        _ => {}
+    }
+    upgrade_error(url, e)
+}
+
+fn upgrade_error(url: &RemoteUrl, e: WsError) -> Error {
     match e {
         WsError::Http(response) => {
             let status = response.status();
@@ -183,8 +232,15 @@ fn handshake_error(url: &RemoteUrl, e: WsError) -> Error {
         WsError::Url(e) => Error::Usage(format!("{url}: {e}")),
         WsError::Tls(e) => Error::Tls(format!("{url}: {e}")),
         WsError::Protocol(e) => Error::Protocol(format!("{url}: {e}")),
-        WsError::Io(e) => match crate::tls::tls_failure(&e) {
+        WsError::Io(e) => match crate::tls::tls_failure(&e, url.host()) {
             Some(why) => Error::Tls(format!("{}: {why}", url.host())),
+            None if url.is_secure() && e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Error::Network(format!(
+                    "{url}: the server closed the connection during the TLS handshake \
+                     (if it serves plain ws://, try {})",
+                    url.other_scheme()
+                ))
+            }
             None => Error::Network(format!("{url}: {e}")),
         },
         other => Error::Network(format!("{url}: {other}")),

@@ -76,7 +76,7 @@ pub async fn get(
         Dest::Stdout => None,
     };
     let mut download = Download::new(opts, url, dest, progress.clone(), lock)?;
-    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, progress.clone());
+    let mut retrier = Retrier::new(opts, progress.clone());
     let result = loop {
         let before = download.verified();
         let span = tracing::info_span!("conn", n = retrier.attempts());

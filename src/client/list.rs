@@ -41,7 +41,7 @@ pub async fn list(
     progress: &FileProgress,
     on_entry: &mut dyn FnMut(ListEntry),
 ) -> Result<Listed> {
-    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, progress.clone());
+    let mut retrier = Retrier::new(opts, progress.clone());
     loop {
         let mut count = 0;
         let span = tracing::info_span!("conn", n = retrier.attempts());

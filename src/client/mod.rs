@@ -3,12 +3,15 @@
 //! connection's liveness watch and reading control messages.
 
 pub mod connect;
+pub mod dial;
 pub mod get;
 pub mod list;
 mod retry;
 pub mod send;
 mod stdout;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures_util::{SinkExt, Stream, StreamExt};
@@ -44,6 +47,41 @@ pub struct ClientOptions {
     /// `get --wait`: wait for another run's lock on the target instead of
     /// failing.
     pub wait_lock: bool,
+    /// `--retry-connrefused`: retry refused connections patiently even
+    /// before the first connection succeeded.
+    pub retry_connrefused: bool,
+    /// Whether a connection of this run has succeeded (shared by clones).
+    pub contact: Contact,
+}
+
+/// Whether any connection of a run has completed its upgrade, and how many
+/// quick retries of a refused first contact the run has used. Clones share
+/// the state, so every transfer of one command sees the same answer.
+#[derive(Debug, Clone, Default)]
+pub struct Contact(Arc<ContactState>);
+
+#[derive(Debug, Default)]
+struct ContactState {
+    made: AtomicBool,
+    refused_retries: AtomicUsize,
+}
+
+impl Contact {
+    /// A connection completed its upgrade.
+    pub fn made(&self) {
+        self.0.made.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether any connection completed its upgrade so far.
+    pub fn was_made(&self) -> bool {
+        self.0.made.load(Ordering::Relaxed)
+    }
+
+    /// Take the next quick retry of a refused first contact: how many the
+    /// run took before this one.
+    pub fn take_refused_retry(&self) -> usize {
+        self.0.refused_retries.fetch_add(1, Ordering::Relaxed)
+    }
 }
 
 /// One received frame, already classified.

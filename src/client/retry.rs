@@ -1,8 +1,15 @@
 //! The reconnect policy: which failures are retried, how long to wait, and
 //! when to give up (`--retries` consecutive attempts without progress).
+//!
+//! Until a first connection of the run succeeded, a mistake is more likely
+//! than an outage: a host name that does not resolve fails at once, and a
+//! refused connection is retried only a few times within seconds, counted
+//! over the whole run (unless `--retry-connrefused`). After that, every
+//! transient failure gets the patient backoff.
 
 use std::time::Duration;
 
+use super::{ClientOptions, Contact};
 use crate::backoff::{Backoff, RetryBudget};
 use crate::error::{Error, Result};
 use crate::progress::FileProgress;
@@ -10,21 +17,43 @@ use crate::progress::FileProgress;
 /// First reconnect delay before jitter.
 const BASE_DELAY: Duration = Duration::from_millis(250);
 
+/// Delays before the retries of a refused first contact (3.5 s in all).
+const FIRST_CONTACT_DELAYS: [Duration; 3] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+];
+
+/// The delay before quick retry number `retry` (0-based) of a refused first
+/// contact, capped at `max_delay`; None when they are used up.
+fn first_contact_delay(retry: usize, max_delay: Duration) -> Option<Duration> {
+    FIRST_CONTACT_DELAYS.get(retry).map(|d| (*d).min(max_delay))
+}
+
 /// Tracks attempts of one transfer.
 pub struct Retrier {
     backoff: Backoff,
     budget: RetryBudget,
     progress: FileProgress,
+    max_delay: Duration,
+    /// Whether any connection of this run succeeded.
+    contact: Contact,
+    /// `--retry-connrefused`.
+    patient_when_refused: bool,
 }
 
 impl Retrier {
-    /// Allow `retries` attempts without progress, waiting at most `max_delay`.
-    /// Reconnects are reported to `progress`.
-    pub fn new(retries: u32, max_delay: Duration, progress: FileProgress) -> Retrier {
+    /// Allow `opts.retries` attempts without progress, waiting at most
+    /// `opts.retry_max_delay`. Reconnects are reported to `progress`.
+    pub fn new(opts: &ClientOptions, progress: FileProgress) -> Retrier {
+        let max_delay = opts.retry_max_delay;
         Retrier {
             backoff: Backoff::new(BASE_DELAY.min(max_delay), max_delay),
-            budget: RetryBudget::new(retries),
+            budget: RetryBudget::new(opts.retries),
             progress,
+            max_delay,
+            contact: opts.contact.clone(),
+            patient_when_refused: opts.retry_connrefused,
         }
     }
 
@@ -42,13 +71,25 @@ impl Retrier {
         if made_progress {
             self.backoff.reset();
         }
+        let first_contact = !self.contact.was_made();
+        let quick_delay = match &error {
+            Error::UnknownHost(_) if first_contact => return Err(error),
+            Error::ConnectionRefused(_) if first_contact && !self.patient_when_refused => {
+                let retry = self.contact.take_refused_retry();
+                match first_contact_delay(retry, self.max_delay) {
+                    Some(delay) => Some(delay),
+                    None => return Err(self.refused_for_good(error)),
+                }
+            }
+            _ => None,
+        };
         if !self.budget.allow_retry(made_progress) {
             return Err(Error::RetriesExhausted {
                 attempts: self.attempts(),
                 last: Box::new(error),
             });
         }
-        let delay = self.backoff.next_delay();
+        let delay = quick_delay.unwrap_or_else(|| self.backoff.next_delay());
         tracing::info!(
             attempt = self.attempts(),
             delay_s = delay.as_secs_f64(),
@@ -58,5 +99,130 @@ impl Retrier {
         self.progress.reconnecting(&error.to_string(), delay);
         tokio::time::sleep(delay).await;
         Ok(())
+    }
+
+    /// The quick retries of a refused first contact are used up: the final
+    /// error, with a hint at `--retry-connrefused`.
+    fn refused_for_good(&self, error: Error) -> Error {
+        let hint = format!(
+            "{error} (to wait for a server that is still starting, use --retry-connrefused)"
+        );
+        Error::RetriesExhausted {
+            attempts: self.attempts(),
+            last: Box::new(Error::ConnectionRefused(hint)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn refused_first_contact_gets_three_quick_retries() {
+        let max = Duration::from_secs(30);
+        let delays: Vec<_> = (0..5).map(|n| first_contact_delay(n, max)).collect();
+        assert_eq!(
+            delays,
+            [Some(MS * 500), Some(MS * 1000), Some(MS * 2000), None, None]
+        );
+        let total: Duration = delays.iter().flatten().sum();
+        assert!(total < Duration::from_secs(5), "{total:?}");
+        let capped: Vec<_> = (0..4).map(|n| first_contact_delay(n, MS * 700)).collect();
+        assert_eq!(
+            capped,
+            [Some(MS * 500), Some(MS * 700), Some(MS * 700), None]
+        );
+        assert_eq!(first_contact_delay(0, Duration::ZERO), Some(Duration::ZERO));
+    }
+
+    fn options(retries: u32, retry_connrefused: bool) -> ClientOptions {
+        ClientOptions {
+            token: None,
+            retries,
+            retry_max_delay: Duration::from_secs(30),
+            timeout: Duration::from_secs(30),
+            chunk_size: 1 << 20,
+            quiet: true,
+            tls: None,
+            progress: crate::progress::ProgressMode::None,
+            limit_rate: None,
+            retry_connrefused,
+            contact: Contact::default(),
+        }
+    }
+
+    /// What [`Retrier::failed`] answered: retried, or the final error's text.
+    fn outcome(result: Result<()>) -> String {
+        match result {
+            Ok(()) => "retry".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn first_contact_policy() {
+        let unknown = || Error::UnknownHost("unknown".into());
+        let refused = || Error::ConnectionRefused("refused".into());
+        let cut = || Error::Network("cut".into());
+        let hint = "giving up after 4 attempts: refused (to wait for a server that is still \
+                    starting, use --retry-connrefused)";
+        type Case = (bool, u32, bool, fn() -> Error, usize, &'static str);
+        // (contact made, --retries, --retry-connrefused, error, failures, last answer)
+        let cases: Vec<Case> = vec![
+            (false, 10, false, unknown, 1, "unknown"),
+            (true, 10, false, unknown, 5, "retry"),
+            (false, 10, false, refused, 3, "retry"),
+            (false, 10, false, refused, 4, hint),
+            (
+                false,
+                1,
+                false,
+                refused,
+                2,
+                "giving up after 2 attempts: refused",
+            ),
+            (false, 10, true, refused, 8, "retry"),
+            (true, 10, false, refused, 8, "retry"),
+            (false, 10, false, cut, 8, "retry"),
+        ];
+        for (made, retries, patient, error, failures, want) in cases {
+            let opts = options(retries, patient);
+            if made {
+                opts.contact.made();
+            }
+            let mut retrier = Retrier::new(&opts, FileProgress::hidden());
+            let start = tokio::time::Instant::now();
+            let mut last = String::new();
+            for _ in 0..failures {
+                last = outcome(retrier.failed(error(), false).await);
+            }
+            let case = format!("made {made}, retries {retries}, patient {patient}, {failures}");
+            assert_eq!(last, want, "{case}");
+            if !made && !patient && matches!(error(), Error::ConnectionRefused(_)) {
+                assert!(
+                    start.elapsed() <= MS * 3500,
+                    "{case}: {:?}",
+                    start.elapsed()
+                );
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn quick_retries_are_counted_over_the_run() {
+        let opts = options(10, false);
+        let refused = || Error::ConnectionRefused("refused".into());
+        let mut first = Retrier::new(&opts, FileProgress::hidden());
+        for _ in 0..3 {
+            first.failed(refused(), false).await.unwrap();
+        }
+        let mut second = Retrier::new(&opts.clone(), FileProgress::hidden());
+        assert!(second.failed(refused(), false).await.is_err());
+        let mut after_contact = Retrier::new(&opts, FileProgress::hidden());
+        opts.contact.made();
+        assert!(after_contact.failed(refused(), false).await.is_ok());
     }
 }

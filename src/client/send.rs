@@ -76,7 +76,7 @@ pub async fn send_or_into(
         resumed_from: None,
         transferred: 0,
     };
-    let mut retrier = Retrier::new(opts.retries, opts.retry_max_delay, progress.clone());
+    let mut retrier = Retrier::new(opts, progress.clone());
     let result = loop {
         let before = upload.acked;
         let span = tracing::info_span!("conn", n = retrier.attempts());

@@ -48,7 +48,7 @@ pub fn print(
     let found = if file.found { "" } else { " (not found)" };
     writeln!(stdout, "config file: {}{found}", file.display())?;
     for (name, text, _, source) in rows {
-        writeln!(stdout, "{name:<16} {text:<28} {source}")?;
+        writeln!(stdout, "{name:<18} {text:<28} {source}")?;
     }
     Ok(())
 }
@@ -83,6 +83,12 @@ fn rows(settings: &ClientSettings, progress: ProgressMode) -> Vec<Row> {
             |v| json!(v),
         ),
         row("limit_rate", &settings.limit_rate, rate_text, |v| json!(v)),
+        row(
+            "retry_connrefused",
+            &settings.retry_connrefused,
+            bool::to_string,
+            |v| json!(v),
+        ),
         (
             "progress",
             progress.name().to_string(),

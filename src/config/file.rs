@@ -52,6 +52,8 @@ pub struct FileSettings {
     pub limit_rate: Option<SizeValue>,
     /// `--progress`.
     pub progress: Option<ProgressMode>,
+    /// `--retry-connrefused`.
+    pub retry_connrefused: Option<bool>,
 }
 
 /// The config file as found (or not).
@@ -135,6 +137,7 @@ mod tests {
             chunk_size = "64K"
             limit_rate = 1048576
             progress = "plain"
+            retry_connrefused = true
         "#;
         let s: FileSettings = toml::from_str(text).unwrap();
         assert_eq!(s.retries, Some(3));
@@ -142,6 +145,7 @@ mod tests {
         assert_eq!(s.chunk_size.unwrap().bytes(), Ok(65536));
         assert_eq!(s.limit_rate.unwrap().bytes(), Ok(1 << 20));
         assert_eq!(s.progress, Some(ProgressMode::Plain));
+        assert_eq!(s.retry_connrefused, Some(true));
     }
 
     #[test]

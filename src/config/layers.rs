@@ -61,6 +61,8 @@ pub struct ClientSettings {
     pub limit_rate: Setting<Option<u64>>,
     /// `--progress` (None: chosen from the terminal and `-q`).
     pub progress: Setting<Option<ProgressMode>>,
+    /// `--retry-connrefused`.
+    pub retry_connrefused: Setting<bool>,
 }
 
 /// Defaults of the client settings.
@@ -127,6 +129,15 @@ fn number<T: std::str::FromStr>(text: &str) -> std::result::Result<T, String> {
     text.trim()
         .parse()
         .map_err(|_| format!("{text:?} is not a number"))
+}
+
+/// A yes/no value: 1/0, true/false, yes/no, on/off.
+fn boolean(text: &str) -> std::result::Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{text:?} is not one of 1, 0, true, false, yes, no")),
+    }
 }
 
 fn progress_mode(text: &str) -> std::result::Result<ProgressMode, String> {
@@ -216,6 +227,41 @@ impl ClientSettings {
                 None,
                 |t| progress_mode(t).map(Some),
             )?,
+            retry_connrefused: layer(
+                (
+                    "--retry-connrefused",
+                    args.retry_connrefused.then_some(true),
+                ),
+                "WSRESUME_RETRY_CONNREFUSED",
+                f.retry_connrefused,
+                false,
+                boolean,
+            )?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_read_like_shell_switches() {
+        let cases = [
+            ("1", Some(true)),
+            ("true", Some(true)),
+            (" YES ", Some(true)),
+            ("on", Some(true)),
+            ("0", Some(false)),
+            ("False", Some(false)),
+            ("no", Some(false)),
+            ("off", Some(false)),
+            ("", None),
+            ("2", None),
+            ("maybe", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(boolean(text).ok(), want, "{text:?}");
+        }
     }
 }

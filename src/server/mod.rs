@@ -160,7 +160,7 @@ impl Server {
         }
     }
 
-    fn spawn_connection(&self, stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
+    fn spawn_connection(&self, mut stream: TcpStream, permit: tokio::sync::OwnedSemaphorePermit) {
         let ctx = self.ctx.clone();
         let access = self.access.clone();
         let limits = self.limits.clone();
@@ -177,9 +177,13 @@ impl Server {
             let token = access.token.as_deref();
             let mut log = translog::TransferLog::new(peer);
             let result = match &access.tls {
-                None => {
-                    handle_connection(stream, &ctx, token, &limits, &mut shutdown, &mut log).await
-                }
+                None => match refuse_tls_hello(&mut stream, limits.handshake_timeout).await {
+                    Ok(()) => {
+                        let shutdown = &mut shutdown;
+                        handle_connection(stream, &ctx, token, &limits, shutdown, &mut log).await
+                    }
+                    Err(refusal) => Err(refusal),
+                },
                 Some(tls) => match tls_accept(tls, stream, limits.handshake_timeout).await {
                     Ok(stream) => {
                         let shutdown = &mut shutdown;
@@ -254,6 +258,41 @@ async fn expire_abandoned(ctx: Arc<Context>, max_age: Duration) {
             Ok(Err(e)) => tracing::warn!("expiry sweep failed: {e}"),
             Err(e) => tracing::warn!("expiry sweep failed: {e}"),
         }
+    }
+}
+
+/// What a plain listener answers to a TLS handshake: plain HTTP, which a
+/// TLS client can tell from TLS (and a person can read).
+const NOT_TLS_REPLY: &[u8] = b"HTTP/1.1 400 Bad Request\r\n\
+Content-Type: text/plain\r\nContent-Length: 54\r\nConnection: close\r\n\r\n\
+this server does not speak TLS: use ws://, not wss://\n";
+
+/// A client that opens with a TLS handshake (a `wss://` URL) on this plain
+/// listener gets [`NOT_TLS_REPLY`] and is refused; others go on to the
+/// upgrade. The client's first byte must come within `limit`.
+async fn refuse_tls_hello(stream: &mut TcpStream, limit: Duration) -> Result<(), Refusal> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+        Err(_) => Err(Refusal::new(ErrorCode::BadRequest, "handshake timed out")),
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE_RECORD => {
+            // Reply, then read what the client sent until it hangs up:
+            // closing with its hello unread would reset the connection and
+            // could destroy the reply before the client reads it.
+            let reply = async {
+                stream.write_all(NOT_TLS_REPLY).await?;
+                let mut unread = [0u8; 4096];
+                while stream.read(&mut unread).await? > 0 {}
+                std::io::Result::Ok(())
+            };
+            let _ = tokio::time::timeout(limit, reply).await;
+            Err(Refusal::new(
+                ErrorCode::BadRequest,
+                "a TLS handshake on a plain ws:// listener: the client should use ws://",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 

@@ -35,7 +35,7 @@ pub fn bin() -> &'static str {
 }
 
 /// Environment variables that change the client's settings or logs.
-pub const SETTING_VARS: [&str; 9] = [
+pub const SETTING_VARS: [&str; 10] = [
     "WSRESUME_TOKEN",
     "WSRESUME_SERVER",
     "WSRESUME_RETRIES",
@@ -44,6 +44,7 @@ pub const SETTING_VARS: [&str; 9] = [
     "WSRESUME_CHUNK_SIZE",
     "WSRESUME_LIMIT_RATE",
     "WSRESUME_PROGRESS",
+    "WSRESUME_RETRY_CONNREFUSED",
     "WSRESUME_LOG",
 ];
 
