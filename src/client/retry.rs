@@ -149,6 +149,7 @@ mod tests {
             tls: None,
             progress: crate::progress::ProgressMode::None,
             limit_rate: None,
+            wait_lock: false,
             retry_connrefused,
             contact: Contact::default(),
         }
