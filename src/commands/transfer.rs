@@ -43,7 +43,9 @@ pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyh
     let dest = match args.dest.as_deref() {
         Some(d) if d.as_os_str() == "-" && out.json() => {
             return Err(Error::Usage(
-                "--json cannot be used with DEST '-': standard output carries the file".into(),
+                "--json cannot be used with DEST '-': standard output carries the file \
+                 (give a file DEST for the JSON line, or check the exit code)"
+                    .into(),
             )
             .into());
         }
