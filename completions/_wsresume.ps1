@@ -38,7 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             break
         }
         'wsresume;serve' {
-            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on; port 0 picks a free port')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Require this bearer token from every client')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN')
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Serve wss:// with this certificate chain (PEM); needs --tls-key')
@@ -50,8 +50,8 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Drop a connection on which nothing arrives for this long')
             [CompletionResult]::new('--expire-uploads', '--expire-uploads', [CompletionResultType]::ParameterName, 'Remove partial uploads untouched for this long (90s, 30m, 12h, 7d); a client coming back to one is told and starts again')
             [CompletionResult]::new('--read-only', '--read-only', [CompletionResultType]::ParameterName, 'Serve downloads only; refuse uploads')
-            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors')
-            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors (a warning about listening beyond loopback without a token is still printed)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors (a warning about listening beyond loopback without a token is still printed)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')

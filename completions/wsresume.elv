@@ -34,7 +34,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wsresume;serve'= {
-            cand --listen 'Address to listen on; port 0 picks a free port'
+            cand --listen 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port'
             cand --token 'Require this bearer token from every client'
             cand --token-file 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN'
             cand --tls-cert 'Serve wss:// with this certificate chain (PEM); needs --tls-key'
@@ -46,8 +46,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --idle-timeout 'Drop a connection on which nothing arrives for this long'
             cand --expire-uploads 'Remove partial uploads untouched for this long (90s, 30m, 12h, 7d); a client coming back to one is told and starts again'
             cand --read-only 'Serve downloads only; refuse uploads'
-            cand -q 'Only log errors'
-            cand --quiet 'Only log errors'
+            cand -q 'Only log errors (a warning about listening beyond loopback without a token is still printed)'
+            cand --quiet 'Only log errors (a warning about listening beyond loopback without a token is still printed)'
             cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand -h 'Print help'

@@ -35,7 +35,7 @@ complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "config" -d 'Show 
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "man" -d 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l listen -d 'Address to listen on; port 0 picks a free port' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l listen -d 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token -d 'Require this bearer token from every client' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token-file -d 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM); needs --tls-key' -r -F
@@ -47,7 +47,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l handshake-ti
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l expire-uploads -d 'Remove partial uploads untouched for this long (90s, 30m, 12h, 7d); a client coming back to one is told and starts again' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
-complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors'
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors (a warning about listening beyond loopback without a token is still printed)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s V -l version -d 'Print version'

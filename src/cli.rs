@@ -83,7 +83,8 @@ pub enum Command {
 pub struct ServeArgs {
     /// The directory to serve [default: the current directory].
     pub root: Option<PathBuf>,
-    /// Address to listen on; port 0 picks a free port.
+    /// Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for
+    /// 127.0.0.1:PORT; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9001")]
     pub listen: String,
     /// Require this bearer token from every client.
@@ -125,7 +126,8 @@ pub struct ServeArgs {
     /// a client coming back to one is told and starts again.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     pub expire_uploads: String,
-    /// Only log errors.
+    /// Only log errors (a warning about listening beyond loopback without a
+    /// token is still printed).
     #[arg(short, long)]
     pub quiet: bool,
 }

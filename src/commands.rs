@@ -153,12 +153,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     };
     let limits = config::server_limits(&args)?;
-    let listener = server::bind(&args.listen)
+    let listen = config::listen_address(&args.listen)?;
+    let listener = server::bind(&listen)
         .await
-        .map_err(|e| Error::local_io(format!("listening on {}", args.listen), e))?;
+        .map_err(|e| Error::local_io(format!("listening on {listen}"), e))?;
     let addr = listener
         .local_addr()
         .context("reading the listening address")?;
+    let served = Served {
+        root: std::fs::canonicalize(&root).unwrap_or(root),
+        read_only: args.read_only,
+        token: access.token.is_some(),
+        tls: access.tls.is_some(),
+    };
+    if !args.quiet {
+        eprintln!("{}", served.summary());
+    }
+    if let Some(warning) = served.exposure_warning(addr) {
+        eprintln!("wsresume: warning: {warning}");
+    }
     let mut stdout = std::io::stdout();
     let scheme = if access.tls.is_some() { "wss" } else { "ws" };
     writeln!(stdout, "listening on {scheme}://{addr}").and_then(|()| stdout.flush())?;
@@ -172,4 +185,104 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     server::run(listener, ctx, access, limits, shutdown_signal()).await;
     Ok(())
+}
+
+/// What `serve` serves and to whom, for its start-up lines on stderr.
+struct Served {
+    /// ROOT, absolute.
+    root: PathBuf,
+    read_only: bool,
+    token: bool,
+    tls: bool,
+}
+
+impl Served {
+    /// `serving /srv/files: read-write, no token, no TLS`.
+    fn summary(&self) -> String {
+        format!(
+            "serving {}: {}, {}, {}",
+            self.root.display(),
+            if self.read_only {
+                "read-only"
+            } else {
+                "read-write"
+            },
+            if self.token {
+                "token required"
+            } else {
+                "no token"
+            },
+            if self.tls {
+                "TLS (wss://)"
+            } else {
+                "no TLS (ws://)"
+            },
+        )
+    }
+
+    /// The warning when `addr` is reachable beyond loopback without a token.
+    fn exposure_warning(&self, addr: std::net::SocketAddr) -> Option<String> {
+        if self.token || addr.ip().to_canonical().is_loopback() {
+            return None;
+        }
+        let rights = if self.read_only {
+            "read every file"
+        } else {
+            "read, create and replace every file"
+        };
+        Some(format!(
+            "listening on {addr} (beyond loopback) without a token: anyone who can \
+             reach this port can {rights} under {} (set --token or --token-file)",
+            self.root.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_says_what_it_serves_and_warns_only_when_open_beyond_loopback() {
+        let served = |read_only, token, tls| Served {
+            root: PathBuf::from("/srv/files"),
+            read_only,
+            token,
+            tls,
+        };
+        assert_eq!(
+            served(false, false, false).summary(),
+            "serving /srv/files: read-write, no token, no TLS (ws://)"
+        );
+        assert_eq!(
+            served(true, true, true).summary(),
+            "serving /srv/files: read-only, token required, TLS (wss://)"
+        );
+        // (address, token, warned)
+        let cases = [
+            ("127.0.0.1:9001", false, false),
+            ("127.8.9.10:9001", false, false),
+            ("[::1]:9001", false, false),
+            ("[::ffff:127.0.0.1]:9001", false, false),
+            ("0.0.0.0:9001", false, true),
+            ("[::]:9001", false, true),
+            ("192.168.1.5:9001", false, true),
+            ("0.0.0.0:9001", true, false),
+        ];
+        for (addr, token, warned) in cases {
+            let warning = served(false, token, false).exposure_warning(addr.parse().unwrap());
+            assert_eq!(
+                warning.is_some(),
+                warned,
+                "{addr} token={token}: {warning:?}"
+            );
+        }
+        let warning = served(true, false, false)
+            .exposure_warning("0.0.0.0:1".parse().unwrap())
+            .unwrap();
+        assert!(
+            warning.contains("read every file under /srv/files"),
+            "{warning}"
+        );
+    }
 }

@@ -141,6 +141,33 @@ pub fn server_token(args: &ServeArgs) -> Result<Option<String>> {
     Ok(Some(token.to_string()))
 }
 
+/// The address `serve --listen` binds: `HOST:PORT`, `[V6]:PORT`, or a
+/// bare `PORT` on the loopback address (`127.0.0.1:PORT`).
+pub fn listen_address(text: &str) -> Result<String> {
+    let how = "write HOST:PORT (127.0.0.1:9001, 0.0.0.0:9001, [::1]:9001, \
+               localhost:9001) or a bare PORT for 127.0.0.1:PORT";
+    let bad = |why: &str| Error::Usage(format!("--listen {text}: {why}; {how}"));
+    let port = |digits: &str| {
+        digits
+            .parse::<u16>()
+            .map_err(|_| bad(&format!("{digits:?} is not a port (0 to 65535)")))
+    };
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(format!("127.0.0.1:{}", port(text)?));
+    }
+    let Some((host, digits)) = text.rsplit_once(':') else {
+        return Err(bad("no port"));
+    };
+    port(digits)?;
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return Err(bad("an IPv6 address needs brackets"));
+    }
+    Ok(text.to_string())
+}
+
 /// The server's limits.
 pub fn server_limits(args: &ServeArgs) -> Result<ServerLimits> {
     if args.max_connections == 0 {
@@ -176,6 +203,31 @@ pub fn server_limits(args: &ServeArgs) -> Result<ServerLimits> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses_take_a_bare_port_for_loopback() {
+        let cases = [
+            ("9002", Some("127.0.0.1:9002")),
+            ("0", Some("127.0.0.1:0")),
+            ("127.0.0.1:9002", Some("127.0.0.1:9002")),
+            ("0.0.0.0:0", Some("0.0.0.0:0")),
+            ("[::1]:9002", Some("[::1]:9002")),
+            ("localhost:9002", Some("localhost:9002")),
+            ("65536", None),
+            (":9002", None),
+            ("localhost", None),
+            ("::1:9002", None),
+            ("host:port", None),
+            ("", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(listen_address(text).ok().as_deref(), want, "{text:?}");
+        }
+        let Err(Error::Usage(message)) = listen_address("localhost") else {
+            panic!("not a usage error");
+        };
+        assert!(message.contains("bare PORT"), "{message}");
+    }
 
     #[test]
     fn sizes_parse_like_curl() {

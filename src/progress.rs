@@ -5,15 +5,17 @@
 //!
 //! [`Progress`] is made once per command; [`FileProgress`] is the handle a
 //! transfer reports to. All output of a run goes through here, so notes and
-//! reconnect messages never tear a bar.
+//! reconnect messages never tear a bar. Each bar's line is fitted to the
+//! terminal's width (`layout`) and fitted again when the width changes.
 
+mod layout;
 mod plain;
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use crate::report::human_bytes;
 
@@ -56,7 +58,7 @@ pub struct Progress {
     mode: ProgressMode,
     chatter: bool,
     multi: MultiProgress,
-    overall: Option<ProgressBar>,
+    overall: Option<Arc<FittedBar>>,
 }
 
 impl Progress {
@@ -70,9 +72,8 @@ impl Progress {
         let multi = MultiProgress::with_draw_target(target);
         let overall = (mode == ProgressMode::Bar && files > 1).then(|| {
             let bar = multi.add(ProgressBar::new(total));
-            bar.set_style(bar_style("green/white"));
-            bar.set_prefix(format!("total: 0 of {files} files"));
-            bar
+            let label = format!("total: 0 of {files} files");
+            Arc::new(FittedBar::new(bar, "green/white", &label, true))
         });
         Progress {
             mode,
@@ -89,22 +90,16 @@ impl Progress {
 
     /// The handle for one file, labelled `label`.
     pub fn file(&self, label: &str) -> FileProgress {
-        let bar = match self.mode {
-            ProgressMode::Bar => {
-                let bar = ProgressBar::hidden();
-                bar.set_style(bar_style("cyan/blue"));
-                bar.set_prefix(label.to_string());
-                bar
-            }
-            _ => ProgressBar::hidden(),
-        };
+        let shown = self.mode == ProgressMode::Bar;
+        let line = FittedBar::new(ProgressBar::hidden(), "cyan/blue", label, shown);
         FileProgress {
             inner: Arc::new(Inner {
                 mode: self.mode,
                 chatter: self.chatter,
                 label: label.to_string(),
                 multi: self.multi.clone(),
-                bar,
+                bar: line.bar.clone(),
+                line,
                 overall: self.overall.clone(),
                 state: Mutex::new(State::default()),
             }),
@@ -131,28 +126,108 @@ impl Progress {
     /// One more file is finished (for the overall bar's count).
     pub fn file_done(&self, done: usize, files: usize) {
         if let Some(overall) = &self.overall {
-            overall.set_prefix(format!("total: {done} of {files} files"));
+            overall.update(|text| text.label = format!("total: {done} of {files} files"));
         }
     }
 
     /// Remove the bars.
     pub fn finish(&self) {
         if let Some(overall) = &self.overall {
-            overall.finish_and_clear();
+            overall.bar.finish_and_clear();
         }
         let _ = self.multi.clear();
     }
 }
 
-/// A bar's line: label, bytes, the bar in `colours`, rate, ETA, status.
-fn bar_style(colours: &str) -> ProgressStyle {
-    let template = format!(
-        "{{prefix:<24!}} {{bytes:>10}}/{{total_bytes:<10}} [{{bar:24.{colours}}}] \
-         {{bytes_per_sec:>12}} ETA {{eta:<4}} {{wide_msg}}"
-    );
-    ProgressStyle::with_template(&template)
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ")
+/// How often a bar checks whether the terminal's width changed.
+const WIDTH_CHECK: Duration = Duration::from_secs(1);
+
+/// The terminal's width now (80 columns when it cannot be told).
+fn terminal_width() -> u16 {
+    console::Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, columns)| columns)
+}
+
+/// A bar whose line is fitted to the terminal's width.
+struct FittedBar {
+    bar: ProgressBar,
+    colours: &'static str,
+    /// Whether the bar is ever drawn (bar mode).
+    shown: bool,
+    text: Mutex<BarText>,
+}
+
+/// What a bar's line says, and the width it was fitted to.
+struct BarText {
+    label: String,
+    message: String,
+    /// Waiting to reconnect: `message` says why.
+    waiting: bool,
+    width: u16,
+    checked: Instant,
+}
+
+impl FittedBar {
+    fn new(bar: ProgressBar, colours: &'static str, label: &str, shown: bool) -> FittedBar {
+        let fitted = FittedBar {
+            bar,
+            colours,
+            shown,
+            text: Mutex::new(BarText {
+                label: label.to_string(),
+                message: String::new(),
+                waiting: false,
+                width: 0,
+                checked: Instant::now(),
+            }),
+        };
+        fitted.update(|_| {});
+        fitted
+    }
+
+    /// Change what the line says and fit it again.
+    fn update(&self, change: impl FnOnce(&mut BarText)) {
+        if !self.shown {
+            return;
+        }
+        let mut text = self
+            .text
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        change(&mut text);
+        text.width = terminal_width();
+        text.checked = Instant::now();
+        self.apply(&text);
+    }
+
+    /// Fit the line again if the terminal's width changed (checked at most
+    /// every [`WIDTH_CHECK`]).
+    fn refit_if_resized(&self) {
+        if !self.shown {
+            return;
+        }
+        let mut text = self
+            .text
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if text.checked.elapsed() < WIDTH_CHECK {
+            return;
+        }
+        text.checked = Instant::now();
+        let width = terminal_width();
+        if width != text.width {
+            text.width = width;
+            self.apply(&text);
+        }
+    }
+
+    fn apply(&self, text: &BarText) {
+        let line = layout::fit(text.width, &text.label, &text.message, text.waiting);
+        self.bar.set_style(line.style(self.colours));
+        self.bar.set_prefix(line.prefix);
+        self.bar.set_message(line.message);
+    }
 }
 
 /// The progress of one file; cheap to clone.
@@ -166,8 +241,10 @@ struct Inner {
     chatter: bool,
     label: String,
     multi: MultiProgress,
+    /// The file's bar (`line.bar`).
     bar: ProgressBar,
-    overall: Option<ProgressBar>,
+    line: FittedBar,
+    overall: Option<Arc<FittedBar>>,
     state: Mutex<State>,
 }
 
@@ -205,9 +282,9 @@ impl FileProgress {
             }
         }
         if let Some(overall) = &inner.overall {
-            adjust(overall, state.position, resumed_from);
+            adjust(&overall.bar, state.position, resumed_from);
             if first {
-                overall.reset_eta();
+                overall.bar.reset_eta();
             }
         }
         state.position = resumed_from;
@@ -226,10 +303,12 @@ impl FileProgress {
         let inner = &self.inner;
         let mut state = self.lock();
         if let Some(overall) = &inner.overall {
-            adjust(overall, state.position, position);
+            adjust(&overall.bar, state.position, position);
+            overall.refit_if_resized();
         }
         state.position = position;
         inner.bar.set_position(position);
+        inner.line.refit_if_resized();
         if inner.mode == ProgressMode::Plain
             && let Some(line) = state.plain.update(&inner.label, position)
         {
@@ -248,9 +327,13 @@ impl FileProgress {
         let inner = &self.inner;
         let mut state = self.lock();
         state.reconnects += 1;
-        let wait = format!("retry in {:.1}s: {reason}", delay.as_secs_f64());
+        let delay = layout::delay_text(delay);
+        let wait = format!("retry in {delay}: {reason}");
         match inner.mode {
-            ProgressMode::Bar => inner.bar.set_message(wait),
+            ProgressMode::Bar => inner.line.update(|text| {
+                text.message = format!("retry in {delay}: {}", layout::short_reason(reason));
+                text.waiting = true;
+            }),
             ProgressMode::Plain if inner.chatter => {
                 if let Some(line) = state.plain.reconnect(&inner.label, &wait) {
                     eprintln!("{line}");
@@ -296,7 +379,10 @@ impl FileProgress {
             1 => extra.push("1 reconnect".into()),
             n => extra.push(format!("{n} reconnects")),
         }
-        self.inner.bar.set_message(extra.join(", "));
+        self.inner.line.update(|text| {
+            text.message = extra.join(", ");
+            text.waiting = false;
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

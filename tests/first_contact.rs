@@ -129,23 +129,26 @@ fn retry_connrefused_from_the_environment() {
 }
 
 /// A download under way loses its server: the reconnects are refused more
-/// often than a first contact allows, and it still finishes once the server
-/// is back on its port.
+/// often than a first contact allows, and it still finishes once a server
+/// is back on the port. The client talks to a throttling proxy; dropping it
+/// cuts the connection and leaves its port refusing.
 #[test]
 fn after_a_first_success_refusals_are_retried_patiently() {
     let (root, local) = (TempDir::new().unwrap(), TempDir::new().unwrap());
-    let src = random_file(root.path(), "slow.bin", 400_000);
-    let mut server = Server::start(root.path(), &[]);
-    let port = server.addr().port();
+    let src = random_file(root.path(), "slow.bin", 2_000_000);
+    let server = Server::start(root.path(), &[]);
+    let proxy = support::FaultProxy::new(server.addr());
+    proxy.throttle(100_000);
+    let port = proxy.addr().port();
     let dest = local.path().join("slow.bin");
-    let url = server.url("slow.bin");
-    let flags = ["--limit-rate", "100K", "--retry-max-delay", "1", "-v"];
+    let url = proxy.url("slow.bin");
+    let flags = ["--retry-max-delay", "1", "-v"];
     let mut client = Proc::wsresume(&[&["get", &url, s(&dest)][..], &flags[..]].concat());
     let started = wait_until(Duration::from_secs(20), || {
         support::file_len(&part_path(&dest)) > 0
     });
     assert!(started, "no bytes: {}", client.stderr_text());
-    server.kill();
+    drop(proxy);
     let waited = wait_until(Duration::from_secs(30), || {
         refused_retries(&client) >= MORE_THAN_QUICK
     });

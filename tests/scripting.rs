@@ -168,7 +168,6 @@ fn every_failure_class_has_its_exit_code_and_json_line() {
         (with(&[], &["get"]), 2),
         (with(&["--chunk-size", "12Q"], &["get", &url]), 2),
         (with(&[], &["get", "http://example.invalid/x"]), 2),
-        (with(&[], &["get", &url, "-"]), 2),
         (with(&t, &["get", &url, s(&under_file)]), 3),
         (
             with(&t, &["send", s(&local.path().join("missing")), &url]),

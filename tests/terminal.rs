@@ -1,6 +1,7 @@
 //! What a user sees in a real terminal (a detached tmux session): progress
 //! bars per file and overall, a reconnect shown inside the bar rather than
-//! as lines, and no colour with `NO_COLOR`. Skipped when tmux is missing.
+//! as lines, bars that fit an 80-column terminal with the retry reason
+//! visible, and no colour with `NO_COLOR`. Skipped when tmux is missing.
 //!
 //! `WSRESUME_CAPTURE=docs/terminal-capture.txt cargo test --test terminal`
 //! also writes the mid-transfer screen to that file.
@@ -85,6 +86,78 @@ fn bars_show_files_total_and_reconnects() {
     for (name, file) in names.iter().zip(&files) {
         let stored = rig.root.path().join("up").join(name);
         assert_eq!(sha256_file(&stored), sha256_file(file));
+    }
+}
+
+/// At 80 columns no bar line wraps, a long name is shortened with an
+/// ellipsis, and while the client waits to reconnect to a port nothing
+/// listens on any more its bar says why (`retry in 2s: connection refused`)
+/// next to the name, percentage and bytes.
+#[test]
+fn bars_fit_80_columns_and_show_why_they_wait() {
+    if !Tmux::available() {
+        eprintln!("tmux not installed: skipped");
+        return;
+    }
+    let Rig {
+        root,
+        local,
+        server: _server,
+        proxy,
+    } = Rig::new(&[]);
+    let name = "a-rather-long-release-name-2026-05-01.tar.gz";
+    let src = random_file(root.path(), name, SIZE);
+    let dest = local.path().join("copy.tar.gz");
+    proxy.throttle(1024 * 1024);
+    let url = proxy.url(name);
+    let args = [
+        "get",
+        url.as_str(),
+        s(&dest),
+        "--chunk-size",
+        "64K",
+        "--retry-max-delay",
+        "5",
+        "--retries",
+        "30",
+    ];
+    let tmux = Tmux::start_sized(&wsresume_shell(&[], &args), 80, 24);
+    let (screen, moving) = tmux.wait_for(WAIT, |screen| {
+        screen
+            .lines()
+            .any(|l| l.starts_with("a-rather") && l.contains("[="))
+    });
+    assert!(moving, "no bar:\n{screen}");
+    check_no_wrap(&tmux.capture_joined());
+    // The proxy goes away: the connection is cut and its port refuses.
+    let port = proxy.addr().port();
+    drop(proxy);
+    let (screen, waiting) = tmux.wait_for(WAIT, |screen| {
+        screen
+            .lines()
+            .any(|l| l.contains("retry in") && l.contains("refused"))
+    });
+    assert!(waiting, "no retry reason in the bar:\n{screen}");
+    let line = screen.lines().find(|l| l.contains("retry in")).unwrap();
+    assert!(line.starts_with("a-rather") && line.contains('…'), "{line}");
+    assert!(line.contains('%') && line.contains("MiB"), "{line}");
+    check_no_wrap(&tmux.capture_joined());
+    // A server comes up on that port and the download finishes.
+    let listen = format!("127.0.0.1:{port}");
+    let _back = support::Proc::wsresume(&["serve", s(root.path()), "--listen", &listen]);
+    let (end, done) = tmux.wait_for(WAIT, |screen| exit_code(screen).is_some());
+    assert!(done && exit_code(&end).as_deref() == Some("0"), "{end}");
+    assert_eq!(sha256_file(&dest), sha256_file(&src));
+}
+
+/// Every line of a joined capture fits 80 columns (a longer one wrapped).
+fn check_no_wrap(joined: &str) {
+    for line in joined.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "a line wraps at 80 columns ({} chars): {line:?}\n{joined}",
+            line.chars().count()
+        );
     }
 }
 

@@ -26,9 +26,14 @@ pub struct RemoteUrl {
 impl RemoteUrl {
     /// Check `text` is a ws:// or wss:// URL with a host.
     pub fn parse(text: &str) -> Result<RemoteUrl> {
-        let uri: Uri = text
-            .parse()
-            .map_err(|e| Error::Usage(format!("{text}: not a valid URL ({e})")))?;
+        let uri: Uri = text.parse().map_err(|e| match unencoded_char(text) {
+            Some(c) => Error::Usage(format!(
+                "{text}: the URL contains {}: write it as {}",
+                char_name(c),
+                percent_encoding::utf8_percent_encode(c.encode_utf8(&mut [0; 4]), URL_CHAR)
+            )),
+            None => Error::Usage(format!("{text}: not a valid URL ({e})")),
+        })?;
         match uri.scheme_str() {
             Some("ws") | Some("wss") => {}
             _ => {
@@ -128,6 +133,36 @@ fn usable_name(segment: &str) -> Option<String> {
         .ok()?;
     (!name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0']))
         .then(|| name.into_owned())
+}
+
+/// Characters a URL must carry percent-encoded (those `http::Uri` refuses
+/// in a path).
+const URL_CHAR: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`');
+
+/// The first character of `text` that a URL must carry percent-encoded (a
+/// space, a control character, `<`, `>` or a backtick), to explain why the
+/// URL was refused.
+fn unencoded_char(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        c.is_ascii()
+            && percent_encoding::utf8_percent_encode(c.encode_utf8(&mut [0; 4]), URL_CHAR)
+                .next()
+                .is_some_and(|part| part.starts_with('%'))
+    })
+}
+
+/// How an error message names `c`.
+fn char_name(c: char) -> String {
+    match c {
+        ' ' => "a space".into(),
+        '\t' => "a tab".into(),
+        c if c.is_control() => format!("a control character ({c:?})"),
+        c => format!("'{c}'"),
+    }
 }
 
 impl std::fmt::Display for RemoteUrl {
@@ -244,5 +279,33 @@ fn upgrade_error(url: &RemoteUrl, e: WsError) -> Error {
             None => Error::Network(format!("{url}: {e}")),
         },
         other => Error::Network(format!("{url}: {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn characters_a_url_must_encode_are_named_with_their_encoding() {
+        let cases = [
+            (
+                "ws://h:1/a b.txt",
+                Some("contains a space: write it as %20"),
+            ),
+            ("ws://h:1/a\tb", Some("contains a tab: write it as %09")),
+            ("ws://h:1/a<b>", Some("contains '<': write it as %3C")),
+            ("ws://h:1/a`b", Some("contains '`': write it as %60")),
+            ("ws://h:1/a%20b.txt", None),
+        ];
+        for (text, expected) in cases {
+            match (RemoteUrl::parse(text), expected) {
+                (Err(Error::Usage(message)), Some(part)) => {
+                    assert!(message.contains(part), "{text}: {message}");
+                }
+                (Ok(url), None) => assert_eq!(url.file_name().as_deref(), Some("a b.txt")),
+                (other, _) => panic!("{text}: {other:?}"),
+            }
+        }
     }
 }

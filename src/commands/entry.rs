@@ -1,6 +1,7 @@
 //! The process's entry: parse the arguments, run, print the error and pick
 //! the exit code. With `--json`, every failure has its JSON line on stdout,
-//! usage errors and failures before any transfer included.
+//! usage errors and failures before any transfer included; on stderr when
+//! stdout carries a file (`get URL -`).
 
 use std::ffi::OsString;
 
@@ -17,7 +18,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         Ok(cli) => cli,
         Err(e) => return usage_error(&args, &e),
     };
-    let out = Output::new(json_requested(&cli));
+    let out = Output::new(json_requested(&cli), stdout_is_data(&cli));
     let op = op_name(&cli.command);
     match super::run_with(cli, &out) {
         Ok(()) => 0,
@@ -51,7 +52,7 @@ fn usage_error(args: &[OsString], e: &clap::Error) -> u8 {
             .get(1)
             .and_then(|a| a.to_str())
             .filter(|a| is_command(a));
-        Output::new(true).json_line(None, &error_json(op, &err));
+        Output::new(true, wants_stdout_dest(args)).json_line(None, &error_json(op, &err));
     }
     crate::error::ExitCode::Usage.code() as u8
 }
@@ -62,6 +63,16 @@ fn wants_json(args: &[OsString]) -> bool {
         .skip(1)
         .take_while(|a| *a != "--")
         .any(|a| a == "--json")
+}
+
+/// Whether the arguments are a `get` with DEST `-` (standard output
+/// carries the file), for a command line clap refused.
+fn wants_stdout_dest(args: &[OsString]) -> bool {
+    let mut rest = args
+        .iter()
+        .skip(1)
+        .skip_while(|a| !a.to_str().is_some_and(is_command));
+    rest.next().is_some_and(|command| command == "get") && rest.any(|a| a == "-")
 }
 
 fn is_command(name: &str) -> bool {
@@ -80,6 +91,11 @@ fn json_requested(cli: &Cli) -> bool {
     }
 }
 
+/// Whether standard output carries a file's bytes (`get URL -`).
+fn stdout_is_data(cli: &Cli) -> bool {
+    matches!(&cli.command, Command::Get(args) if args.dest.as_deref().is_some_and(|d| d.as_os_str() == "-"))
+}
+
 /// The `op` of the command's JSON lines.
 fn op_name(command: &Command) -> Option<&'static str> {
     Some(match command {
@@ -91,4 +107,28 @@ fn op_name(command: &Command) -> Option<&'static str> {
         Command::Completions { .. } => "completions",
         Command::Man { .. } => "man",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_get_to_standard_output_is_recognised_in_a_refused_command_line() {
+        let cases: [(&[&str], bool); 6] = [
+            (&["get", "ws://h/f", "-", "--json", "--bogus"], true),
+            (&["-v", "get", "--bogus", "ws://h/f", "-"], true),
+            (&["get", "ws://h/f", "out", "--json"], false),
+            (&["send", "-", "ws://h/f", "--json"], false),
+            (&["ls", "-", "--json"], false),
+            (&["--bogus", "-"], false),
+        ];
+        for (args, expected) in cases {
+            let args: Vec<OsString> = std::iter::once("wsresume")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            assert_eq!(wants_stdout_dest(&args), expected, "{args:?}");
+        }
+    }
 }

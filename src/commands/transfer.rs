@@ -48,7 +48,9 @@ pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyh
     let dest = match dest {
         Some(_) if to_stdout && out.json() => {
             return Err(Error::Usage(
-                "--json cannot be used with DEST '-': standard output carries the file".into(),
+                "--json cannot be used with DEST '-': standard output carries the file \
+                 (give a file DEST for the JSON line, or check the exit code)"
+                    .into(),
             )
             .into());
         }

@@ -1,51 +1,251 @@
-//! The WebSocket upgrade: checks the subprotocol (protocol version) and the
-//! bearer token before anything else happens, and sets the frame limits.
+//! The WebSocket upgrade: reads the request head itself (bounded, within
+//! the handshake time-out), answers a plain HTTP request (curl, a browser)
+//! with `426 Upgrade Required` and a line saying what this server is, checks
+//! the subprotocol (protocol version) and the bearer token before anything
+//! else happens, and sets the frame limits.
 
 use std::time::Duration;
 
 use subtle::ConstantTimeEq;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::handshake::machine::TryParse;
+use tokio_tungstenite::tungstenite::handshake::server::{
+    ErrorResponse, Request, Response, create_response, write_response,
+};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::session::Refusal;
 use crate::protocol::{ErrorCode, SUBPROTOCOL};
 
-/// Upgrade `stream`, refusing with an HTTP error when the client speaks
+/// Largest request head read before giving up on a client.
+const MAX_HEAD: usize = 16 * 1024;
+/// How long, and for how many bytes, a refused client may go on sending
+/// (a request body) after the answer, so closing does not reset the
+/// connection and lose the answer.
+const DRAIN_TIME: Duration = Duration::from_secs(1);
+const DRAIN_BYTES: usize = 64 * 1024;
+
+/// Upgrade `stream` (`secure` when it is TLS), refusing with an HTTP error
+/// when the client is a plain HTTP client (426 with an explanation), speaks
 /// another protocol version (426) or presents no or the wrong token (401).
 pub async fn accept<S>(
     stream: S,
     token: Option<&str>,
     limit: Duration,
     max_message: usize,
+    secure: bool,
 ) -> Result<WebSocketStream<S>, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let token = token.map(str::to_string);
-    #[allow(clippy::result_large_err)]
-    let callback =
-        move |request: &Request, response: Response| check(request, response, token.as_deref());
     let config = crate::ws_config()
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
-    match tokio::time::timeout(
-        limit,
-        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config)),
-    )
-    .await
-    {
-        Ok(Ok(ws)) => Ok(ws),
-        Ok(Err(e)) => Err(Refusal::new(
-            ErrorCode::BadRequest,
-            format!("handshake failed: {e}"),
-        )),
+    match tokio::time::timeout(limit, upgrade(stream, token, config, secure)).await {
+        Ok(result) => result,
         Err(_) => Err(Refusal::new(ErrorCode::BadRequest, "handshake timed out")),
     }
 }
 
-// The error type is fixed by tungstenite's handshake callback.
+async fn upgrade<S>(
+    mut stream: S,
+    token: Option<&str>,
+    config: WebSocketConfig,
+    secure: bool,
+) -> Result<WebSocketStream<S>, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (request, tail) = match read_head(&mut stream).await? {
+        Head::Get(request, tail) => (request, tail),
+        Head::Plain { method } => {
+            let answer = plain_http_answer(&method, None, secure);
+            finish_refused(&mut stream, &answer).await;
+            return Err(plain_refusal(&method));
+        }
+    };
+    if !asks_for_websocket(&request) {
+        let answer = plain_http_answer("GET", Some(&request), secure);
+        finish_refused(&mut stream, &answer).await;
+        return Err(plain_refusal("GET"));
+    }
+    let checked = match create_response(&request) {
+        Err(e) => Err(reject(
+            StatusCode::BAD_REQUEST,
+            &format!("bad upgrade request: {e}"),
+        )),
+        Ok(_) if !tail.is_empty() => Err(reject(
+            StatusCode::BAD_REQUEST,
+            "data arrived before the upgrade was answered",
+        )),
+        Ok(response) => check(&request, response, token),
+    };
+    match checked {
+        Ok(response) => {
+            let mut head = Vec::new();
+            write_response(&mut head, &response).map_err(handshake_failed)?;
+            stream.write_all(&head).await.map_err(io_failed)?;
+            stream.flush().await.map_err(io_failed)?;
+            Ok(WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await)
+        }
+        Err(response) => {
+            let status = response.status();
+            finish_refused(&mut stream, &error_bytes(response)?).await;
+            Err(Refusal::new(
+                ErrorCode::BadRequest,
+                format!("handshake failed: HTTP error: {status}"),
+            ))
+        }
+    }
+}
+
+/// A request head as read: a `GET` (with any bytes after the head), or
+/// another method or HTTP version no WebSocket client sends.
+enum Head {
+    Get(Box<Request>, Vec<u8>),
+    Plain { method: String },
+}
+
+/// Read until the request head is complete (at most [`MAX_HEAD`] bytes).
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, Refusal> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 2048];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(io_failed)?;
+        if n == 0 {
+            return Err(Refusal::new(
+                ErrorCode::GoingAway,
+                "the client closed the connection during the handshake",
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match Request::try_parse(&buf) {
+            Ok(Some((size, request))) => {
+                return Ok(Head::Get(Box::new(request), buf.split_off(size)));
+            }
+            Ok(None) if buf.len() < MAX_HEAD => {}
+            Ok(None) => {
+                return Err(Refusal::new(
+                    ErrorCode::BadRequest,
+                    "request head too large",
+                ));
+            }
+            // Only a complete head is checked for these.
+            Err(WsError::Protocol(
+                ProtocolError::WrongHttpMethod | ProtocolError::WrongHttpVersion,
+            )) => {
+                let method = buf.split(|&b| b == b' ').next().unwrap_or_default();
+                let method = String::from_utf8_lossy(method).into_owned();
+                return Ok(Head::Plain { method });
+            }
+            Err(e) => return Err(handshake_failed(e)),
+        }
+    }
+}
+
+/// Whether the request asks to become a WebSocket (`Upgrade: websocket`).
+fn asks_for_websocket(request: &Request) -> bool {
+    request
+        .headers()
+        .get_all("upgrade")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
+}
+
+/// The `426 Upgrade Required` answer to a plain HTTP request: one line of
+/// text saying which command to use (with the request's host and path
+/// when they are plain), no body for `HEAD`.
+fn plain_http_answer(method: &str, request: Option<&Request>, secure: bool) -> Vec<u8> {
+    let plain =
+        |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic() && c != '`');
+    let host = request
+        .and_then(|r| r.headers().get("host"))
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| plain(h))
+        .unwrap_or("HOST:PORT");
+    let path = request
+        .map(|r| r.uri().path())
+        .filter(|p| plain(p) && p.starts_with('/'))
+        .unwrap_or("/PATH");
+    let scheme = if secure { "wss" } else { "ws" };
+    let command = if path.ends_with('/') { "ls" } else { "get" };
+    let body = format!(
+        "this is a wsresume server (WebSocket, subprotocol {SUBPROTOCOL}), not a web server: \
+         use `wsresume {command} {scheme}://{host}{path}`\n"
+    );
+    let mut answer = format!(
+        "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n\
+         Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    if !method.eq_ignore_ascii_case("HEAD") {
+        answer.push_str(&body);
+    }
+    answer.into_bytes()
+}
+
+fn plain_refusal(method: &str) -> Refusal {
+    let method: String = method.chars().take(16).collect();
+    Refusal::new(
+        ErrorCode::BadRequest,
+        format!("plain HTTP {method:?} request, not a WebSocket upgrade: answered 426"),
+    )
+}
+
+/// An error response as bytes: head (with its length) and body.
+fn error_bytes(mut response: ErrorResponse) -> Result<Vec<u8>, Refusal> {
+    let body = response.body().clone().unwrap_or_default();
+    let headers = response.headers_mut();
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert("content-length", HeaderValue::from(body.len()));
+    headers.insert("connection", HeaderValue::from_static("close"));
+    let mut bytes = Vec::new();
+    write_response(&mut bytes, &response).map_err(handshake_failed)?;
+    bytes.extend_from_slice(body.as_bytes());
+    Ok(bytes)
+}
+
+/// Send `answer`, stop writing, and read what the client still sends (a
+/// request body) for a short while, so the answer is not lost to a reset.
+async fn finish_refused<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answer: &[u8]) {
+    let sent = async {
+        stream.write_all(answer).await?;
+        stream.shutdown().await
+    };
+    if sent.await.is_err() {
+        return;
+    }
+    let drain = async {
+        let mut buf = [0u8; 4096];
+        let mut left = DRAIN_BYTES;
+        while left > 0 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+}
+
+fn handshake_failed(e: WsError) -> Refusal {
+    Refusal::new(ErrorCode::BadRequest, format!("handshake failed: {e}"))
+}
+
+fn io_failed(e: std::io::Error) -> Refusal {
+    Refusal::new(ErrorCode::GoingAway, format!("handshake failed: {e}"))
+}
+
+// The error type is tungstenite's error response.
 #[allow(clippy::result_large_err)]
 fn check(
     request: &Request,

@@ -327,8 +327,9 @@ async fn handle_connection<S>(
 where
     S: DataSocket,
 {
-    let mut ws =
-        handshake::accept(stream, token, limits.handshake_timeout, limits.max_message).await?;
+    let secure = stream.plain_tcp().is_none();
+    let (limit, max_message) = (limits.handshake_timeout, limits.max_message);
+    let mut ws = handshake::accept(stream, token, limit, max_message, secure).await?;
     let first = tokio::time::timeout(limits.handshake_timeout, ws.next()).await;
     let request = first_request(first);
     if let Ok(message) = &request {

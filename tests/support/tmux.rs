@@ -25,6 +25,11 @@ impl Tmux {
 
     /// Runs `shell_command` in a new 120x30 terminal.
     pub fn start(shell_command: &str) -> Tmux {
+        Tmux::start_sized(shell_command, 120, 30)
+    }
+
+    /// Runs `shell_command` in a new terminal of `columns` x `rows`.
+    pub fn start_sized(shell_command: &str, columns: u16, rows: u16) -> Tmux {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let socket = format!(
             "wsresume-test-{}-{}",
@@ -33,7 +38,8 @@ impl Tmux {
         );
         let status = Command::new("tmux")
             .args(["-L", &socket, "-f", "/dev/null", "new-session", "-d"])
-            .args(["-x", "120", "-y", "30", "-s", "t", shell_command])
+            .args(["-x", &columns.to_string(), "-y", &rows.to_string()])
+            .args(["-s", "t", shell_command])
             .status()
             .unwrap();
         assert!(status.success(), "tmux new-session failed");
@@ -48,6 +54,16 @@ impl Tmux {
             cmd.arg("-e");
         }
         let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The visible screen with wrapped lines joined (`-J`): a line longer
+    /// than the terminal is one that wrapped.
+    pub fn capture_joined(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-J", "-t", "t"])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
