@@ -4,6 +4,7 @@
 
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, Uri};
@@ -266,6 +267,11 @@ fn upgrade_error(url: &RemoteUrl, e: WsError) -> Error {
         }
         WsError::Url(e) => Error::Usage(format!("{url}: {e}")),
         WsError::Tls(e) => Error::Tls(format!("{url}: {e}")),
+        // The connection ended before the server answered the upgrade (a
+        // proxy whose server is down, a server stopping): a network failure.
+        WsError::Protocol(ProtocolError::HandshakeIncomplete) => Error::Network(format!(
+            "{url}: the connection closed before the server answered"
+        )),
         WsError::Protocol(e) => Error::Protocol(format!("{url}: {e}")),
         WsError::Io(e) => match crate::tls::tls_failure(&e, url.host()) {
             Some(why) => Error::Tls(format!("{}: {why}", url.host())),
