@@ -180,6 +180,11 @@ pub struct SendArgs {
     /// skipping files the server already holds identical (size and SHA-256).
     #[arg(short, long)]
     pub recursive: bool,
+    /// Also give the uploaded files the local permission bits (the server
+    /// applies rwx bits only, never setuid, setgid or sticky), as scp -p
+    /// does; modification times are always kept.
+    #[arg(short, long)]
+    pub preserve: bool,
     /// ws:// or wss:// URL: the target file, or a directory ending in '/'.
     #[arg(value_name = "URL")]
     pub url: String,
@@ -203,6 +208,10 @@ pub struct GetArgs {
     /// files already there identical (size and SHA-256).
     #[arg(short, long)]
     pub recursive: bool,
+    /// Also give the downloaded files the server's permission bits, as
+    /// scp -p does; modification times are always kept.
+    #[arg(short, long)]
+    pub preserve: bool,
     /// Client options.
     #[command(flatten)]
     pub client: ClientArgs,

@@ -80,6 +80,7 @@ pub fn client_options(settings: &ClientSettings, quiet: bool) -> Result<ClientOp
         progress,
         limit_rate: settings.limit_rate.value,
         tls: None,
+        preserve: false,
     })
 }
 

@@ -19,7 +19,7 @@ use super::frames::{self, DataSocket};
 use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
 use crate::chain::ChainState;
 use crate::paths;
-use crate::protocol::{ErrorCode, Message, ResumePoint};
+use crate::protocol::{ErrorCode, Have, Message, ResumePoint};
 use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
 
@@ -31,6 +31,17 @@ pub struct Served {
     pub offset: u64,
     /// The file's size.
     pub size: u64,
+    /// The client already held it: nothing was sent.
+    pub skipped: bool,
+}
+
+/// What a `get` asks for besides the file, chunk size and resume point.
+#[derive(Debug, Default)]
+pub struct GetOptions {
+    /// The complete file the client's target holds.
+    pub have: Option<Have>,
+    /// Send the file's mtime and mode in the offer.
+    pub attrs: bool,
 }
 
 /// Serve `path` from `resume` on; returns when the last item is sent.
@@ -38,6 +49,7 @@ pub async fn serve<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     request: (String, u64, Option<ResumePoint>),
+    options: GetOptions,
     shutdown: &mut broadcast::Receiver<()>,
 ) -> Result<Served, Refusal> {
     let (raw_path, chunk_size, resume) = request;
@@ -50,6 +62,39 @@ pub async fn serve<S: DataSocket>(
     let download = tokio::task::spawn_blocking(move || storage.open_download(&open_rel))
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    let (mtime_ns, mode) = match options.attrs {
+        true => (Some(download.mtime_ns), Some(download.mode)),
+        false => (None, None),
+    };
+    if let Some(have) = &options.have {
+        let digest = super::identical::parse_digest(&have.sha256)?;
+        let candidate = super::identical::Candidate {
+            file: &download.file,
+            etag: &download.etag,
+            size: download.size,
+            chunk_size,
+        };
+        if super::identical::holds(ctx, ws, &candidate, have.size, digest).await? {
+            let offer = Message::Offer {
+                size: download.size,
+                etag: download.etag.clone(),
+                chunk_size,
+                offset: download.size,
+                restarted: None,
+                identical: true,
+                mtime_ns,
+                mode,
+            };
+            send_message(ws, &offer, ctx.idle_timeout).await?;
+            await_close(ctx, ws).await;
+            return Ok(Served {
+                path: rel.to_string(),
+                offset: download.size,
+                size: download.size,
+                skipped: true,
+            });
+        }
+    }
     let known = ctx.hashes.get(&download.etag, chunk_size);
     let (offset, state, restarted) = resume_point(
         resume,
@@ -64,6 +109,9 @@ pub async fn serve<S: DataSocket>(
         chunk_size,
         offset,
         restarted,
+        identical: false,
+        mtime_ns,
+        mode,
     };
     send_message(ws, &offer, ctx.idle_timeout).await?;
     let size = download.size;
@@ -90,6 +138,7 @@ pub async fn serve<S: DataSocket>(
         path: rel.to_string(),
         offset,
         size,
+        skipped: false,
     })
 }
 
