@@ -145,7 +145,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-r -q -v -h -V --recursive --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -p -q -v -h -V --recursive --preserve --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,7 +377,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-r -q -v -h -V --recursive --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -p -q -v -h -V --recursive --preserve --token --cacert --retries --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -62,6 +62,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l progress -d '
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s r -l recursive -d 'Upload the files under the directory FILE into the directory URL/, skipping files the server already holds identical (size and SHA-256)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s p -l preserve -d 'Also give the uploaded files the local permission bits (the server applies rwx bits only, never setuid, setgid or sticky), as scp -p does; modification times are always kept'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l json -d 'Print results as JSON lines on stdout (one object per file)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
@@ -78,6 +79,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l progress -d 'H
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s r -l recursive -d 'Download the files under the directory URL/ into DEST/, skipping files already there identical (size and SHA-256)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s p -l preserve -d 'Also give the downloaded files the server\'s permission bits, as scp -p does; modification times are always kept'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s q -l quiet -d 'No progress, no chatter (errors still go to stderr)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l json -d 'Print results as JSON lines on stdout (one object per file)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'

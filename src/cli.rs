@@ -42,8 +42,11 @@ the platform's config directory, ~/.config/wsresume/ on Linux). \
 WSRESUME_SERVER, WSRESUME_TOKEN, WSRESUME_RETRIES, WSRESUME_RETRY_MAX_DELAY, \
 WSRESUME_TIMEOUT, WSRESUME_CHUNK_SIZE, WSRESUME_LIMIT_RATE and \
 WSRESUME_PROGRESS set client settings (flags win over them, they win over \
-the file; `wsresume config` shows the result). WSRESUME_LOG is a log filter \
-in tracing's EnvFilter syntax and overrides -v. NO_COLOR turns colour off.
+the file; `wsresume config` shows the result). WSRESUME_CACHE_DIR holds the \
+digest cache that lets a re-run skip files the other side already holds \
+(default: the platform's cache directory, ~/.cache/wsresume/ on Linux). \
+WSRESUME_LOG is a log filter in tracing's EnvFilter syntax and overrides -v. \
+NO_COLOR turns colour off.
 
 Results go to standard output (with --json: one JSON object per line); \
 progress, logs and messages go to standard error.";
