@@ -187,6 +187,27 @@ mod tests {
         ] {
             assert!(value.get(field).is_some(), "{field} missing in {line}");
         }
+        assert!(value.get("skipped").is_none(), "only skips say so: {line}");
+        let skipped = Outcome {
+            bytes: 3,
+            sha256: "ab".into(),
+            resumed_from: 3,
+            transferred: 0,
+            attempts: 1,
+            skipped: true,
+        };
+        let line = json_line(
+            "send",
+            "f",
+            "ws://h/f",
+            Duration::ZERO,
+            &Ok(skipped.clone()),
+        );
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["skipped"], true, "{line}");
+        assert_eq!(value["transferred"], 0, "{line}");
+        let human = summary("f", &skipped, Duration::ZERO);
+        assert!(human.contains("identical"), "{human}");
         let err = anyhow::Error::new(crate::error::Error::Refused("no".into()));
         let line = json_line("send", "f", "ws://h/f", Duration::ZERO, &Err(err));
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();

@@ -271,6 +271,24 @@ fn an_old_client_gets_the_old_offer() {
     );
 }
 
+/// A digest that is not 64 hex digits is a bad request, in `get` and `put`.
+#[test]
+fn malformed_digests_are_bad_requests() {
+    let rig = Rig::new(&[]);
+    random_file(rig.root.path(), "f.bin", 10);
+    let addr = rig.server.addr();
+    for request in [
+        r#"{"type":"get","path":"/f.bin","chunk_size":65536,"have":{"size":10,"sha256":"zz"}}"#,
+        r#"{"type":"put","path":"/f.bin","size":10,"chunk_size":65536,"source_id":"s","sha256":"zz"}"#,
+    ] {
+        let (mut ws, head) = RawWs::open(addr, &upgrade_request(addr, "/f.bin", ""));
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        ws.send_text(request);
+        let (code, reason) = ws.read_close(Duration::from_secs(10)).unwrap();
+        assert_eq!(code, 4400, "{request}: {reason}");
+    }
+}
+
 /// A server that predates the new fields refuses them as unknown: the
 /// client asks again without them, at once, and the transfer works.
 #[test]

@@ -87,7 +87,9 @@ pub async fn send(
     };
     upload.progress.finish();
     let sha256 = result?;
-    upload.source.remember(&sha256);
+    if !upload.skipped {
+        upload.source.remember(&sha256);
+    }
     Ok(Outcome {
         bytes: upload.source.size,
         sha256,

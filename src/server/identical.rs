@@ -19,8 +19,9 @@ use crate::chain::{ChainHasher, ChainState, digest_from_hex};
 use crate::protocol::ErrorCode;
 use crate::transfer::sender::FileHashes;
 
-/// How often the client is pinged while the file is read.
-const PING_EVERY: Duration = Duration::from_secs(5);
+/// How often the client is pinged while the file is read: often enough for
+/// any client silence time-out above a second or two.
+const PING_EVERY: Duration = Duration::from_secs(1);
 /// Read size while hashing.
 const READ_SIZE: u64 = 256 * 1024;
 
