@@ -62,38 +62,19 @@ pub async fn serve<S: DataSocket>(
     let download = tokio::task::spawn_blocking(move || storage.open_download(&open_rel))
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
-    let (mtime_ns, mode) = match options.attrs {
-        true => (Some(download.mtime_ns), Some(download.mode)),
-        false => (None, None),
-    };
-    if let Some(have) = &options.have {
-        let digest = super::identical::parse_digest(&have.sha256)?;
-        let candidate = super::identical::Candidate {
-            file: &download.file,
-            etag: &download.etag,
-            size: download.size,
+    let (mtime_ns, mode) = offered_attrs(&download, options.attrs);
+    if let Some(have) = &options.have
+        && identical(ctx, ws, &download, have, chunk_size).await?
+    {
+        return answer_identical(
+            ctx,
+            ws,
+            &download,
+            rel.to_string(),
             chunk_size,
-        };
-        if super::identical::holds(ctx, ws, &candidate, have.size, digest).await? {
-            let offer = Message::Offer {
-                size: download.size,
-                etag: download.etag.clone(),
-                chunk_size,
-                offset: download.size,
-                restarted: None,
-                identical: true,
-                mtime_ns,
-                mode,
-            };
-            send_message(ws, &offer, ctx.idle_timeout).await?;
-            await_close(ctx, ws).await;
-            return Ok(Served {
-                path: rel.to_string(),
-                offset: download.size,
-                size: download.size,
-                skipped: true,
-            });
-        }
+            options.attrs,
+        )
+        .await;
     }
     let known = ctx.hashes.get(&download.etag, chunk_size);
     let (offset, state, restarted) = resume_point(
@@ -140,6 +121,63 @@ pub async fn serve<S: DataSocket>(
         size,
         skipped: false,
     })
+}
+
+/// The file's mtime and mode for the offer, when the client asked.
+fn offered_attrs(download: &crate::storage::Download, asked: bool) -> (Option<i64>, Option<u32>) {
+    match asked {
+        true => (Some(download.mtime_ns), Some(download.mode)),
+        false => (None, None),
+    }
+}
+
+/// The client already holds the file: say so, send nothing, wait for its
+/// close.
+async fn answer_identical<S: DataSocket>(
+    ctx: &Arc<Context>,
+    ws: &mut WebSocketStream<S>,
+    download: &crate::storage::Download,
+    path: String,
+    chunk_size: u64,
+    attrs: bool,
+) -> Result<Served, Refusal> {
+    let (mtime_ns, mode) = offered_attrs(download, attrs);
+    let offer = Message::Offer {
+        size: download.size,
+        etag: download.etag.clone(),
+        chunk_size,
+        offset: download.size,
+        restarted: None,
+        identical: true,
+        mtime_ns,
+        mode,
+    };
+    send_message(ws, &offer, ctx.idle_timeout).await?;
+    await_close(ctx, ws).await;
+    Ok(Served {
+        path,
+        offset: download.size,
+        size: download.size,
+        skipped: true,
+    })
+}
+
+/// Whether the client's target already holds the file (`get.have`).
+async fn identical<S: DataSocket>(
+    ctx: &Arc<Context>,
+    ws: &mut WebSocketStream<S>,
+    download: &crate::storage::Download,
+    have: &Have,
+    chunk_size: u64,
+) -> Result<bool, Refusal> {
+    let digest = super::identical::parse_digest(&have.sha256)?;
+    let candidate = super::identical::Candidate {
+        file: &download.file,
+        etag: &download.etag,
+        size: download.size,
+        chunk_size,
+    };
+    super::identical::holds(ctx, ws, &candidate, have.size, digest).await
 }
 
 /// Honour a resume request only for the same source at a sane offset, and,
