@@ -145,7 +145,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-r -k -q -v -h -V --recursive --create-dirs --wait --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -p -k -q -v -h -V --recursive --create-dirs --wait --preserve --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -377,7 +377,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-r -k -q -v -h -V --recursive --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -p -k -q -v -h -V --recursive --preserve --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -45,9 +45,12 @@ Environment: WSRESUME_CONFIG names the config file (default: config.toml in \
 the platform's config directory, ~/.config/wsresume/ on Linux). \
 WSRESUME_SERVER, WSRESUME_TOKEN, WSRESUME_RETRIES, WSRESUME_RETRY_MAX_DELAY, \
 WSRESUME_TIMEOUT, WSRESUME_CHUNK_SIZE, WSRESUME_LIMIT_RATE, \
-WSRESUME_PROGRESS and WSRESUME_RETRY_CONNREFUSED (1 or 0) set client settings (flags win over them, they win over \
-the file; `wsresume config` shows the result). WSRESUME_LOG is a log filter \
-in tracing's EnvFilter syntax and overrides -v. NO_COLOR turns colour off.
+WSRESUME_PROGRESS and WSRESUME_RETRY_CONNREFUSED (1 or 0) set client settings \
+(flags win over them, they win over the file; `wsresume config` shows the \
+result). WSRESUME_CACHE_DIR holds the digest cache that lets a re-run skip \
+files the other side already holds (default: the platform's cache directory, \
+~/.cache/wsresume/ on Linux). WSRESUME_LOG is a log filter in tracing's \
+EnvFilter syntax and overrides -v. NO_COLOR turns colour off.
 
 Results go to standard output (with --json: one JSON object per line); \
 progress, logs and messages go to standard error.";
@@ -200,6 +203,11 @@ pub struct SendArgs {
     /// holds identical (size and SHA-256).
     #[arg(short, long)]
     pub recursive: bool,
+    /// Also give the uploaded files the local permission bits (the server
+    /// applies rwx bits only, never setuid, setgid or sticky), as scp -p
+    /// does; modification times are always kept.
+    #[arg(short, long)]
+    pub preserve: bool,
     /// ws:// or wss:// URL: the target file, or a directory (ending in '/',
     /// or one the server has: the file goes inside it).
     #[arg(value_name = "URL")]
@@ -234,6 +242,10 @@ pub struct GetArgs {
     /// to finish instead of failing (exit code 1).
     #[arg(long)]
     pub wait: bool,
+    /// Also give the downloaded files the server's permission bits, as
+    /// scp -p does; modification times are always kept.
+    #[arg(short, long)]
+    pub preserve: bool,
     /// Client options.
     #[command(flatten)]
     pub client: ClientArgs,

@@ -83,6 +83,7 @@ pub fn client_options(settings: &ClientSettings, quiet: bool) -> Result<ClientOp
         wait_lock: false,
         retry_connrefused: settings.retry_connrefused.value,
         contact: crate::client::Contact::default(),
+        preserve: false,
     })
 }
 

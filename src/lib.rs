@@ -13,9 +13,12 @@
 //! - [`error`] holds the error kinds and the one mapping to exit codes.
 //! - [`tls`] sets up rustls for both ends; [`expiry`] removes abandoned
 //!   partial uploads.
+//! - [`digests`] is the client's cache of file digests (re-runs skip what
+//!   the other side already holds); [`attrs`] carries mtimes and modes.
 //! - [`backoff`], [`color`], [`progress`], [`ratelimit`] and [`report`] are
 //!   small helpers.
 
+pub mod attrs;
 pub mod backoff;
 pub mod chain;
 pub mod cli;
@@ -23,6 +26,7 @@ pub mod client;
 pub mod color;
 pub mod commands;
 pub mod config;
+pub mod digests;
 pub mod error;
 pub mod expiry;
 pub mod partial;

@@ -158,7 +158,16 @@ pub struct Partial {
     recorded: (u64, u64),
     /// Background data syncs while data flows; started on first use.
     syncer: Option<Syncer>,
+    /// Applied to the part file just before the rename.
+    attrs: crate::attrs::FileAttrs,
+    /// Filled after the rename.
+    placed: Placed,
 }
+
+/// The finished file's metadata, taken through the open file right after
+/// the rename (so it describes the file now at the target, with the times
+/// the rename gave it).
+pub type Placed = std::sync::Arc<std::sync::OnceLock<fs::Metadata>>;
 
 /// The outcome of opening an existing partial.
 #[derive(Debug)]
@@ -239,7 +248,20 @@ impl Partial {
             cut_short: false,
             recorded: (0, 0),
             syncer: None,
+            attrs: crate::attrs::FileAttrs::default(),
+            placed: Placed::default(),
         })
+    }
+
+    /// Give the finished file these attributes (mtime, mode) before the
+    /// rename.
+    pub fn set_attrs(&mut self, attrs: crate::attrs::FileAttrs) {
+        self.attrs = attrs;
+    }
+
+    /// Where the finished file's metadata appears after the rename.
+    pub fn placed(&self) -> Placed {
+        self.placed.clone()
     }
 
     /// What the data was taken from.
@@ -405,7 +427,17 @@ impl Partial {
         let size = self.source.size;
         self.part
             .set_len(size)
-            .and_then(|()| self.part.sync_all())
+            .map_err(|e| io_err("syncing", &self.paths.part, e))?;
+        // After the truncation, which would move the mtime again.
+        self.attrs.apply(&self.part).map_err(|e| {
+            io_err(
+                "setting the modification time or mode of",
+                &self.paths.part,
+                e,
+            )
+        })?;
+        self.part
+            .sync_all()
             .map_err(|e| io_err("syncing", &self.paths.part, e))?;
         fs::rename(&self.paths.part, &self.paths.target).map_err(|e| {
             io_err(
@@ -414,6 +446,9 @@ impl Partial {
                 e,
             )
         })?;
+        if let Ok(meta) = self.part.metadata() {
+            let _ = self.placed.set(meta);
+        }
         self.finished = true;
         self.pending.clear();
         sync_parent(&self.paths.target)?;

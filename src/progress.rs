@@ -298,6 +298,16 @@ impl FileProgress {
         }
     }
 
+    /// The other side already held this file: it counts as done (in the
+    /// overall bar), without a bar of its own.
+    pub fn skipped(&self, size: u64) {
+        let mut state = self.lock();
+        if let Some(overall) = &self.inner.overall {
+            adjust(&overall.bar, state.position, size);
+        }
+        state.position = size;
+    }
+
     /// Verified (or sent) bytes are now `position`.
     pub fn set_position(&self, position: u64) {
         let inner = &self.inner;

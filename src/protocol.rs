@@ -34,6 +34,17 @@ pub struct ResumePoint {
     pub state: ChainState,
 }
 
+/// What a downloading client already holds at its target: a file of this
+/// size and digest (known from its digest cache, not re-read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Have {
+    /// The local file's size.
+    pub size: u64,
+    /// Its SHA-256, lowercase hex.
+    pub sha256: String,
+}
+
 /// One control message, in either direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -47,6 +58,13 @@ pub enum Message {
         /// What the client already holds.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<ResumePoint>,
+        /// The complete file the target already holds: if it is the
+        /// server's, nothing is sent (`offer` with `identical`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        have: Option<Have>,
+        /// The client understands `mtime_ns` and `mode` in the `offer`.
+        #[serde(default, skip_serializing_if = "is_false")]
+        attrs: bool,
     },
     /// Client: upload `size` bytes to `path`.
     Put {
@@ -58,6 +76,18 @@ pub enum Message {
         chunk_size: u64,
         /// Identity of the source version; the same command sends the same id.
         source_id: String,
+        /// The source's SHA-256, when the client knows it without reading
+        /// the file: a target already holding it is not sent again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sha256: Option<String>,
+        /// The source's modification time (ns since the epoch), for the
+        /// stored file.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mtime_ns: Option<i64>,
+        /// The source's permission bits (`-p`); the server applies
+        /// `mode & 0o777`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
     },
     /// Server → downloader: what will be sent.
     Offer {
@@ -72,6 +102,15 @@ pub enum Message {
         /// Why a requested resume was not honoured.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         restarted: Option<String>,
+        /// The client's `have` is this file: nothing follows.
+        #[serde(default, skip_serializing_if = "is_false")]
+        identical: bool,
+        /// The file's modification time, ns since the epoch (`attrs`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mtime_ns: Option<i64>,
+        /// The file's permission bits, `mode & 0o7777` (`attrs`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mode: Option<u32>,
     },
     /// Server → uploader: send from `offset`.
     Accept {
@@ -108,6 +147,10 @@ pub enum Message {
     Done {
         /// Lowercase hex digest of the stored file.
         sha256: String,
+        /// The target already held this file (`put` with `sha256`):
+        /// nothing was sent.
+        #[serde(default, skip_serializing_if = "is_false")]
+        skipped: bool,
     },
     /// Client: list the directory (or file) at `path`.
     List {
@@ -320,8 +363,24 @@ mod tests {
                     path: "/a%20b".into(),
                     chunk_size: 1024,
                     resume: None,
+                    have: None,
+                    attrs: false,
                 },
                 r#"{"type":"get","path":"/a%20b","chunk_size":1024}"#.to_string(),
+            ),
+            (
+                Message::Get {
+                    path: "/h".into(),
+                    chunk_size: 4096,
+                    resume: None,
+                    have: Some(Have {
+                        size: 3,
+                        sha256: "ab".into(),
+                    }),
+                    attrs: true,
+                },
+                r#"{"type":"get","path":"/h","chunk_size":4096,"have":{"size":3,"sha256":"ab"},"attrs":true}"#
+                    .to_string(),
             ),
             (
                 Message::Get {
@@ -332,6 +391,8 @@ mod tests {
                         offset: 128,
                         state: state(),
                     }),
+                    have: None,
+                    attrs: false,
                 },
                 format!(
                     r#"{{"type":"get","path":"/x","chunk_size":64,"resume":{{"etag":"e1","offset":128,"state":"{hex}"}}}}"#
@@ -343,8 +404,23 @@ mod tests {
                     size: 5,
                     chunk_size: 64,
                     source_id: "s".into(),
+                    sha256: None,
+                    mtime_ns: None,
+                    mode: None,
                 },
                 r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s"}"#.into(),
+            ),
+            (
+                Message::Put {
+                    path: "/u".into(),
+                    size: 5,
+                    chunk_size: 64,
+                    source_id: "s".into(),
+                    sha256: Some("cd".into()),
+                    mtime_ns: Some(-1_500_000_000),
+                    mode: Some(0o640),
+                },
+                r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s","sha256":"cd","mtime_ns":-1500000000,"mode":416}"#.into(),
             ),
             (
                 Message::Offer {
@@ -353,8 +429,24 @@ mod tests {
                     chunk_size: 64,
                     offset: 0,
                     restarted: None,
+                    identical: false,
+                    mtime_ns: None,
+                    mode: None,
                 },
                 r#"{"type":"offer","size":9,"etag":"e","chunk_size":64,"offset":0}"#.into(),
+            ),
+            (
+                Message::Offer {
+                    size: 9,
+                    etag: "e".into(),
+                    chunk_size: 64,
+                    offset: 9,
+                    restarted: None,
+                    identical: true,
+                    mtime_ns: Some(1_700_000_000_000_000_001),
+                    mode: Some(0o755),
+                },
+                r#"{"type":"offer","size":9,"etag":"e","chunk_size":64,"offset":9,"identical":true,"mtime_ns":1700000000000000001,"mode":493}"#.into(),
             ),
             (
                 Message::Accept {
@@ -387,8 +479,16 @@ mod tests {
             (
                 Message::Done {
                     sha256: "ff".into(),
+                    skipped: false,
                 },
                 r#"{"type":"done","sha256":"ff"}"#.into(),
+            ),
+            (
+                Message::Done {
+                    sha256: "ff".into(),
+                    skipped: true,
+                },
+                r#"{"type":"done","sha256":"ff","skipped":true}"#.into(),
             ),
             (
                 Message::List {
@@ -447,6 +547,9 @@ mod tests {
             r#"{"type":"ack","offset":-1}"#,
             r#"{"type":"ack","offset":1,"extra":true}"#,
             r#"{"type":"chunk","index":0,"state":"zz"}"#,
+            r#"{"type":"get","path":"/x","chunk_size":64,"have":{"size":1}}"#,
+            r#"{"type":"get","path":"/x","chunk_size":64,"have":{"size":1,"sha256":"ab","x":1}}"#,
+            r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s","mode":-1}"#,
             long.as_str(),
         ];
         for text in cases {

@@ -20,6 +20,8 @@ pub struct Outcome {
     pub transferred: u64,
     /// Connection attempts made.
     pub attempts: u32,
+    /// The other side already held the same file: nothing was moved.
+    pub skipped: bool,
 }
 
 /// One `--json` line.
@@ -35,7 +37,7 @@ pub struct JsonReport<'a> {
     attempts: Option<u32>,
     elapsed_s: f64,
     status: &'a str,
-    /// The other side already held the same file (tree transfers).
+    /// The other side already held the same file.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     skipped: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -68,31 +70,11 @@ pub fn json_line(
         attempts: ok.map(|o| o.attempts),
         elapsed_s: (elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         status: if ok.is_some() { "ok" } else { "error" },
-        skipped: false,
+        skipped: ok.is_some_and(|o| o.skipped),
         error: result.as_ref().err().map(|e| JsonError {
             code: exit_code_of(e).code(),
             message: format!("{e:#}"),
         }),
-    };
-    serde_json::to_string(&report).unwrap_or_default()
-}
-
-/// The JSON line of a file a tree transfer skipped: the other side holds
-/// the same `bytes` with the same `sha256`.
-pub fn skipped_json(op: &str, source: &str, target: &str, bytes: u64, sha256: &str) -> String {
-    let report = JsonReport {
-        op,
-        source,
-        target,
-        bytes: Some(bytes),
-        sha256: Some(sha256),
-        resumed_from: Some(bytes),
-        transferred: Some(0),
-        attempts: Some(0),
-        elapsed_s: 0.0,
-        status: "ok",
-        skipped: true,
-        error: None,
     };
     serde_json::to_string(&report).unwrap_or_default()
 }
@@ -119,6 +101,13 @@ pub fn error_json(op: Option<&str>, err: &anyhow::Error) -> String {
 /// The one-line human summary printed to stderr after a transfer.
 pub fn summary(target: &str, outcome: &Outcome, elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64().max(1e-6);
+    if outcome.skipped {
+        return format!(
+            "{target}: {} already there, identical: nothing sent, sha256 {}",
+            human_bytes(outcome.bytes),
+            outcome.sha256
+        );
+    }
     let rate = outcome.transferred as f64 / secs;
     let resumed = if outcome.resumed_from > 0 {
         format!(", resumed at {}", human_bytes(outcome.resumed_from))
@@ -174,6 +163,7 @@ mod tests {
             resumed_from: 1,
             transferred: 2,
             attempts: 1,
+            skipped: false,
         };
         let line = json_line(
             "get",
@@ -197,6 +187,27 @@ mod tests {
         ] {
             assert!(value.get(field).is_some(), "{field} missing in {line}");
         }
+        assert!(value.get("skipped").is_none(), "only skips say so: {line}");
+        let skipped = Outcome {
+            bytes: 3,
+            sha256: "ab".into(),
+            resumed_from: 3,
+            transferred: 0,
+            attempts: 1,
+            skipped: true,
+        };
+        let line = json_line(
+            "send",
+            "f",
+            "ws://h/f",
+            Duration::ZERO,
+            &Ok(skipped.clone()),
+        );
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["skipped"], true, "{line}");
+        assert_eq!(value["transferred"], 0, "{line}");
+        let human = summary("f", &skipped, Duration::ZERO);
+        assert!(human.contains("identical"), "{human}");
         let err = anyhow::Error::new(crate::error::Error::Refused("no".into()));
         let line = json_line("send", "f", "ws://h/f", Duration::ZERO, &Err(err));
         let value: serde_json::Value = serde_json::from_str(&line).unwrap();

@@ -53,6 +53,10 @@ pub struct Download {
     pub size: u64,
     /// Its identity: changes when the file is replaced or modified.
     pub etag: String,
+    /// Its modification time, ns since the epoch.
+    pub mtime_ns: i64,
+    /// Its permission bits (`mode & 0o7777`).
+    pub mode: u32,
 }
 
 /// A partial upload opened for writing.
@@ -144,23 +148,13 @@ impl Storage for LocalFs {
                 "{rel}: not a regular file"
             )));
         }
-        let etag = format!(
-            "{:x}-{:x}-{:x}-{:x}-{:x}",
-            meta.dev(),
-            meta.ino(),
-            meta.len(),
-            crate::partial::mtime_ns(&meta),
-            // ctime cannot be set by users: a rewrite that restores the
-            // mtime still changes the etag (and so misses the hash cache).
-            meta.ctime()
-                .wrapping_mul(1_000_000_000)
-                .wrapping_add(meta.ctime_nsec()) as u64
-        );
         Ok(Download {
             file,
             path,
             size: meta.len(),
-            etag,
+            etag: etag(&meta),
+            mtime_ns: crate::attrs::mtime_ns(&meta),
+            mode: crate::attrs::mode_bits(&meta),
         })
     }
 
@@ -222,6 +216,23 @@ impl Storage for LocalFs {
     ) -> Result<crate::expiry::Swept, StorageError> {
         Ok(crate::expiry::sweep(&self.root, max_age, hold)?)
     }
+}
+
+/// The identity of a local file as `offer` carries it: device, inode,
+/// size, mtime and ctime in hex.
+pub fn etag(meta: &std::fs::Metadata) -> String {
+    format!(
+        "{:x}-{:x}-{:x}-{:x}-{:x}",
+        meta.dev(),
+        meta.ino(),
+        meta.len(),
+        crate::partial::mtime_ns(meta),
+        // ctime cannot be set by users: a rewrite that restores the
+        // mtime still changes the etag (and so misses the hash cache).
+        meta.ctime()
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(meta.ctime_nsec()) as u64
+    )
 }
 
 /// Space kept free on the server's disk beyond an upload's bytes.

@@ -72,8 +72,10 @@ fn progress_none_and_quiet() {
         .success();
     assert!(out.get_output().stderr.is_empty());
     assert!(out.get_output().stdout.is_empty());
+    // A fresh target: a re-run into `dest` would be skipped, with no progress.
+    let fresh = local.path().join("g.bin");
     let out = wsresume()
-        .args(["get", &url, s(&dest), "--json", "--progress", "plain"])
+        .args(["get", &url, s(&fresh), "--json", "--progress", "plain"])
         .assert()
         .success();
     let out = out.get_output();

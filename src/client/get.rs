@@ -13,12 +13,16 @@ use tracing::Instrument;
 use super::connect::RemoteUrl;
 use super::retry::Retrier;
 use super::stdout::StdoutSink;
-use super::{ClientOptions, Frame, Liveness, classify, next_control, ping, send_text};
+use super::{ClientOptions, Frame, Liveness, classify, ping};
+use crate::attrs::{CLIENT_MODE_BITS, FileAttrs};
 use crate::chain::ChainState;
+use crate::digests::{self, Identity};
 use crate::error::{Error, Result};
-use crate::partial::{Held, Partial, PartialPaths, SourceIdentity, TargetLock, lock_path};
+use crate::partial::{
+    Held as LockHeld, Partial, PartialPaths, Placed, SourceIdentity, TargetLock, lock_path,
+};
 use crate::progress::FileProgress;
-use crate::protocol::{Message, ResumePoint};
+use crate::protocol::{Have, Message, ResumePoint};
 use crate::ratelimit::{self, RateLimit};
 use crate::report::Outcome;
 use crate::transfer::receiver::{ChunkSink, Receiver, ReceiverTask};
@@ -43,6 +47,49 @@ struct Offer {
     chunk_size: u64,
     offset: u64,
     restarted: Option<String>,
+    identical: bool,
+    mtime_ns: Option<i64>,
+    mode: Option<u32>,
+}
+
+impl Offer {
+    /// The `offer` the server answered with (anything else is a protocol
+    /// error).
+    fn from_reply(reply: Message) -> Result<Offer> {
+        match reply {
+            Message::Offer {
+                size,
+                etag,
+                chunk_size,
+                offset,
+                restarted,
+                identical,
+                mtime_ns,
+                mode,
+            } => Ok(Offer {
+                size,
+                etag,
+                chunk_size,
+                offset,
+                restarted,
+                identical,
+                mtime_ns,
+                mode,
+            }),
+            other => Err(Error::Protocol(format!(
+                "expected offer, got {}",
+                other.kind()
+            ))),
+        }
+    }
+}
+
+/// What the target already holds, from the digest cache.
+struct Held {
+    /// Sent in `get`.
+    have: Have,
+    /// The target's identity when it was looked up.
+    identity: Identity,
 }
 
 /// One download across all its attempts.
@@ -62,6 +109,14 @@ struct Download<'a> {
     /// The target's lock, shared with the partial being written so that
     /// it is released only after the partial's last commit.
     lock: Option<Arc<TargetLock>>,
+    /// The target already holds this file, as far as the cache knows.
+    held: Option<Held>,
+    /// The server predates `have` and `attrs`.
+    plain: bool,
+    /// The finished file's metadata, once it is in place.
+    placed: Option<Placed>,
+    /// The server said the target already holds its file.
+    skipped: bool,
 }
 
 /// Download `url` to `dest`, reporting to `progress`.
@@ -103,12 +158,15 @@ pub async fn get(
         let _ = task.close().await;
     }
     let digest = result?;
+    let sha256 = crate::chain::hex(&digest);
+    download.remember(&sha256);
     Ok(Outcome {
         bytes: download.size,
-        sha256: crate::chain::hex(&digest),
+        sha256,
         resumed_from: download.resumed_from.unwrap_or(0),
         transferred: download.transferred,
         attempts: retrier.attempts(),
+        skipped: download.skipped,
     })
 }
 
@@ -121,7 +179,7 @@ async fn lock_target(
 ) -> Result<TargetLock> {
     let mut told = false;
     loop {
-        let Held { pid } = match TargetLock::try_acquire(target)? {
+        let LockHeld { pid } = match TargetLock::try_acquire(target)? {
             Ok(lock) => return Ok(lock),
             Err(held) => held,
         };
@@ -196,8 +254,13 @@ impl<'a> Download<'a> {
             progress,
             limit: opts.limit_rate.map(RateLimit::new),
             lock,
+            held: None,
+            plain: false,
+            placed: None,
+            skipped: false,
         };
         if let Dest::File(target) = &download.dest {
+            download.held = held(target);
             match Partial::reopen(PartialPaths::for_target(target), None)? {
                 Some(Ok(reopened)) => {
                     download.note(reopened.note.as_deref());
@@ -248,35 +311,17 @@ impl<'a> Download<'a> {
     }
 
     async fn attempt(&mut self) -> Result<[u8; 32]> {
-        let ws = super::connect_logged(self.url, self.opts).await?;
-        let (mut sink, mut stream) = ws.split();
-        let request = Message::Get {
-            path: self.url.path().to_string(),
-            chunk_size: self.chunk_size,
-            resume: self.resume.clone(),
-        };
-        send_text(&mut sink, &request).await?;
-        let offer = match next_control(&mut stream, self.opts.timeout).await? {
-            Message::Offer {
-                size,
-                etag,
-                chunk_size,
-                offset,
-                restarted,
-            } => Offer {
-                size,
-                etag,
-                chunk_size,
-                offset,
-                restarted,
-            },
-            other => {
-                return Err(Error::Protocol(format!(
-                    "expected offer, got {}",
-                    other.kind()
-                )));
-            }
-        };
+        let request = self.request(self.plain);
+        let plain = Some(self.request(true)).filter(|plain| *plain != request);
+        let opened = super::open(self.url, self.opts, &request, plain.as_ref()).await?;
+        self.plain |= opened.plain;
+        let (mut sink, mut stream) = (opened.sink, opened.stream);
+        let offer = Offer::from_reply(opened.reply)?;
+        if offer.identical {
+            let digest = self.take_identical(&offer).await?;
+            let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
+            return Ok(digest);
+        }
         self.take_offer(offer).await?;
         self.progress.connected();
         let digest = self.pump(&mut sink, &mut stream).await?;
@@ -332,7 +377,7 @@ impl Download<'_> {
             size: offer.size,
         };
         let lock = self.lock.clone();
-        let sink: Box<dyn ChunkSink> = match (&self.dest, self.waiting.take()) {
+        let mut sink: Box<dyn ChunkSink> = match (&self.dest, self.waiting.take()) {
             (Dest::File(_), Some(partial)) if offer.offset > 0 && *partial.source() == identity => {
                 Box::new(LockedPartial {
                     partial,
@@ -355,6 +400,8 @@ impl Download<'_> {
             }
             (Dest::Stdout, _) => Box::new(StdoutSink::default()),
         };
+        sink.set_attrs(self.attrs(offer));
+        self.placed = sink.placed();
         let verified = match &self.resume {
             Some(r) if offer.offset > 0 => (r.offset, r.state),
             _ => (0, ChainState::INITIAL),
@@ -425,6 +472,106 @@ impl Download<'_> {
                     ping(sink).await;
                 }
             }
+        }
+    }
+}
+
+/// What the digest cache knows the regular file at `target` holds.
+fn held(target: &std::path::Path) -> Option<Held> {
+    let meta = std::fs::metadata(target).ok().filter(|m| m.is_file())?;
+    let identity = Identity::of(&meta);
+    let sha256 = digests::lookup(target, &identity)?;
+    Some(Held {
+        have: Have {
+            size: meta.len(),
+            sha256,
+        },
+        identity,
+    })
+}
+
+/// Skipping what the target already holds; times and modes.
+impl Download<'_> {
+    /// The `get` request; `plain` leaves out what older servers refuse.
+    fn request(&self, plain: bool) -> Message {
+        let to_file = matches!(self.dest, Dest::File(_));
+        Message::Get {
+            path: self.url.path().to_string(),
+            chunk_size: self.chunk_size,
+            resume: self.resume.clone(),
+            have: self
+                .held
+                .as_ref()
+                .filter(|_| !plain)
+                .map(|held| held.have.clone()),
+            attrs: to_file && !plain,
+        }
+    }
+
+    /// What the finished file gets: the server's mtime, and with `-p` its
+    /// permission bits.
+    fn attrs(&self, offer: &Offer) -> FileAttrs {
+        FileAttrs {
+            mtime_ns: offer.mtime_ns,
+            mode: offer
+                .mode
+                .filter(|_| self.opts.preserve)
+                .map(|mode| mode & CLIENT_MODE_BITS),
+        }
+    }
+
+    /// The server's file is the one the target holds: nothing to download.
+    /// The target gets the server's mtime (and mode with `-p`); a stale
+    /// partial beside it goes.
+    async fn take_identical(&mut self, offer: &Offer) -> Result<[u8; 32]> {
+        let (Dest::File(target), Some(held)) = (&self.dest, &self.held) else {
+            return Err(Error::Protocol(
+                "the server called identical a file this client did not describe".into(),
+            ));
+        };
+        let digest = crate::chain::digest_from_hex(&held.have.sha256)
+            .filter(|_| offer.size == held.have.size)
+            .ok_or_else(|| Error::Protocol(format!("identical offer of {} bytes", offer.size)))?;
+        let now = std::fs::metadata(target)
+            .map_err(|e| Error::local_io(format!("reading {}", target.display()), e))?;
+        if Identity::of(&now) != held.identity {
+            self.held = None;
+            return Err(Error::Integrity(format!(
+                "{} changed while it was compared with the server's file",
+                target.display()
+            )));
+        }
+        let (target, sha256) = (target.clone(), held.have.sha256.clone());
+        let attrs = self.attrs(offer);
+        if !attrs.matches(&now) {
+            let applied = std::fs::File::open(&target)
+                .and_then(|file| attrs.apply(&file).and_then(|()| file.metadata()));
+            match applied {
+                Ok(meta) => digests::record(&target, &meta, &sha256),
+                Err(e) => self.note(Some(&format!(
+                    "could not set the modification time or mode: {e}"
+                ))),
+            }
+        }
+        if let Some(task) = self.task.take() {
+            task.close().await?;
+        }
+        drop(self.waiting.take());
+        PartialPaths::for_target(&target).remove_all()?;
+        self.skipped = true;
+        self.size = offer.size;
+        self.resumed_from = Some(offer.size);
+        self.progress.skipped(offer.size);
+        Ok(digest)
+    }
+
+    /// Keep the finished file's digest for the next run.
+    fn remember(&self, sha256: &str) {
+        let Dest::File(target) = &self.dest else {
+            return;
+        };
+        if let Some(meta) = self.placed.as_ref().and_then(|p| p.get()) {
+            digests::record(target, meta, sha256);
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct ClientOptions {
     pub retry_connrefused: bool,
     /// Whether a connection of this run has succeeded (shared by clones).
     pub contact: Contact,
+    /// `-p/--preserve`: carry permission bits too (times always travel).
+    pub preserve: bool,
 }
 
 /// Whether any connection of a run has completed its upgrade, and how many
@@ -190,14 +192,14 @@ pub fn classify(frame: Option<std::result::Result<WsMessage, WsError>>) -> Resul
     }
 }
 
-/// Wait for the next control message, within `limit`.
+/// Wait for the next control message, within `limit` of silence (a server
+/// that reads a file to compare digests pings meanwhile).
 pub async fn next_control<R>(stream: &mut R, limit: Duration) -> Result<Message>
 where
     R: Stream<Item = std::result::Result<WsMessage, WsError>> + Unpin,
 {
-    let deadline = Instant::now() + limit;
     loop {
-        let frame = tokio::time::timeout_at(deadline, stream.next())
+        let frame = tokio::time::timeout(limit, stream.next())
             .await
             .map_err(|_| Error::Network("the server did not answer in time".into()))?;
         match classify(frame)? {
@@ -205,6 +207,56 @@ where
             Frame::Keepalive => {}
             Frame::Data(_) => {
                 return Err(Error::Protocol("data before the server's answer".into()));
+            }
+        }
+    }
+}
+
+/// An open connection after its request: both halves and the first answer.
+pub struct Opened {
+    /// Where frames go.
+    pub sink: futures_util::stream::SplitSink<connect::Ws, WsMessage>,
+    /// Where frames come from.
+    pub stream: futures_util::stream::SplitStream<connect::Ws>,
+    /// The server's first control message.
+    pub reply: Message,
+    /// The server predates the request's optional fields: `plain` was sent.
+    pub plain: bool,
+}
+
+/// Connect, send `request` and read the answer. A server that predates an
+/// optional field of `request` refuses it as an unknown field
+/// (`bad_request`); then `plain` (the request without them), if given, is
+/// sent on a new connection at once.
+pub async fn open(
+    url: &connect::RemoteUrl,
+    opts: &ClientOptions,
+    request: &Message,
+    plain: Option<&Message>,
+) -> Result<Opened> {
+    let mut sent_plain = false;
+    let mut request = request;
+    loop {
+        let ws = connect_logged(url, opts).await?;
+        let (mut sink, mut stream) = ws.split();
+        send_text(&mut sink, request).await?;
+        match next_control(&mut stream, opts.timeout).await {
+            Err(Error::Protocol(m)) if m.contains("unknown field") && !sent_plain => {
+                let Some(plain) = plain else {
+                    return Err(Error::Protocol(m));
+                };
+                tracing::info!(
+                    "the server predates this client's request fields ({m}); asking without them"
+                );
+                (request, sent_plain) = (plain, true);
+            }
+            reply => {
+                return Ok(Opened {
+                    sink,
+                    stream,
+                    reply: reply?,
+                    plain: sent_plain,
+                });
             }
         }
     }

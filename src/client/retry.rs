@@ -150,6 +150,7 @@ mod tests {
             progress: crate::progress::ProgressMode::None,
             limit_rate: None,
             wait_lock: false,
+            preserve: false,
             retry_connrefused,
             contact: Contact::default(),
         }

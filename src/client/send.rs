@@ -13,8 +13,9 @@ use tracing::Instrument;
 
 use super::connect::RemoteUrl;
 use super::retry::Retrier;
-use super::{ClientOptions, Frame, Liveness, classify, next_control, ping, send_text};
+use super::{ClientOptions, Frame, Liveness, classify, ping};
 use crate::chain::{ChainState, hex};
+use crate::digests::{self, Identity};
 use crate::error::{Error, Result};
 use crate::progress::FileProgress;
 use crate::protocol::Message;
@@ -27,6 +28,12 @@ struct Source<'a> {
     path: &'a Path,
     size: u64,
     id: String,
+    /// Device, inode, size, mtime and ctime when it was opened.
+    identity: Identity,
+    /// Its permission bits.
+    mode: u32,
+    /// Its SHA-256, when the digest cache knows it for this identity.
+    sha256: Option<String>,
 }
 
 /// One upload across all its attempts.
@@ -39,6 +46,10 @@ struct Upload<'a> {
     transferred: u64,
     progress: FileProgress,
     limit: Option<RateLimit>,
+    /// The server predates `sha256`, `mtime_ns` and `mode` in `put`.
+    plain: bool,
+    /// The server already held this file.
+    skipped: bool,
 }
 
 /// Upload `path` to `url`, reporting to `progress`.
@@ -75,6 +86,8 @@ pub async fn send_or_into(
         acked: 0,
         resumed_from: None,
         transferred: 0,
+        plain: false,
+        skipped: false,
     };
     let mut retrier = Retrier::new(opts, progress.clone());
     let result = loop {
@@ -102,12 +115,16 @@ pub async fn send_or_into(
     };
     upload.progress.finish();
     let sha256 = result?;
+    if !upload.skipped {
+        upload.source.remember(&sha256);
+    }
     let outcome = Outcome {
         bytes: upload.source.size,
         sha256,
         resumed_from: upload.resumed_from.unwrap_or(0),
         transferred: upload.transferred,
         attempts: retrier.attempts(),
+        skipped: upload.skipped,
     };
     Ok((outcome, upload.url))
 }
@@ -124,7 +141,23 @@ impl<'a> Source<'a> {
     fn open(path: &'a Path) -> Result<Source<'a>> {
         let meta = std::fs::metadata(path)
             .map_err(|e| Error::local_io(format!("reading {}", path.display()), e))?;
-        Source::from_metadata(path, &meta)
+        Ok(Source::from_metadata(path, &meta)?.with_known_digest())
+    }
+
+    /// The digest the cache holds for this version of the file, if any.
+    fn with_known_digest(mut self) -> Self {
+        self.sha256 = digests::lookup(self.path, &self.identity);
+        self
+    }
+
+    /// After a finished upload: keep the digest for the next run, if the
+    /// file is still the version that was opened (ctime included).
+    fn remember(&self, sha256: &str) {
+        if let Ok(meta) = std::fs::metadata(self.path)
+            && Identity::of(&meta) == self.identity
+        {
+            digests::record(self.path, &meta, sha256);
+        }
     }
 
     fn from_metadata(path: &'a Path, meta: &std::fs::Metadata) -> Result<Source<'a>> {
@@ -151,6 +184,9 @@ impl<'a> Source<'a> {
             path,
             size: meta.len(),
             id,
+            identity: Identity::of(meta),
+            mode: crate::attrs::mode_bits(meta),
+            sha256: None,
         })
     }
 
@@ -176,21 +212,20 @@ impl Upload<'_> {
             self.progress.note(
                 "the file changed since this upload started; sending it again from the start",
             );
-            self.source = now;
+            self.source = now.with_known_digest();
             self.resumed_from = None;
             self.acked = 0;
         }
-        let ws = super::connect_logged(&self.url, self.opts).await?;
-        let (mut sink, mut stream) = ws.split();
-        let request = Message::Put {
-            path: self.url.path().to_string(),
-            size: self.source.size,
-            chunk_size: self.opts.chunk_size,
-            source_id: self.source.id.clone(),
-        };
-        send_text(&mut sink, &request).await?;
-        let (offset, chunk_size, state) =
-            self.take_accept(next_control(&mut stream, self.opts.timeout).await?)?;
+        let request = self.request(self.plain);
+        let plain = Some(self.request(true)).filter(|plain| *plain != request);
+        let opened = super::open(&self.url, self.opts, &request, plain.as_ref()).await?;
+        self.plain |= opened.plain;
+        let (mut sink, mut stream) = (opened.sink, opened.stream);
+        if let Some(sha256) = self.take_skipped(&opened.reply)? {
+            let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
+            return Ok(sha256);
+        }
+        let (offset, chunk_size, state) = self.take_accept(opened.reply)?;
         let plan = sender::SendPlan {
             file,
             path: self.source.path.to_path_buf(),
@@ -203,6 +238,41 @@ impl Upload<'_> {
         let sha256 = self.pump(&mut sink, &mut stream, plan).await?;
         let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
         Ok(sha256)
+    }
+
+    /// The `put` request; `plain` leaves out what older servers refuse.
+    fn request(&self, plain: bool) -> Message {
+        Message::Put {
+            path: self.url.path().to_string(),
+            size: self.source.size,
+            chunk_size: self.opts.chunk_size,
+            source_id: self.source.id.clone(),
+            sha256: self.source.sha256.clone().filter(|_| !plain),
+            mtime_ns: Some(self.source.identity.mtime_ns).filter(|_| !plain),
+            mode: Some(self.source.mode).filter(|_| self.opts.preserve && !plain),
+        }
+    }
+
+    /// A `done` with `skipped` in answer to the `put`: the server already
+    /// held the file whose digest was sent.
+    fn take_skipped(&mut self, reply: &Message) -> Result<Option<String>> {
+        let Message::Done {
+            sha256,
+            skipped: true,
+        } = reply
+        else {
+            return Ok(None);
+        };
+        if self.source.sha256.as_deref() != Some(sha256.as_str()) {
+            return Err(Error::Protocol(format!(
+                "server reported SHA-256 {sha256} as already stored, which is not the one sent"
+            )));
+        }
+        tracing::debug!("the server already holds {sha256}");
+        self.skipped = true;
+        self.resumed_from = Some(self.source.size);
+        self.progress.skipped(self.source.size);
+        Ok(Some(sha256.clone()))
     }
 
     /// Check the server's `accept` and note where this run resumed.
@@ -366,8 +436,8 @@ impl Upload<'_> {
                 self.progress.set_position(offset);
                 Ok(None)
             }
-            Message::Done { sha256 } if sent == Some(sha256.as_str()) => Ok(Some(sha256)),
-            Message::Done { sha256 } => Err(Error::Protocol(format!(
+            Message::Done { sha256, .. } if sent == Some(sha256.as_str()) => Ok(Some(sha256)),
+            Message::Done { sha256, .. } => Err(Error::Protocol(format!(
                 "server reported SHA-256 {sha256}, which is not the one sent"
             ))),
             other => Err(Error::Protocol(format!(

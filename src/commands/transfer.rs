@@ -32,6 +32,7 @@ pub struct Names<'a> {
 pub async fn get(args: GetArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
     let mut opts = config::client_options(settings, args.client.quiet)?;
     opts.wait_lock = args.wait;
+    opts.preserve = args.preserve;
     let url = config::remote_url(&args.url, settings)?;
     opts.tls = config::client_tls(&args.client, &url)?;
     let dest = args.dest.as_deref();
@@ -90,12 +91,13 @@ pub async fn get_one(
         source: &url.to_string(),
         target: &target,
     };
-    report(out, &progress, opts, &names, started, result).map(|()| true)
+    report(out, &progress, opts, &names, started, result).map(|_| true)
 }
 
 /// `wsresume send FILE... URL`.
 pub async fn send(args: SendArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
     let mut opts = config::client_options(settings, args.client.quiet)?;
+    opts.preserve = args.preserve;
     let url = config::remote_url(&args.url, settings)?;
     opts.tls = config::client_tls(&args.client, &url)?;
     if args.recursive {
@@ -204,7 +206,7 @@ async fn send_one(
         source: &source,
         target: &target.to_string(),
     };
-    report(out, progress, opts, &names, started, result)
+    report(out, progress, opts, &names, started, result).map(drop)
 }
 
 /// `-` is standard input, when it is a regular file (`< FILE`): a pipe has
@@ -240,7 +242,7 @@ pub fn report(
     names: &Names<'_>,
     started: Instant,
     result: anyhow::Result<Outcome>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     let elapsed = started.elapsed();
     let line = json_line(names.op, names.source, names.target, elapsed, &result);
     out.json_line(Some(progress), &line);
@@ -248,7 +250,7 @@ pub fn report(
     if !opts.quiet && !out.json() {
         progress.println(&summary(names.target, &outcome, elapsed));
     }
-    Ok(())
+    Ok(outcome)
 }
 
 /// The result of several transfers: Ok, the only failure, or a summary

@@ -1,7 +1,9 @@
 //! `send -r DIR URL` and `get -r URL [DEST]`: the files under DIR (or
 //! under URL/) mirrored under `URL/DIR/` (or `DEST/NAME/`), each file an
 //! ordinary resumable transfer. A file already on the other side with the
-//! same size and SHA-256 is skipped; a summary ends the run.
+//! same size and SHA-256 is skipped, the way a single `get`/`send` skips it
+//! (the local digest from the digest cache, or read once when the sizes
+//! match; the server compares); a summary ends the run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,8 +21,8 @@ use crate::client::list::{ListRequest, list};
 use crate::error::{Error, Result};
 use crate::progress::{FileProgress, Progress};
 use crate::protocol::EntryKind;
-use crate::report::{human_bytes, skipped_json};
-use crate::{client, paths};
+use crate::report::{Outcome, human_bytes};
+use crate::{client, digests, paths};
 
 /// Most files one tree transfer takes on (what one listing can show).
 const MAX_FILES: usize = crate::protocol::MAX_LIST_ENTRIES;
@@ -121,7 +123,8 @@ pub async fn get_tree(
     run_tree("get", files, opts, out).await
 }
 
-/// Skip identical files, transfer the rest, print the summary.
+/// Transfer every file (identical ones are skipped on the way), print the
+/// summary.
 async fn run_tree(
     op: &'static str,
     files: Vec<TreeFile>,
@@ -129,29 +132,16 @@ async fn run_tree(
     out: &Output,
 ) -> anyhow::Result<()> {
     let count = files.len();
-    let mut todo = Vec::new();
-    let mut skipped = 0;
-    for file in files {
-        match identical(opts, &file).await {
-            Some(sha256) => {
-                skipped += 1;
-                let (source, target) = names(op, &file);
-                out.json_line(
-                    None,
-                    &skipped_json(op, &source, &target, file.size, &sha256),
-                );
-            }
-            None => todo.push(file),
-        }
-    }
-    let total = todo.iter().map(|f| f.size).sum();
-    let progress = Progress::new(opts.progress, !opts.quiet, todo.len(), total);
+    let total = files.iter().map(|f| f.size).sum();
+    let progress = Progress::new(opts.progress, !opts.quiet, count, total);
     let mut failures = Vec::new();
-    let mut moved = 0;
-    for (done, file) in todo.iter().enumerate() {
+    let (mut moved, mut skipped) = (0, 0);
+    for (done, file) in files.iter().enumerate() {
+        know_local_digest(file).await;
         let file_progress = progress.file(&file.rel);
         match transfer_one(op, opts, file, &file_progress, out, &progress).await {
-            Ok(()) => moved += file.size,
+            Ok(outcome) if outcome.skipped => skipped += 1,
+            Ok(_) => moved += file.size,
             Err(e) => {
                 // A run of one file ends with its error; print it once.
                 if count > 1 {
@@ -160,11 +150,11 @@ async fn run_tree(
                 failures.push(e);
             }
         }
-        progress.file_done(done + 1, todo.len());
+        progress.file_done(done + 1, count);
     }
     progress.finish();
     if !opts.quiet {
-        let sent = todo.len() - failures.len();
+        let sent = count - skipped - failures.len();
         let verb = if op == "send" { "sent" } else { "downloaded" };
         eprintln!(
             "wsresume: {count} files: {sent} {verb} ({}), {skipped} skipped (identical), {} failed",
@@ -182,7 +172,7 @@ async fn transfer_one(
     file_progress: &FileProgress,
     out: &Output,
     progress: &Progress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let (source, target) = names(op, file);
     let result = if op == "send" {
@@ -224,32 +214,16 @@ fn names(op: &str, file: &TreeFile) -> (String, String) {
     }
 }
 
-/// The SHA-256 when the receiving side already holds the same file.
-async fn identical(opts: &ClientOptions, file: &TreeFile) -> Option<String> {
-    if file.there? != file.size {
-        return None;
+/// When the other side holds a file of the same size: make sure the digest
+/// cache knows the local file's SHA-256 (reading it once if it does not),
+/// so the transfer tells the server and is skipped if the server's file is
+/// the same. A later run reads nothing.
+async fn know_local_digest(file: &TreeFile) {
+    if file.there != Some(file.size) {
+        return;
     }
     let local = file.local.clone();
-    let local_sha = tokio::task::spawn_blocking(move || crate::chain::sha256_file(&local))
-        .await
-        .ok()?
-        .ok()?;
-    let remote_sha = remote_sha256(opts, &file.remote).await?;
-    (local_sha == remote_sha).then_some(local_sha)
-}
-
-/// The server's SHA-256 of one file.
-async fn remote_sha256(opts: &ClientOptions, url: &RemoteUrl) -> Option<String> {
-    let mut sha = None;
-    let request = ListRequest {
-        recursive: false,
-        sha256: true,
-    };
-    let mut take = |entry: crate::protocol::ListEntry| sha = entry.sha256;
-    list(opts, url, request, &FileProgress::hidden(), &mut take)
-        .await
-        .ok()?;
-    sha
+    let _ = tokio::task::spawn_blocking(move || digests::ensure(&local)).await;
 }
 
 /// Files under `url` (recursive listing) and their sizes.

@@ -19,7 +19,7 @@ use super::frames::{self, DataSocket};
 use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
 use crate::chain::ChainState;
 use crate::paths;
-use crate::protocol::{ErrorCode, Message, ResumePoint};
+use crate::protocol::{ErrorCode, Have, Message, ResumePoint};
 use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
 
@@ -31,6 +31,17 @@ pub struct Served {
     pub offset: u64,
     /// The file's size.
     pub size: u64,
+    /// The client already held it: nothing was sent.
+    pub skipped: bool,
+}
+
+/// What a `get` asks for besides the file, chunk size and resume point.
+#[derive(Debug, Default)]
+pub struct GetOptions {
+    /// The complete file the client's target holds.
+    pub have: Option<Have>,
+    /// Send the file's mtime and mode in the offer.
+    pub attrs: bool,
 }
 
 /// Serve `path` from `resume` on; returns when the last item is sent.
@@ -38,6 +49,7 @@ pub async fn serve<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     request: (String, u64, Option<ResumePoint>),
+    options: GetOptions,
     shutdown: &mut broadcast::Receiver<()>,
 ) -> Result<Served, Refusal> {
     let (raw_path, chunk_size, resume) = request;
@@ -50,6 +62,21 @@ pub async fn serve<S: DataSocket>(
     let download = tokio::task::spawn_blocking(move || storage.open_download(&open_rel))
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    let (mtime_ns, mode) = offered_attrs(&download, options.attrs);
+    if let Some(have) = &options.have
+        && identical(ctx, ws, &download, have, chunk_size).await?
+    {
+        return answer_identical(
+            ctx,
+            ws,
+            &download,
+            rel.to_string(),
+            chunk_size,
+            options.attrs,
+            shutdown,
+        )
+        .await;
+    }
     let known = ctx.hashes.get(&download.etag, chunk_size);
     let (offset, state, restarted) = resume_point(
         resume,
@@ -64,6 +91,9 @@ pub async fn serve<S: DataSocket>(
         chunk_size,
         offset,
         restarted,
+        identical: false,
+        mtime_ns,
+        mode,
     };
     send_message(ws, &offer, ctx.idle_timeout).await?;
     let size = download.size;
@@ -90,7 +120,66 @@ pub async fn serve<S: DataSocket>(
         path: rel.to_string(),
         offset,
         size,
+        skipped: false,
     })
+}
+
+/// The file's mtime and mode for the offer, when the client asked.
+fn offered_attrs(download: &crate::storage::Download, asked: bool) -> (Option<i64>, Option<u32>) {
+    match asked {
+        true => (Some(download.mtime_ns), Some(download.mode)),
+        false => (None, None),
+    }
+}
+
+/// The client already holds the file: say so, send nothing, wait for its
+/// close.
+async fn answer_identical<S: DataSocket>(
+    ctx: &Arc<Context>,
+    ws: &mut WebSocketStream<S>,
+    download: &crate::storage::Download,
+    path: String,
+    chunk_size: u64,
+    attrs: bool,
+    shutdown: &mut broadcast::Receiver<()>,
+) -> Result<Served, Refusal> {
+    let (mtime_ns, mode) = offered_attrs(download, attrs);
+    let offer = Message::Offer {
+        size: download.size,
+        etag: download.etag.clone(),
+        chunk_size,
+        offset: download.size,
+        restarted: None,
+        identical: true,
+        mtime_ns,
+        mode,
+    };
+    send_message(ws, &offer, ctx.idle_timeout).await?;
+    await_verdict(ctx, ws, shutdown).await?;
+    Ok(Served {
+        path,
+        offset: download.size,
+        size: download.size,
+        skipped: true,
+    })
+}
+
+/// Whether the client's target already holds the file (`get.have`).
+async fn identical<S: DataSocket>(
+    ctx: &Arc<Context>,
+    ws: &mut WebSocketStream<S>,
+    download: &crate::storage::Download,
+    have: &Have,
+    chunk_size: u64,
+) -> Result<bool, Refusal> {
+    let digest = super::identical::parse_digest(&have.sha256)?;
+    let candidate = super::identical::Candidate {
+        file: &download.file,
+        etag: &download.etag,
+        size: download.size,
+        chunk_size,
+    };
+    super::identical::holds(ctx, ws, &candidate, have.size, digest).await
 }
 
 /// Honour a resume request only for the same source at a sane offset, and,

@@ -107,6 +107,7 @@ where
         offset: 0,
         sha256: None,
         entries: Some(count),
+        skipped: false,
     })
 }
 

@@ -10,6 +10,7 @@ mod cache;
 mod download;
 mod frames;
 mod handshake;
+mod identical;
 pub mod listing;
 mod session;
 mod translog;
@@ -340,9 +341,12 @@ where
             path,
             chunk_size,
             resume,
+            have,
+            attrs,
         }) => {
             let request = (path, chunk_size, resume);
-            download::serve(ctx, &mut ws, request, shutdown)
+            let options = download::GetOptions { have, attrs };
+            download::serve(ctx, &mut ws, request, options, shutdown)
                 .await
                 .map(translog::Moved::from)
         }
@@ -356,12 +360,18 @@ where
             size,
             chunk_size,
             source_id,
+            sha256,
+            mtime_ns,
+            mode,
         }) => {
             let request = upload::PutRequest {
                 path,
                 size,
                 chunk_size,
                 source_id,
+                sha256,
+                mtime_ns,
+                mode,
             };
             let (mut sink, mut stream) = StreamExt::split(&mut ws);
             upload::receive(ctx, &mut sink, &mut stream, request, shutdown)

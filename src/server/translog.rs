@@ -20,6 +20,8 @@ pub struct Moved {
     pub sha256: Option<String>,
     /// Entries sent (a listing).
     pub entries: Option<usize>,
+    /// The client already held the file: nothing moved.
+    pub skipped: bool,
 }
 
 impl From<super::download::Served> for Moved {
@@ -30,6 +32,7 @@ impl From<super::download::Served> for Moved {
             offset: s.offset,
             sha256: None,
             entries: None,
+            skipped: s.skipped,
         }
     }
 }
@@ -42,6 +45,7 @@ impl From<super::upload::Stored> for Moved {
             offset: s.offset,
             sha256: Some(s.sha256),
             entries: None,
+            skipped: s.skipped,
         }
     }
 }
@@ -90,6 +94,7 @@ impl TransferLog {
                 let path = &moved.path;
                 let bytes = moved.size.saturating_sub(moved.offset);
                 let resumed = match moved.offset {
+                    _ if moved.skipped => ", identical: nothing to send".to_string(),
                     0 => String::new(),
                     o => format!(", resumed from {}", human_bytes(o)),
                 };

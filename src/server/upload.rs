@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
 use super::writers::{ClaimError, WriterGuard};
+use crate::attrs::FileAttrs;
 use crate::chain::hex;
 use crate::partial::SourceIdentity;
 use crate::paths;
@@ -28,6 +29,23 @@ pub struct PutRequest {
     pub chunk_size: u64,
     /// The source version's id.
     pub source_id: String,
+    /// The source's SHA-256, when the client knows it already.
+    pub sha256: Option<String>,
+    /// The source's modification time, ns since the epoch.
+    pub mtime_ns: Option<i64>,
+    /// The source's permission bits (`-p`).
+    pub mode: Option<u32>,
+}
+
+impl PutRequest {
+    /// What the stored file gets: the source's mtime, and its mode without
+    /// setuid, setgid or sticky bits (and readable by the server).
+    fn attrs(&self) -> FileAttrs {
+        FileAttrs {
+            mtime_ns: self.mtime_ns,
+            mode: self.mode.map(crate::attrs::server_mode),
+        }
+    }
 }
 
 /// What a finished upload stored.
@@ -40,6 +58,8 @@ pub struct Stored {
     pub size: u64,
     /// Its SHA-256.
     pub sha256: String,
+    /// The target already held it: nothing was sent.
+    pub skipped: bool,
 }
 
 /// How often the server pings an uploader: well within a client's
@@ -96,16 +116,21 @@ where
                 format!("{rel}: the earlier upload did not let go"),
             ),
         })?;
+    if let Some(stored) = already_stored(ctx, sink, &rel, &request, chunk_size).await? {
+        return Ok(stored);
+    }
     let source = SourceIdentity {
         id: request.source_id.clone(),
         size: request.size,
     };
     let storage = ctx.storage.clone();
     let open_rel = rel.clone();
-    let upload =
+    let mut upload =
         tokio::task::spawn_blocking(move || storage.open_upload(&open_rel, &source, chunk_size))
             .await
             .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    upload.sink.set_attrs(request.attrs());
+    let placed = upload.sink.placed();
     let (offset, state) = upload.verified;
     tracing::debug!(
         "put {rel}: resuming at {offset}{}",
@@ -132,12 +157,72 @@ where
     let result = pump(ctx, sink, stream, &mut task, &mut guard, shutdown).await;
     let _ = task.close().await;
     let digest = result?;
+    // The stored file's digest, for a client that sends it again.
+    if let Some(meta) = placed.as_ref().and_then(|p| p.get()) {
+        ctx.hashes
+            .insert_digest(&crate::storage::etag(meta), digest);
+    }
     Ok(Stored {
         path: rel.to_string(),
         offset,
         size: request.size,
         sha256: hex(&digest),
+        skipped: false,
     })
+}
+
+/// When the client sent its digest and the target already holds that file:
+/// give it the requested attributes and answer `done` with `skipped`, with
+/// no partial made and no byte sent.
+async fn already_stored<K>(
+    ctx: &Arc<Context>,
+    sink: &mut K,
+    rel: &crate::paths::RelPath,
+    request: &PutRequest,
+    chunk_size: u64,
+) -> Result<Option<Stored>, Refusal>
+where
+    K: Sink<WsMessage> + Unpin,
+{
+    let Some(sha256) = &request.sha256 else {
+        return Ok(None);
+    };
+    let digest = super::identical::parse_digest(sha256)?;
+    let storage = ctx.storage.clone();
+    let open_rel = rel.clone();
+    // Anything but an existing regular file: upload as usual.
+    let Ok(Ok(target)) =
+        tokio::task::spawn_blocking(move || storage.open_download(&open_rel)).await
+    else {
+        return Ok(None);
+    };
+    let candidate = super::identical::Candidate {
+        file: &target.file,
+        etag: &target.etag,
+        size: target.size,
+        chunk_size,
+    };
+    if !super::identical::holds(ctx, sink, &candidate, request.size, digest).await? {
+        return Ok(None);
+    }
+    let (settle_ctx, file, attrs) = (ctx.clone(), target.file, request.attrs());
+    tokio::task::spawn_blocking(move || {
+        super::identical::settle(&settle_ctx, &file, attrs, digest);
+    })
+    .await
+    .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+    let done = Message::Done {
+        sha256: hex(&digest),
+        skipped: true,
+    };
+    send_message(sink, &done, ctx.idle_timeout).await?;
+    Ok(Some(Stored {
+        path: rel.to_string(),
+        offset: request.size,
+        size: request.size,
+        sha256: hex(&digest),
+        skipped: true,
+    }))
 }
 
 /// Move items from the socket to the receiver until the file checks out.
@@ -173,7 +258,7 @@ where
             }
             outcome = task.outcome() => {
                 let digest = outcome?;
-                let done = Message::Done { sha256: hex(&digest) };
+                let done = Message::Done { sha256: hex(&digest), skipped: false };
                 send_message(sink, &done, ctx.idle_timeout).await?;
                 return Ok(digest);
             }

@@ -28,6 +28,15 @@ pub trait ChunkSink: Send {
     fn idle(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Give the finished file these attributes before it is put in place.
+    fn set_attrs(&mut self, attrs: crate::attrs::FileAttrs) {
+        let _ = attrs;
+    }
+    /// Where the finished file's metadata appears once it is in place
+    /// (for sinks that put a file in place).
+    fn placed(&self) -> Option<crate::partial::Placed> {
+        None
+    }
 }
 
 impl ChunkSink for Partial {
@@ -45,6 +54,12 @@ impl ChunkSink for Partial {
     }
     fn idle(&mut self) -> Result<()> {
         self.record_synced()
+    }
+    fn set_attrs(&mut self, attrs: crate::attrs::FileAttrs) {
+        Partial::set_attrs(self, attrs);
+    }
+    fn placed(&self) -> Option<crate::partial::Placed> {
+        Some(Partial::placed(self))
     }
 }
 

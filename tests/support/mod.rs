@@ -56,9 +56,16 @@ pub fn base_cmd() -> std::process::Command {
         cmd.env_remove(var);
     }
     cmd.env("WSRESUME_CONFIG", "/nonexistent/wsresume-tests/config.toml")
+        .env(CACHE_ENV, CACHE_DIR)
         .env("NO_COLOR", "1");
     cmd
 }
+
+/// The digest cache's directory variable, and where the tests keep it
+/// (never the user's cache; entries are keyed by the tests' temporary
+/// paths, so runs do not see each other's).
+pub const CACHE_ENV: &str = "WSRESUME_CACHE_DIR";
+pub const CACHE_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/digest-cache");
 
 /// The binary as an `assert_cmd::Command` (hermetic, with `RUN_TIMEOUT`).
 pub fn wsresume() -> assert_cmd::Command {
