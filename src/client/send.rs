@@ -269,8 +269,10 @@ impl Upload<'_> {
             )));
         }
         tracing::debug!("the server already holds {sha256}");
-        self.skipped = true;
-        self.resumed_from = Some(self.source.size);
+        // Skipped when this run sent nothing; else an earlier attempt's
+        // file was put in place and only its `done` was lost.
+        self.skipped = self.transferred == 0;
+        self.resumed_from.get_or_insert(self.source.size);
         self.progress.skipped(self.source.size);
         Ok(Some(sha256.clone()))
     }
@@ -338,6 +340,10 @@ impl Upload<'_> {
                     if let Item::Eof { sha256 } = &item {
                         self.unchanged_since_start()?;
                         sent_digest = Some(hex(sha256));
+                        // Should `done` be lost, the next attempt's `put`
+                        // names the file, and a server that already put it
+                        // in place answers `done` instead of starting over.
+                        self.source.sha256.clone_from(&sent_digest);
                     }
                     if let Some(frame) = self.frame_of(item) {
                         self.send_listening(sink, stream, &mut live, frame).await?;
