@@ -230,7 +230,9 @@ fn skips_in_trees_are_valid_reports_and_read_nothing_twice() {
         "{}",
         rig.proxy.up()
     );
+    // `send -r tree URL/t/` made t/tree/; `get -r URL/t/ back` makes back/t/.
     let back = rig.local.path().join("back");
+    fs::create_dir(&back).unwrap();
     run(&["get", "-r", &url, s(&back)]);
     rig.proxy.reset_counters();
     let lines = run(&["get", "-r", &url, s(&back)]);
@@ -240,7 +242,8 @@ fn skips_in_trees_are_valid_reports_and_read_nothing_twice() {
         "{}",
         rig.proxy.down()
     );
-    assert_eq!(mtime(&back.join("a.bin")), mtime(&top.join("a.bin")));
+    let copy = back.join("t/tree/a.bin");
+    assert_eq!(mtime(&copy), mtime(&top.join("a.bin")));
     rig.check_clean();
 }
 

@@ -228,6 +228,12 @@ impl ChunkSink for LockedPartial {
     fn idle(&mut self) -> Result<()> {
         ChunkSink::idle(&mut self.partial)
     }
+    fn set_attrs(&mut self, attrs: FileAttrs) {
+        ChunkSink::set_attrs(&mut self.partial, attrs);
+    }
+    fn placed(&self) -> Option<Placed> {
+        ChunkSink::placed(&self.partial)
+    }
 }
 
 impl<'a> Download<'a> {
