@@ -15,8 +15,11 @@ use super::dial::{self, Head, Recorded, Speaks};
 use crate::error::{Error, Result};
 use crate::protocol::SUBPROTOCOL;
 
+/// The byte stream under a client's WebSocket.
+pub type Socket = MaybeTlsStream<Recorded<TcpStream>>;
+
 /// A client's WebSocket.
-pub type Ws = WebSocketStream<MaybeTlsStream<Recorded<TcpStream>>>;
+pub type Ws = WebSocketStream<Socket>;
 
 /// A checked `ws://` or `wss://` URL.
 #[derive(Debug, Clone)]

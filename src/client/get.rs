@@ -6,14 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tracing::Instrument;
-
+use super::ClientOptions;
 use super::connect::RemoteUrl;
-use super::retry::Retrier;
+use super::connection::{Connection, Frame};
+use super::retry::{self, Attempts, Recovery};
 use super::stdout::StdoutSink;
-use super::{ClientOptions, Frame, Liveness, classify, ping};
 use crate::attrs::{CLIENT_MODE_BITS, FileAttrs};
 use crate::chain::ChainState;
 use crate::digests::{self, Identity};
@@ -131,33 +128,12 @@ pub async fn get(
         Dest::Stdout => None,
     };
     let mut download = Download::new(opts, url, dest, progress.clone(), lock)?;
-    let mut retrier = Retrier::new(opts, progress.clone());
-    let result = loop {
-        let before = download.verified();
-        let span = tracing::info_span!("conn", n = retrier.attempts());
-        match download.attempt().instrument(span).await {
-            Ok(digest) => break Ok(digest),
-            Err(Error::IsDirectory(_)) => {
-                break Err(Error::IsDirectory(format!("{url} is a directory: use -r")));
-            }
-            Err(e) => {
-                let progressed = download.rewind().await? > before;
-                // The file may have checked out and been put in place before
-                // the connection failed: then the download is done.
-                if let Some(digest) = download.finished() {
-                    break Ok(digest);
-                }
-                if let Err(e) = retrier.failed(e, progressed).await {
-                    break Err(e);
-                }
-            }
-        }
-    };
+    let ran = retry::run(opts, progress, &mut download).await;
     download.progress.finish();
     if let Some(task) = download.task.take() {
         let _ = task.close().await;
     }
-    let digest = result?;
+    let digest = ran.result?;
     let sha256 = crate::chain::hex(&digest);
     download.remember(&sha256);
     Ok(Outcome {
@@ -165,9 +141,53 @@ pub async fn get(
         sha256,
         resumed_from: download.resumed_from.unwrap_or(0),
         transferred: download.transferred,
-        attempts: retrier.attempts(),
+        attempts: ran.attempts,
         skipped: download.skipped,
     })
+}
+
+impl Attempts for Download<'_> {
+    type Output = [u8; 32];
+
+    async fn attempt(&mut self) -> Result<[u8; 32]> {
+        let request = self.request(self.plain);
+        let plain = Some(self.request(true)).filter(|plain| *plain != request);
+        let opened = Connection::open(self.url, self.opts, &request, plain.as_ref()).await?;
+        self.plain |= opened.plain;
+        let mut conn = opened.conn;
+        let offer = Offer::from_reply(opened.reply)?;
+        if offer.identical {
+            let digest = self.take_identical(&offer).await?;
+            conn.close().await;
+            return Ok(digest);
+        }
+        self.take_offer(offer).await?;
+        self.progress.connected();
+        let digest = self.pump(&mut conn).await?;
+        conn.close().await;
+        Ok(digest)
+    }
+
+    /// Bytes verified so far.
+    fn progress_mark(&self) -> u64 {
+        self.task.as_ref().map_or(0, |t| *t.verified().borrow())
+    }
+
+    /// Resume from what is verified; a file that checked out and was put
+    /// in place before the connection failed is a success.
+    async fn after_failure(&mut self, error: Error) -> Recovery<[u8; 32]> {
+        if let Error::IsDirectory(_) = error {
+            let refusal = format!("{} is a directory: use -r", self.url);
+            return Recovery::Finished(Err(Error::IsDirectory(refusal)));
+        }
+        if let Err(e) = self.rewind().await {
+            return Recovery::Finished(Err(e));
+        }
+        match self.finished() {
+            Some(digest) => Recovery::Finished(Ok(digest)),
+            None => Recovery::Retry(error),
+        }
+    }
 }
 
 /// Take the lock of `target`: at once, or with `--wait` once the other run
@@ -298,14 +318,10 @@ impl<'a> Download<'a> {
         self.task.as_mut().and_then(ReceiverTask::take_finished)
     }
 
-    fn verified(&self) -> u64 {
-        self.task.as_ref().map_or(0, |t| *t.verified().borrow())
-    }
-
     /// After a failed attempt: commit, and resume from what is verified.
-    async fn rewind(&mut self) -> Result<u64> {
+    async fn rewind(&mut self) -> Result<()> {
         let Some(task) = &mut self.task else {
-            return Ok(0);
+            return Ok(());
         };
         let (offset, state) = task.rewind().await?;
         if let Some(resume) = &mut self.resume {
@@ -313,26 +329,7 @@ impl<'a> Download<'a> {
             resume.state = state;
         }
         self.progress.set_position(offset);
-        Ok(offset)
-    }
-
-    async fn attempt(&mut self) -> Result<[u8; 32]> {
-        let request = self.request(self.plain);
-        let plain = Some(self.request(true)).filter(|plain| *plain != request);
-        let opened = super::open(self.url, self.opts, &request, plain.as_ref()).await?;
-        self.plain |= opened.plain;
-        let (mut sink, mut stream) = (opened.sink, opened.stream);
-        let offer = Offer::from_reply(opened.reply)?;
-        if offer.identical {
-            let digest = self.take_identical(&offer).await?;
-            let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
-            return Ok(digest);
-        }
-        self.take_offer(offer).await?;
-        self.progress.connected();
-        let digest = self.pump(&mut sink, &mut stream).await?;
-        let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
-        Ok(digest)
+        Ok(())
     }
 }
 
@@ -427,56 +424,39 @@ impl Download<'_> {
 
     /// Feed frames to the receiver until the file checks out or the
     /// connection fails.
-    async fn pump<K, R>(&mut self, sink: &mut K, stream: &mut R) -> Result<[u8; 32]>
-    where
-        K: futures_util::Sink<WsMessage> + Unpin,
-        R: futures_util::Stream<
-                Item = std::result::Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
-            > + Unpin,
-    {
+    async fn pump(&mut self, conn: &mut Connection) -> Result<[u8; 32]> {
         let task = self
             .task
             .as_mut()
             .ok_or_else(|| Error::Protocol("no receiver".into()))?;
-        let mut live = Liveness::new(self.opts.timeout);
         loop {
             let blocked = ratelimit::blocked_until(&mut self.limit);
-            if blocked.is_some() {
-                // Not reading on purpose: silence is not the server's fault.
-                live.heard();
-            }
             tokio::select! {
-                () = ratelimit::sleep_until(blocked), if blocked.is_some() => {}
-                frame = stream.next(), if blocked.is_none() => {
-                    live.heard();
-                    match classify(frame)? {
-                        Frame::Data(data) => {
-                            if let Some(limit) = &mut self.limit {
-                                limit.consume(data.len() as u64);
-                            }
-                            self.transferred += data.len() as u64;
-                            self.progress.inc(data.len() as u64);
-                            task.push(Item::Data(data)).await?;
+                frame = conn.read_frame_after(blocked) => match frame? {
+                    Frame::Data(data) => {
+                        if let Some(limit) = &mut self.limit {
+                            limit.consume(data.len() as u64);
                         }
-                        Frame::Control(message) => match Item::from_message(&message)? {
-                            // The last item: the verdict is the receiver's
-                            // alone (verify, sync, rename); whatever the
-                            // connection does now cannot change it.
-                            Some(item @ Item::Eof { .. }) => {
-                                task.push(item).await?;
-                                return task.outcome().await;
-                            }
-                            Some(item) => task.push(item).await?,
-                            None => return Err(Error::Protocol(format!("unexpected {} message", message.kind()))),
-                        },
-                        Frame::Keepalive => {}
+                        self.transferred += data.len() as u64;
+                        self.progress.inc(data.len() as u64);
+                        task.push(Item::Data(data)).await?;
                     }
-                }
+                    Frame::Control(message) => match Item::from_message(&message)? {
+                        // The last item: the verdict is the receiver's
+                        // alone (verify, sync, rename); whatever the
+                        // connection does now cannot change it.
+                        Some(item @ Item::Eof { .. }) => {
+                            task.push(item).await?;
+                            return task.outcome().await;
+                        }
+                        Some(item) => task.push(item).await?,
+                        None => {
+                            let kind = message.kind();
+                            return Err(Error::Protocol(format!("unexpected {kind} message")));
+                        }
+                    },
+                },
                 outcome = task.outcome() => return outcome,
-                tick = live.tick() => {
-                    tick?;
-                    ping(sink).await;
-                }
             }
         }
     }

@@ -2,12 +2,10 @@
 //! the caller as it arrives. Retried like a transfer until the first entry
 //! arrived (after that a retry would repeat entries).
 
-use futures_util::{SinkExt, StreamExt};
-use tracing::Instrument;
-
+use super::ClientOptions;
 use super::connect::RemoteUrl;
-use super::retry::Retrier;
-use super::{ClientOptions, Frame, Liveness, classify, ping, send_text};
+use super::connection::{Connection, Frame};
+use super::retry::{self, Attempts, Recovery};
 use crate::error::{Error, Result};
 use crate::progress::FileProgress;
 use crate::protocol::{ListEntry, Message};
@@ -41,65 +39,69 @@ pub async fn list(
     progress: &FileProgress,
     on_entry: &mut dyn FnMut(ListEntry),
 ) -> Result<Listed> {
-    let mut retrier = Retrier::new(opts, progress.clone());
-    loop {
-        let mut count = 0;
-        let span = tracing::info_span!("conn", n = retrier.attempts());
-        let result = attempt(opts, url, request, &mut count, on_entry)
-            .instrument(span)
-            .await;
-        match result {
-            Ok(listed) => return Ok(listed),
-            Err(e) if count > 0 => return Err(e),
-            Err(e) => retrier.failed(e, false).await?,
-        }
-    }
+    let mut listing = Listing {
+        opts,
+        url,
+        request,
+        count: 0,
+        on_entry,
+    };
+    retry::run(opts, progress, &mut listing).await.result
 }
 
-async fn attempt(
-    opts: &ClientOptions,
-    url: &RemoteUrl,
+/// One listing across its attempts.
+struct Listing<'a> {
+    opts: &'a ClientOptions,
+    url: &'a RemoteUrl,
     request: ListRequest,
-    count: &mut u64,
-    on_entry: &mut dyn FnMut(ListEntry),
-) -> Result<Listed> {
-    let ws = super::connect_logged(url, opts).await?;
-    let (mut sink, mut stream) = ws.split();
-    let message = Message::List {
-        path: url.path().to_string(),
-        recursive: request.recursive,
-        sha256: request.sha256,
-    };
-    send_text(&mut sink, &message).await?;
-    let mut live = Liveness::new(opts.timeout);
-    let listed = loop {
-        tokio::select! {
-            frame = stream.next() => {
-                live.heard();
-                match classify(frame)? {
-                    Frame::Control(Message::Entries { entries }) => {
-                        *count += entries.len() as u64;
-                        if *count > MAX_ENTRIES {
-                            return Err(Error::Protocol(format!("more than {MAX_ENTRIES} entries")));
-                        }
-                        entries.into_iter().for_each(&mut *on_entry);
+    /// Entries handed to `on_entry` by the current attempt.
+    count: u64,
+    on_entry: &'a mut dyn FnMut(ListEntry),
+}
+
+impl Attempts for Listing<'_> {
+    type Output = Listed;
+
+    async fn attempt(&mut self) -> Result<Listed> {
+        self.count = 0;
+        let mut conn = Connection::connect(self.url, self.opts).await?;
+        conn.send_request(&Message::List {
+            path: self.url.path().to_string(),
+            recursive: self.request.recursive,
+            sha256: self.request.sha256,
+        })
+        .await?;
+        let listed = loop {
+            match conn.read_frame().await? {
+                Frame::Control(Message::Entries { entries }) => {
+                    self.count += entries.len() as u64;
+                    if self.count > MAX_ENTRIES {
+                        return Err(Error::Protocol(format!("more than {MAX_ENTRIES} entries")));
                     }
-                    Frame::Control(Message::Listed { count: sent, truncated }) if sent == *count => {
-                        break Listed { count: sent, truncated };
-                    }
-                    Frame::Control(other) => {
-                        return Err(Error::Protocol(format!("unexpected {} message in a listing", other.kind())));
-                    }
-                    Frame::Data(_) => return Err(Error::Protocol("data in a listing".into())),
-                    Frame::Keepalive => {}
+                    entries.into_iter().for_each(&mut *self.on_entry);
                 }
+                Frame::Control(Message::Listed { count, truncated }) if count == self.count => {
+                    break Listed { count, truncated };
+                }
+                Frame::Control(other) => {
+                    return Err(Error::Protocol(format!(
+                        "unexpected {} message in a listing",
+                        other.kind()
+                    )));
+                }
+                Frame::Data(_) => return Err(Error::Protocol("data in a listing".into())),
             }
-            tick = live.tick() => {
-                tick?;
-                ping(&mut sink).await;
-            }
+        };
+        conn.close().await;
+        Ok(listed)
+    }
+
+    /// Entries already handed on would come again: only a listing that
+    /// delivered none is retried.
+    async fn after_failure(&mut self, error: Error) -> Recovery<Listed> {
+        match self.count {
+            0 => Recovery::Retry(error),
+            _ => Recovery::Finished(Err(error)),
         }
-    };
-    let _ = tokio::time::timeout(opts.timeout, sink.send(super::normal_close())).await;
-    Ok(listed)
+    }
 }

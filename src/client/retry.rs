@@ -1,5 +1,7 @@
-//! The reconnect policy: which failures are retried, how long to wait, and
-//! when to give up (`--retries` consecutive attempts without progress).
+//! Retrying: [`run`] drives every job of the client (get, send, list) one
+//! attempt after another, and the reconnect policy decides which failures
+//! are retried, how long to wait, and when to give up (`--retries`
+//! consecutive attempts without progress).
 //!
 //! Until a first connection of the run succeeded, a mistake is more likely
 //! than an outage: a host name that does not resolve fails at once, and a
@@ -8,6 +10,8 @@
 //! transient failure gets the patient backoff.
 
 use std::time::Duration;
+
+use tracing::Instrument;
 
 use super::{ClientOptions, Contact};
 use crate::backoff::{Backoff, RetryBudget};
@@ -30,8 +34,81 @@ fn first_contact_delay(retry: usize, max_delay: Duration) -> Option<Duration> {
     FIRST_CONTACT_DELAYS.get(retry).map(|d| (*d).min(max_delay))
 }
 
-/// Tracks attempts of one transfer.
-pub struct Retrier {
+/// A job made of attempts, each over one connection.
+pub trait Attempts {
+    /// What a successful attempt yields.
+    type Output;
+
+    /// One attempt.
+    async fn attempt(&mut self) -> Result<Self::Output>;
+
+    /// A count that grows with the progress the job keeps across attempts
+    /// (verified or acknowledged bytes): an attempt that raised it made
+    /// progress, which renews the retry budget.
+    fn progress_mark(&self) -> u64 {
+        0
+    }
+
+    /// After a failed attempt: what now. By default, retry per the policy.
+    async fn after_failure(&mut self, error: Error) -> Recovery<Self::Output> {
+        Recovery::Retry(error)
+    }
+}
+
+/// What a job does after a failed attempt.
+#[derive(Debug)]
+pub enum Recovery<T> {
+    /// Back off and try again, unless the policy says this error is final.
+    Retry(Error),
+    /// Try again at once, costing no retry: the job changed its request.
+    Again,
+    /// The job is over after all, with this result.
+    Finished(Result<T>),
+}
+
+/// How a job ended, and after how many attempts.
+#[derive(Debug)]
+pub struct Ran<T> {
+    /// The job's result.
+    pub result: Result<T>,
+    /// Attempts started.
+    pub attempts: u32,
+}
+
+/// Run `job` until an attempt succeeds, the job finishes after a failure,
+/// or the policy gives up; reconnects are reported to `progress`.
+pub async fn run<J: Attempts>(
+    opts: &ClientOptions,
+    progress: &FileProgress,
+    job: &mut J,
+) -> Ran<J::Output> {
+    let mut retrier = Retrier::new(opts, progress.clone());
+    let result = loop {
+        let before = job.progress_mark();
+        let span = tracing::info_span!("conn", n = retrier.attempts());
+        let error = match job.attempt().instrument(span).await {
+            Ok(output) => break Ok(output),
+            Err(error) => error,
+        };
+        match job.after_failure(error).await {
+            Recovery::Retry(error) => {
+                let progressed = job.progress_mark() > before;
+                if let Err(error) = retrier.failed(error, progressed).await {
+                    break Err(error);
+                }
+            }
+            Recovery::Again => {}
+            Recovery::Finished(result) => break result,
+        }
+    };
+    Ran {
+        result,
+        attempts: retrier.attempts(),
+    }
+}
+
+/// Tracks attempts of one job.
+struct Retrier {
     backoff: Backoff,
     budget: RetryBudget,
     progress: FileProgress,
@@ -45,7 +122,7 @@ pub struct Retrier {
 impl Retrier {
     /// Allow `opts.retries` attempts without progress, waiting at most
     /// `opts.retry_max_delay`. Reconnects are reported to `progress`.
-    pub fn new(opts: &ClientOptions, progress: FileProgress) -> Retrier {
+    fn new(opts: &ClientOptions, progress: FileProgress) -> Retrier {
         let max_delay = opts.retry_max_delay;
         Retrier {
             backoff: Backoff::new(BASE_DELAY.min(max_delay), max_delay),
@@ -58,13 +135,13 @@ impl Retrier {
     }
 
     /// Attempts started so far.
-    pub fn attempts(&self) -> u32 {
+    fn attempts(&self) -> u32 {
         self.budget.attempts()
     }
 
     /// An attempt failed: return the error if it is final, else wait and
     /// return Ok so the caller tries again.
-    pub async fn failed(&mut self, error: Error, made_progress: bool) -> Result<()> {
+    async fn failed(&mut self, error: Error, made_progress: bool) -> Result<()> {
         if !error.is_transient() {
             return Err(error);
         }

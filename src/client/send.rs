@@ -6,14 +6,12 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use futures_util::{SinkExt, StreamExt};
 use sha2::{Digest, Sha256};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tracing::Instrument;
 
+use super::ClientOptions;
 use super::connect::RemoteUrl;
-use super::retry::Retrier;
-use super::{ClientOptions, Frame, Liveness, classify, ping};
+use super::connection::{Connection, Frame};
+use super::retry::{self, Attempts, Recovery};
 use crate::chain::{ChainState, hex};
 use crate::digests::{self, Identity};
 use crate::error::{Error, Result};
@@ -50,6 +48,8 @@ struct Upload<'a> {
     plain: bool,
     /// The server already held this file.
     skipped: bool,
+    /// A directory target was entered (or is not to be).
+    entered: bool,
 }
 
 /// Upload `path` to `url`, reporting to `progress`.
@@ -75,46 +75,22 @@ pub async fn send_or_into(
     into_dir: bool,
     progress: &FileProgress,
 ) -> Result<(Outcome, RemoteUrl)> {
-    let source = Source::open(path)?;
-    let mut entered = !into_dir;
     let mut upload = Upload {
         opts,
         url: url.clone(),
         progress: progress.clone(),
         limit: opts.limit_rate.map(RateLimit::new),
-        source,
+        source: Source::open(path)?,
         acked: 0,
         resumed_from: None,
         transferred: 0,
         plain: false,
         skipped: false,
+        entered: !into_dir,
     };
-    let mut retrier = Retrier::new(opts, progress.clone());
-    let result = loop {
-        let before = upload.acked;
-        let span = tracing::info_span!("conn", n = retrier.attempts());
-        match upload.attempt().instrument(span).await {
-            Ok(digest) => break Ok(digest),
-            Err(Error::IsDirectory(_)) if !entered => {
-                entered = true;
-                upload.url = upload.url.as_dir()?.join(&file_name(path)?)?;
-                tracing::info!("the target is a directory; sending into it: {}", upload.url);
-            }
-            Err(Error::IsDirectory(_)) => {
-                break Err(Error::Refused(format!(
-                    "{} is a directory on the server: a file cannot replace it",
-                    upload.url
-                )));
-            }
-            Err(e) => {
-                if let Err(e) = retrier.failed(e, upload.acked > before).await {
-                    break Err(e);
-                }
-            }
-        }
-    };
+    let ran = retry::run(opts, progress, &mut upload).await;
     upload.progress.finish();
-    let sha256 = result?;
+    let sha256 = ran.result?;
     if !upload.skipped {
         upload.source.remember(&sha256);
     }
@@ -123,10 +99,78 @@ pub async fn send_or_into(
         sha256,
         resumed_from: upload.resumed_from.unwrap_or(0),
         transferred: upload.transferred,
-        attempts: retrier.attempts(),
+        attempts: ran.attempts,
         skipped: upload.skipped,
     };
     Ok((outcome, upload.url))
+}
+
+impl Attempts for Upload<'_> {
+    type Output = String;
+
+    async fn attempt(&mut self) -> Result<String> {
+        // The file read is the file identified: a source changed between
+        // attempts gets a new id, so the server starts over instead of
+        // appending new bytes to a verified prefix of the old version.
+        let file = File::open(self.source.path)
+            .map_err(|e| Error::local_io(format!("opening {}", self.source.path.display()), e))?;
+        if let Some(now) = self.source.changed(&file)? {
+            self.progress.note(
+                "the file changed since this upload started; sending it again from the start",
+            );
+            self.source = now.with_known_digest();
+            self.resumed_from = None;
+            self.acked = 0;
+        }
+        let request = self.request(self.plain);
+        let plain = Some(self.request(true)).filter(|plain| *plain != request);
+        let opened = Connection::open(&self.url, self.opts, &request, plain.as_ref()).await?;
+        self.plain |= opened.plain;
+        let mut conn = opened.conn;
+        if let Some(sha256) = self.take_skipped(&opened.reply)? {
+            conn.close().await;
+            return Ok(sha256);
+        }
+        let (offset, chunk_size, state) = self.take_accept(opened.reply)?;
+        let plan = sender::SendPlan {
+            file,
+            path: self.source.path.to_path_buf(),
+            size: self.source.size,
+            chunk_size,
+            offset,
+            state,
+            checks: sender::Checks::Compute { collect: 0 },
+        };
+        let sha256 = self.pump(&mut conn, plan).await?;
+        conn.close().await;
+        Ok(sha256)
+    }
+
+    fn progress_mark(&self) -> u64 {
+        self.acked
+    }
+
+    /// A target that is a directory gets the file inside it, once, when
+    /// asked to (`into_dir`); else a file cannot replace it.
+    async fn after_failure(&mut self, error: Error) -> Recovery<String> {
+        if !matches!(error, Error::IsDirectory(_)) {
+            return Recovery::Retry(error);
+        }
+        if self.entered {
+            return Recovery::Finished(Err(Error::Refused(format!(
+                "{} is a directory on the server: a file cannot replace it",
+                self.url
+            ))));
+        }
+        self.entered = true;
+        let inside = file_name(self.source.path).and_then(|name| self.url.as_dir()?.join(&name));
+        match inside {
+            Ok(url) => self.url = url,
+            Err(e) => return Recovery::Finished(Err(e)),
+        }
+        tracing::info!("the target is a directory; sending into it: {}", self.url);
+        Recovery::Again
+    }
 }
 
 /// The name a file gets inside a directory.
@@ -202,44 +246,6 @@ impl<'a> Source<'a> {
 }
 
 impl Upload<'_> {
-    async fn attempt(&mut self) -> Result<String> {
-        // The file read is the file identified: a source changed between
-        // attempts gets a new id, so the server starts over instead of
-        // appending new bytes to a verified prefix of the old version.
-        let file = File::open(self.source.path)
-            .map_err(|e| Error::local_io(format!("opening {}", self.source.path.display()), e))?;
-        if let Some(now) = self.source.changed(&file)? {
-            self.progress.note(
-                "the file changed since this upload started; sending it again from the start",
-            );
-            self.source = now.with_known_digest();
-            self.resumed_from = None;
-            self.acked = 0;
-        }
-        let request = self.request(self.plain);
-        let plain = Some(self.request(true)).filter(|plain| *plain != request);
-        let opened = super::open(&self.url, self.opts, &request, plain.as_ref()).await?;
-        self.plain |= opened.plain;
-        let (mut sink, mut stream) = (opened.sink, opened.stream);
-        if let Some(sha256) = self.take_skipped(&opened.reply)? {
-            let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
-            return Ok(sha256);
-        }
-        let (offset, chunk_size, state) = self.take_accept(opened.reply)?;
-        let plan = sender::SendPlan {
-            file,
-            path: self.source.path.to_path_buf(),
-            size: self.source.size,
-            chunk_size,
-            offset,
-            state,
-            checks: sender::Checks::Compute { collect: 0 },
-        };
-        let sha256 = self.pump(&mut sink, &mut stream, plan).await?;
-        let _ = tokio::time::timeout(self.opts.timeout, sink.send(super::normal_close())).await;
-        Ok(sha256)
-    }
-
     /// The `put` request; `plain` leaves out what older servers refuse.
     fn request(&self, plain: bool) -> Message {
         Message::Put {
@@ -313,21 +319,9 @@ impl Upload<'_> {
     }
 
     /// Stream items while reading acks, until the server says done.
-    async fn pump<K, R>(
-        &mut self,
-        sink: &mut K,
-        stream: &mut R,
-        plan: sender::SendPlan,
-    ) -> Result<String>
-    where
-        K: futures_util::Sink<WsMessage> + Unpin,
-        R: futures_util::Stream<
-                Item = std::result::Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
-            > + Unpin,
-    {
+    async fn pump(&mut self, conn: &mut Connection, plan: sender::SendPlan) -> Result<String> {
         let (mut items, reader) = sender::spawn(plan);
         let mut sent_digest: Option<String> = None;
-        let mut live = Liveness::new(self.opts.timeout);
         loop {
             let blocked = ratelimit::blocked_until(&mut self.limit);
             tokio::select! {
@@ -346,20 +340,16 @@ impl Upload<'_> {
                         self.source.sha256.clone_from(&sent_digest);
                     }
                     if let Some(frame) = self.frame_of(item) {
-                        self.send_listening(sink, stream, &mut live, frame).await?;
+                        conn.send_listening(frame, |message| self.reply_while_sending(message))
+                            .await?;
                     }
                 }
-                frame = stream.next() => {
-                    live.heard();
-                    if let Frame::Control(message) = classify(frame)?
+                frame = conn.read_frame() => {
+                    if let Frame::Control(message) = frame?
                         && let Some(done) = self.take_reply(message, sent_digest.as_deref())?
                     {
                         return Ok(done);
                     }
-                }
-                tick = live.tick() => {
-                    tick?;
-                    ping(sink).await;
                 }
             }
         }
@@ -380,57 +370,25 @@ impl Upload<'_> {
     }
 
     /// The frame that carries `item` (None for items not sent).
-    fn frame_of(&mut self, item: Item) -> Option<WsMessage> {
+    fn frame_of(&mut self, item: Item) -> Option<Frame> {
         match item {
             Item::Data(data) => {
                 self.transferred += data.len() as u64;
                 if let Some(limit) = &mut self.limit {
                     limit.consume(data.len() as u64);
                 }
-                Some(WsMessage::Binary(data))
+                Some(Frame::Data(data))
             }
-            other => other
-                .to_message()
-                .map(|message| WsMessage::text(message.encode())),
+            other => other.to_message().map(Frame::Control),
         }
     }
 
-    /// Send one frame while still listening to the server: on a slow link a
-    /// frame waits for room in the socket for a long time, and what the
-    /// server sends meanwhile (acks, its pings) shows the link works. The
-    /// wait fails only when the server goes silent for `--timeout`.
-    async fn send_listening<K, R>(
-        &mut self,
-        sink: &mut K,
-        stream: &mut R,
-        live: &mut Liveness,
-        frame: WsMessage,
-    ) -> Result<()>
-    where
-        K: futures_util::Sink<WsMessage> + Unpin,
-        R: futures_util::Stream<
-                Item = std::result::Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
-            > + Unpin,
-    {
-        let sending = sink.send(frame);
-        tokio::pin!(sending);
-        loop {
-            tokio::select! {
-                sent = &mut sending => {
-                    return sent.map_err(|_| Error::Network("connection lost while sending".into()));
-                }
-                frame = stream.next() => {
-                    live.heard();
-                    if let Frame::Control(message) = classify(frame)?
-                        && self.take_reply(message, None)?.is_some()
-                    {
-                        return Err(Error::Protocol("done before the file was sent".into()));
-                    }
-                }
-                tick = live.tick() => tick.map_err(|_| {
-                    Error::Network("the server stopped reading; the connection is dead".into())
-                })?,
-            }
+    /// A reply that arrives while a frame waits for room in the socket:
+    /// acks are welcome, `done` is early.
+    fn reply_while_sending(&mut self, message: Message) -> Result<()> {
+        match self.take_reply(message, None)? {
+            Some(_) => Err(Error::Protocol("done before the file was sent".into())),
+            None => Ok(()),
         }
     }
 
