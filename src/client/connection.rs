@@ -306,3 +306,186 @@ impl Liveness {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ErrorCode;
+    use tokio::io::DuplexStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    const TIMEOUT: Duration = Duration::from_secs(30);
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// A client connection and the server's end, over an in-memory pipe
+    /// holding `buffer` bytes each way.
+    async fn pair(buffer: usize) -> (Connection<DuplexStream>, WebSocketStream<DuplexStream>) {
+        let (client, server) = tokio::io::duplex(buffer);
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        (Connection::new(client, TIMEOUT), server)
+    }
+
+    /// The pings the server's end has received, read until it has been
+    /// quiet for a second.
+    async fn pings(server: &mut WebSocketStream<DuplexStream>) -> usize {
+        let mut pings = 0;
+        while let Ok(Some(Ok(frame))) = tokio::time::timeout(SECOND, server.next()).await {
+            pings += usize::from(frame.is_ping());
+        }
+        pings
+    }
+
+    fn text(message: &Message) -> WsMessage {
+        WsMessage::text(message.encode())
+    }
+
+    #[test]
+    fn frames_are_classified() {
+        let ack = Message::Ack { offset: 5 };
+        let refusal = Message::Error {
+            code: ErrorCode::NotFound,
+            message: "gone".into(),
+        };
+        let close = |code: u16| {
+            WsMessage::Close(Some(CloseFrame {
+                code: code.into(),
+                reason: "why".into(),
+            }))
+        };
+        let cut = WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        let cases: Vec<(Option<std::result::Result<WsMessage, WsError>>, &str)> = vec![
+            (Some(Ok(WsMessage::Binary(vec![1, 2].into()))), "data 2"),
+            (Some(Ok(text(&ack))), "control ack"),
+            (Some(Ok(WsMessage::Ping(bytes::Bytes::new()))), "keepalive"),
+            (Some(Ok(WsMessage::Pong(bytes::Bytes::new()))), "keepalive"),
+            (Some(Ok(text(&refusal))), "NotFound: gone"),
+            (
+                Some(Ok(close(4401))),
+                "Auth: connection closed by peer: why (code 4401)",
+            ),
+            (
+                Some(Ok(WsMessage::Close(None))),
+                "Network: the server closed the connection",
+            ),
+            (None, "Network: the server closed the connection"),
+            (Some(Err(cut)), "Network: the connection was cut"),
+            (
+                Some(Err(WsError::AlreadyClosed)),
+                "Network: connection lost: Trying to work with closed connection",
+            ),
+        ];
+        for (frame, want) in cases {
+            let got = match classify(frame) {
+                Ok(Some(Frame::Data(data))) => format!("data {}", data.len()),
+                Ok(Some(Frame::Control(message))) => format!("control {}", message.kind()),
+                Ok(None) => "keepalive".into(),
+                Err(e) => {
+                    let kind = format!("{e:?}");
+                    let kind = kind.split('(').next().unwrap_or_default().to_string();
+                    let text = e.to_string();
+                    let text = text
+                        .strip_prefix("authentication failed: ")
+                        .unwrap_or(&text);
+                    format!("{kind}: {text}")
+                }
+            };
+            assert_eq!(got, want);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_server_is_pinged_then_given_up_after_the_timeout() {
+        let (mut conn, mut server) = pair(1 << 16).await;
+        let start = Instant::now();
+        let err = conn.read_frame().await.expect_err("silence is fatal");
+        assert_eq!(start.elapsed(), TIMEOUT);
+        assert!(
+            err.to_string().contains("no data from the server for 30s"),
+            "{err}"
+        );
+        assert_eq!(
+            pings(&mut server).await,
+            2,
+            "one every third of the timeout"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_servers_pings_count_as_life() {
+        let (mut conn, mut server) = pair(1 << 16).await;
+        let serving = tokio::spawn(async move {
+            for _ in 0..5 {
+                tokio::time::sleep(SECOND * 20).await;
+                server.send(WsMessage::Ping(bytes::Bytes::new())).await?;
+            }
+            server.send(text(&Message::Ack { offset: 1 })).await?;
+            Ok::<_, WsError>(server)
+        });
+        let start = Instant::now();
+        let frame = conn.read_frame().await.expect("alive");
+        assert_eq!(frame, Frame::Control(Message::Ack { offset: 1 }));
+        assert_eq!(start.elapsed(), SECOND * 100);
+        assert!(serving.await.is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reading_held_back_by_the_rate_limit_is_not_silence() {
+        let (mut conn, mut server) = pair(1 << 16).await;
+        let serving = tokio::spawn(async move {
+            tokio::time::sleep(SECOND * 110).await;
+            server.send(text(&Message::Ack { offset: 2 })).await?;
+            Ok::<_, WsError>(server)
+        });
+        let start = Instant::now();
+        let frame = conn.read_frame_after(Some(start + SECOND * 100)).await;
+        assert_eq!(
+            frame.expect("alive"),
+            Frame::Control(Message::Ack { offset: 2 })
+        );
+        assert_eq!(start.elapsed(), SECOND * 110);
+        let mut server = serving.await.expect("server").expect("sent");
+        let pinged = pings(&mut server).await;
+        assert!(pinged >= 10, "pings went on while not reading: {pinged}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_waiting_for_room_hears_the_server_meanwhile() {
+        let (mut conn, mut server) = pair(1024).await;
+        let serving = tokio::spawn(async move {
+            for offset in 1..=5 {
+                tokio::time::sleep(SECOND * 20).await;
+                server.send(text(&Message::Ack { offset })).await?;
+            }
+            let frame = server.next().await;
+            Ok::<_, WsError>(frame.map(|f| f.map(|f| f.len())))
+        });
+        let start = Instant::now();
+        let mut acks = Vec::new();
+        let data = Frame::Data(vec![7; 64 * 1024].into());
+        let sent = conn
+            .send_listening(data, |message| {
+                acks.push(message);
+                Ok(())
+            })
+            .await;
+        assert!(sent.is_ok(), "{sent:?}");
+        assert_eq!(start.elapsed(), SECOND * 100);
+        assert_eq!(acks.len(), 5);
+        let received = serving.await.expect("server").expect("read");
+        assert_eq!(received.map(|r| r.ok()), Some(Some(64 * 1024)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_the_silent_server_never_takes_fails_after_the_timeout() {
+        let (mut conn, _server) = pair(1024).await;
+        let start = Instant::now();
+        let data = Frame::Data(vec![7; 64 * 1024].into());
+        let err = conn
+            .send_listening(data, |_| Ok(()))
+            .await
+            .expect_err("dead");
+        assert_eq!(start.elapsed(), TIMEOUT);
+        assert!(err.to_string().contains("stopped reading"), "{err}");
+    }
+}

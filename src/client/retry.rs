@@ -304,4 +304,132 @@ mod tests {
         opts.contact.made();
         assert!(after_contact.failed(refused(), false).await.is_ok());
     }
+
+    /// One scripted attempt of [`Scripted`].
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        /// Succeeds.
+        Ok,
+        /// The connection is cut.
+        Cut,
+        /// The connection is cut after one more unit of progress.
+        CutAfterProgress,
+        /// The connection is cut, but the job turns out to be done.
+        CutButDone,
+        /// Refused: the job asks for something else and tries again.
+        Moved,
+        /// A final error.
+        Usage,
+    }
+
+    /// A job that plays a script of attempts.
+    struct Scripted {
+        steps: std::collections::VecDeque<Step>,
+        current: Step,
+        mark: u64,
+    }
+
+    impl Attempts for Scripted {
+        type Output = &'static str;
+
+        async fn attempt(&mut self) -> Result<&'static str> {
+            self.current = self.steps.pop_front().expect("the script ran out");
+            match self.current {
+                Step::Ok => Ok("done"),
+                Step::Cut | Step::CutButDone => Err(Error::Network("cut".into())),
+                Step::CutAfterProgress => {
+                    self.mark += 1;
+                    Err(Error::Network("cut".into()))
+                }
+                Step::Moved => Err(Error::IsDirectory("a directory".into())),
+                Step::Usage => Err(Error::Usage("usage".into())),
+            }
+        }
+
+        fn progress_mark(&self) -> u64 {
+            self.mark
+        }
+
+        async fn after_failure(&mut self, error: Error) -> Recovery<&'static str> {
+            match self.current {
+                Step::Moved => Recovery::Again,
+                Step::CutButDone => Recovery::Finished(Ok("finished")),
+                _ => Recovery::Retry(error),
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_runner_plays_every_recovery() {
+        use Step::*;
+        let exhausted = "giving up after 2 attempts: cut";
+        // (--retries, script, result, attempts, waited at all)
+        let cases: Vec<(u32, Vec<Step>, &str, u32, bool)> = vec![
+            (10, vec![Ok], "done", 1, false),
+            (10, vec![Cut, Cut, Ok], "done", 3, true),
+            (1, vec![Cut, Cut], exhausted, 2, true),
+            (
+                1,
+                vec![CutAfterProgress; 4].into_iter().chain([Ok]).collect(),
+                "done",
+                5,
+                true,
+            ),
+            (1, vec![CutAfterProgress, Cut], exhausted, 2, true),
+            (10, vec![Usage], "usage", 1, false),
+            (0, vec![Moved, Ok], "done", 1, false),
+            (0, vec![Moved, Moved, Usage], "usage", 1, false),
+            (10, vec![Cut, CutButDone], "finished", 2, true),
+        ];
+        for (retries, script, want, attempts, waits) in cases {
+            let opts = options(retries, false);
+            opts.contact.made();
+            let case = format!("retries {retries}, {script:?}");
+            let mut job = Scripted {
+                steps: script.into(),
+                current: Ok,
+                mark: 0,
+            };
+            let start = tokio::time::Instant::now();
+            let ran = run(&opts, &FileProgress::hidden(), &mut job).await;
+            let result = match ran.result {
+                Result::Ok(text) => text.to_string(),
+                Err(e) => e.to_string(),
+            };
+            assert_eq!(result, want, "{case}");
+            assert_eq!(ran.attempts, attempts, "{case}");
+            assert!(job.steps.is_empty(), "{case}: steps left");
+            // Backoff draws from [0, ceiling], so a wait may be 0; it never
+            // exceeds the cap per retry.
+            let waited = start.elapsed();
+            if !waits {
+                assert_eq!(waited, Duration::ZERO, "{case}");
+            }
+            assert!(
+                waited <= opts.retry_max_delay * attempts,
+                "{case}: {waited:?}"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_runner_keeps_the_first_contact_rules() {
+        let opts = options(10, false);
+        struct Refused(u32);
+        impl Attempts for Refused {
+            type Output = ();
+            async fn attempt(&mut self) -> Result<()> {
+                self.0 += 1;
+                Err(Error::ConnectionRefused("refused".into()))
+            }
+        }
+        let start = tokio::time::Instant::now();
+        let mut refused = Refused(0);
+        let ran = run(&opts, &FileProgress::hidden(), &mut refused).await;
+        assert_eq!(refused.0, 4);
+        assert_eq!(ran.attempts, 4);
+        let err = ran.result.expect_err("refused for good");
+        assert!(err.to_string().contains("--retry-connrefused"), "{err}");
+        assert_eq!(start.elapsed(), MS * 3500);
+    }
 }
