@@ -2,7 +2,6 @@
 //! the hermetic `wsresume` command, polling helpers, random files, hashing,
 //! leftover detection and JSON Lines parsing. The fault proxy lives in
 //! `proxy`, the process guards in `process`.
-#![allow(dead_code, unused_imports)]
 
 pub mod process;
 pub mod proxy;
