@@ -38,7 +38,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 fn seconds(value: f64) -> Option<Duration> {
-    (value.is_finite() && value >= 0.0 && value < MAX_SECS).then(|| Duration::from_secs_f64(value))
+    (value.is_finite() && (0.0..MAX_SECS).contains(&value)).then(|| Duration::from_secs_f64(value))
 }
 
 /// A duration in the config file: a number of seconds or text (`"30s"`).
