@@ -1,6 +1,7 @@
 //! Every helper in `tests/support` is used by some test. Each test binary
 //! compiles the support module and uses a part of it, so rustc's dead-code
 //! lint is off there; this test stands in for it across all binaries.
+#![allow(clippy::unwrap_used)]
 
 use std::fs;
 use std::path::Path;
