@@ -70,7 +70,8 @@ WSRESUME_TIMEOUT, WSRESUME_CHUNK_SIZE, WSRESUME_LIMIT_RATE, \
 WSRESUME_PROGRESS and WSRESUME_RETRY_CONNREFUSED (1 or 0) set client settings \
 (flags win over them, they win over the file; `wsresume config` shows the \
 result). Durations (flags, environment, config file) are seconds (90, 1.5) \
-or a number with a unit: 250ms, 90s, 30m, 12h, 7d, \"1h 30m\". WSRESUME_CACHE_DIR holds the digest cache that lets a re-run skip \
+or a number with a unit: 250ms, 90s, 30m, 12h, 7d, \"1h 30m\". \
+WSRESUME_CACHE_DIR holds the digest cache that lets a re-run skip \
 files the other side already holds (default: the platform's cache directory, \
 ~/.cache/wsresume/ on Linux). WSRESUME_LOG is a log filter in tracing's \
 EnvFilter syntax and overrides -v. NO_COLOR turns colour off.

@@ -11,8 +11,8 @@ mod duration;
 mod file;
 mod layers;
 
-pub use duration::{DURATION_FORMS, parse_duration};
-pub use file::{CONFIG_ENV, ConfigFile, FileSettings, config_path};
+pub use duration::parse_duration;
+pub use file::ConfigFile;
 pub use layers::{ClientSettings, Setting, Source};
 
 use crate::cli::{ProgressMode, ServeArgs};

@@ -30,7 +30,10 @@ fn uses(text: &str, name: &str) -> usize {
     text.match_indices(name)
         .filter(|(at, _)| {
             let before = text[..*at].chars().next_back().is_none_or(|c| !word(c));
-            let after = text[at + name.len()..].chars().next().is_none_or(|c| !word(c));
+            let after = text[at + name.len()..]
+                .chars()
+                .next()
+                .is_none_or(|c| !word(c));
             before && after
         })
         .count()
@@ -66,5 +69,8 @@ fn every_support_helper_is_used_by_a_test() {
             }
         }
     }
-    assert!(unused.is_empty(), "support helpers no test uses: {unused:#?}");
+    assert!(
+        unused.is_empty(),
+        "support helpers no test uses: {unused:#?}"
+    );
 }

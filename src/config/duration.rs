@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// What the accepted forms look like, for messages and `--help`.
-pub const DURATION_FORMS: &str = "90, 1.5 (seconds), 90s, 30m, 12h, 7d";
+const DURATION_FORMS: &str = "90, 1.5 (seconds), 90s, 30m, 12h, 7d";
 
 /// Longest duration accepted, in seconds (far beyond any useful timeout,
 /// short enough that adding it to a clock cannot overflow).

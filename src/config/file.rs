@@ -11,7 +11,7 @@ use crate::cli::ProgressMode;
 use crate::error::{Error, Result};
 
 /// The environment variable naming the config file.
-pub const CONFIG_ENV: &str = "WSRESUME_CONFIG";
+const CONFIG_ENV: &str = "WSRESUME_CONFIG";
 
 /// A size written as a number of bytes or as text with a suffix (`"10M"`).
 #[derive(Debug, Clone, Deserialize)]
@@ -114,7 +114,7 @@ impl ConfigFile {
 
 /// `WSRESUME_CONFIG` (empty: none), else `config.toml` in the platform's
 /// config directory (`~/.config/wsresume/` on Linux).
-pub fn config_path() -> Option<PathBuf> {
+fn config_path() -> Option<PathBuf> {
     match std::env::var_os(CONFIG_ENV) {
         Some(path) if path.is_empty() => None,
         Some(path) => Some(PathBuf::from(path)),

@@ -12,7 +12,7 @@ use crate::config::{ClientConfig, ClientSettings};
 use crate::error::Result;
 
 /// The warning `-k/--insecure` prints on every use, even with `-q`.
-pub const INSECURE_WARNING: &str = "warning: --insecure: the server's certificate is not verified";
+const INSECURE_WARNING: &str = "warning: --insecure: the server's certificate is not verified";
 
 /// What a command adds to the shared client flags.
 #[derive(Debug, Clone, Copy, Default)]
