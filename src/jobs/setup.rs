@@ -38,7 +38,7 @@ pub fn client_job(
 }
 
 /// The client's options from validated settings.
-pub fn client_options(
+fn client_options(
     config: ClientConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
     flags: CommandFlags,
