@@ -43,9 +43,9 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-key -d '
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connections -d 'Concurrent connections served; more are refused with 503 (clients retry them)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-file-size -d 'Refuse uploads larger than SIZE (K, M, G, T suffixes) [default: no limit but the free disk space]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-message-size -d 'Largest WebSocket frame or message accepted (at least 260K: data frames carry up to 256 KiB)' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l handshake-timeout -d 'Drop a client that has not finished the upgrade and sent its request within this time' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l expire-uploads -d 'Remove partial uploads untouched for this long (90s, 30m, 12h, 7d); a client coming back to one is told and starts again' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l handshake-timeout -d 'Drop a client that has not finished the upgrade and sent its request within this time (seconds, or 500ms, 10s, 1m)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long (seconds, or 90s, 5m, 1h)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l expire-uploads -d 'Remove partial uploads untouched for this long (seconds, or 90s, 30m, 12h, 7d); a client coming back to one is told and starts again' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors (a warning about listening beyond loopback without a token is still printed)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
@@ -54,8 +54,8 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s V -l version
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects: seconds, or 500ms, 30s, 2m [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
@@ -73,8 +73,8 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s V -l version 
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects: seconds, or 500ms, 30s, 2m [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
@@ -94,8 +94,8 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s V -l version -
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retry-max-delay -d 'Longest wait between reconnects: seconds, or 500ms, 30s, 2m [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
@@ -113,8 +113,8 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s V -l version -d
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retry-max-delay -d 'Longest wait between reconnects [default: 30] [env: WSRESUME_RETRY_MAX_DELAY]' -r
-complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l timeout -d 'A connection silent for this long is dead and reconnected [default: 30] [env: WSRESUME_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retry-max-delay -d 'Longest wait between reconnects: seconds, or 500ms, 30s, 2m [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'

@@ -5,7 +5,29 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::progress::ProgressMode;
+/// How progress is shown (`--progress`, `progress` in the config file,
+/// `WSRESUME_PROGRESS`); `progress` draws it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProgressMode {
+    /// No progress output.
+    None,
+    /// Progress bars (drawn only on a terminal).
+    Bar,
+    /// A short line every few seconds or every 10 %, for logs.
+    Plain,
+}
+
+impl ProgressMode {
+    /// The name used on the command line and in the config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgressMode::None => "none",
+            ProgressMode::Bar => "bar",
+            ProgressMode::Plain => "plain",
+        }
+    }
+}
 
 /// Move files over WebSocket and never lose progress.
 ///
@@ -47,7 +69,9 @@ WSRESUME_SERVER, WSRESUME_TOKEN, WSRESUME_RETRIES, WSRESUME_RETRY_MAX_DELAY, \
 WSRESUME_TIMEOUT, WSRESUME_CHUNK_SIZE, WSRESUME_LIMIT_RATE, \
 WSRESUME_PROGRESS and WSRESUME_RETRY_CONNREFUSED (1 or 0) set client settings \
 (flags win over them, they win over the file; `wsresume config` shows the \
-result). WSRESUME_CACHE_DIR holds the digest cache that lets a re-run skip \
+result). Durations (flags, environment, config file) are seconds (90, 1.5) \
+or a number with a unit: 250ms, 90s, 30m, 12h, 7d, \"1h 30m\". \
+WSRESUME_CACHE_DIR holds the digest cache that lets a re-run skip \
 files the other side already holds (default: the platform's cache directory, \
 ~/.cache/wsresume/ on Linux). WSRESUME_LOG is a log filter in tracing's \
 EnvFilter syntax and overrides -v. NO_COLOR turns colour off.
@@ -119,14 +143,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "SIZE", default_value = "320K")]
     pub max_message_size: String,
     /// Drop a client that has not finished the upgrade and sent its request
-    /// within this time.
-    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
-    pub handshake_timeout: f64,
-    /// Drop a connection on which nothing arrives for this long.
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    pub idle_timeout: f64,
-    /// Remove partial uploads untouched for this long (90s, 30m, 12h, 7d);
-    /// a client coming back to one is told and starts again.
+    /// within this time (seconds, or 500ms, 10s, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub handshake_timeout: String,
+    /// Drop a connection on which nothing arrives for this long (seconds,
+    /// or 90s, 5m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub idle_timeout: String,
+    /// Remove partial uploads untouched for this long (seconds, or 90s,
+    /// 30m, 12h, 7d); a client coming back to one is told and starts again.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     pub expire_uploads: String,
     /// Only log errors (a warning about listening beyond loopback without a
@@ -164,14 +189,14 @@ pub struct ClientArgs {
     /// curl's) [env: WSRESUME_RETRY_CONNREFUSED].
     #[arg(long)]
     pub retry_connrefused: bool,
-    /// Longest wait between reconnects [default: 30] [env:
-    /// WSRESUME_RETRY_MAX_DELAY].
-    #[arg(long, value_name = "SECS")]
-    pub retry_max_delay: Option<f64>,
-    /// A connection silent for this long is dead and reconnected [default:
-    /// 30] [env: WSRESUME_TIMEOUT].
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<f64>,
+    /// Longest wait between reconnects: seconds, or 500ms, 30s, 2m
+    /// [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY].
+    #[arg(long, value_name = "DURATION")]
+    pub retry_max_delay: Option<String>,
+    /// A connection silent for this long is dead and reconnected: seconds,
+    /// or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT].
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
     /// Unit of verification and resume (K, M, G suffixes: 1M = 1048576)
     /// [default: 1M] [env: WSRESUME_CHUNK_SIZE].
     #[arg(long, value_name = "SIZE")]

@@ -1,13 +1,11 @@
 //! Running each subcommand: the edge where settings meet the library,
 //! errors get context, and results are printed.
 
-mod dest;
 mod entry;
 mod ls;
 mod output;
 mod show;
 mod transfer;
-mod tree;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,7 +16,7 @@ use clap::CommandFactory;
 
 use crate::cli::{Cli, Command, ServeArgs};
 use crate::error::Error;
-use crate::server::{Access, Context, HashCache, Writers};
+use crate::server::{Access, Context, HashCache, ServerLimits, Writers};
 pub use entry::main;
 use output::Output;
 
@@ -51,18 +49,9 @@ fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Send(args) => {
-                let settings = client_settings(&args.client)?;
-                interruptible(transfer::send(args, &settings, out)).await
-            }
-            Command::Get(args) => {
-                let settings = client_settings(&args.client)?;
-                interruptible(transfer::get(args, &settings, out)).await
-            }
-            Command::Ls(args) => {
-                let settings = client_settings(&args.client)?;
-                interruptible(ls::ls(args, &settings, out)).await
-            }
+            Command::Send(args) => interruptible(transfer::send(args, out)).await,
+            Command::Get(args) => interruptible(transfer::get(args, out)).await,
+            Command::Ls(args) => interruptible(ls::ls(args, out)).await,
             Command::Config(args) => {
                 let file = config::ConfigFile::load()?;
                 let settings = config::ClientSettings::resolve(&args.client, &file)?;
@@ -91,12 +80,6 @@ pub fn man_page(command: Option<&str>) -> anyhow::Result<Vec<u8>> {
     let mut out = Vec::new();
     clap_mangen::Man::new(page).render(&mut out)?;
     Ok(out)
-}
-
-/// The client settings of a command: flags, environment, config file.
-fn client_settings(args: &crate::cli::ClientArgs) -> anyhow::Result<config::ClientSettings> {
-    let file = config::ConfigFile::load()?;
-    Ok(config::ClientSettings::resolve(args, &file)?)
 }
 
 /// Logs on stderr: `WSRESUME_LOG` if set, else by command and `-v` count.
@@ -152,7 +135,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    let limits = config::server_limits(&args)?;
+    let limits = server_limits(config::serve_limits(&args)?);
     let listen = config::listen_address(&args.listen)?;
     let listener = server::bind(&listen)
         .await
@@ -185,6 +168,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     server::run(listener, ctx, access, limits, shutdown_signal()).await;
     Ok(())
+}
+
+/// The server's limits from the validated flags.
+fn server_limits(limits: config::ServeLimits) -> ServerLimits {
+    ServerLimits {
+        max_connections: limits.max_connections,
+        max_file_size: limits.max_file_size,
+        max_message: limits.max_message,
+        handshake_timeout: limits.handshake_timeout,
+        idle_timeout: limits.idle_timeout,
+        upload_expiry: limits.upload_expiry,
+    }
 }
 
 /// What `serve` serves and to whom, for its start-up lines on stderr.

@@ -1,21 +1,22 @@
-//! Raw arguments turned into validated settings: sizes and durations parsed,
-//! the token read, URLs on the default server resolved (download
-//! destinations: `commands::dest`). Every problem is a usage error that
-//! names the flag.
+//! Raw arguments turned into validated settings: sizes and durations parsed
+//! (one syntax each: [`parse_size`], [`parse_duration`]), the token read,
+//! URLs on the default server resolved. The results are plain values: the
+//! layers that own the client's options and the server's limits build them
+//! (`jobs::setup`, `commands`). Every problem is a usage error that names
+//! the flag.
 
 use std::time::Duration;
 
+mod duration;
 mod file;
 mod layers;
 
-pub use file::{CONFIG_ENV, ConfigFile, FileSettings, config_path};
+pub use duration::parse_duration;
+pub use file::ConfigFile;
 pub use layers::{ClientSettings, Setting, Source};
 
-use crate::cli::ServeArgs;
-use crate::client::ClientOptions;
-use crate::client::connect::RemoteUrl;
+use crate::cli::{ProgressMode, ServeArgs};
 use crate::error::{Error, Result};
-use crate::server::ServerLimits;
 use crate::transfer::check_chunk_size;
 
 /// Parse a size: a whole number with an optional K, M, G or T suffix
@@ -46,82 +47,85 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-fn seconds(flag: &str, value: f64, allow_zero: bool) -> Result<Duration> {
-    let ok = value.is_finite() && (value > 0.0 || (allow_zero && value == 0.0)) && value < 1e9;
-    if !ok {
-        return Err(Error::Usage(format!(
-            "{flag} {value}: expected a positive number of seconds"
-        )));
-    }
-    Ok(Duration::from_secs_f64(value))
+/// The client settings validated: plain values, which `jobs` turns into
+/// the client's options.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Bearer token (never empty).
+    pub token: Option<String>,
+    /// `--retries`.
+    pub retries: u32,
+    /// `--retry-max-delay` (may be 0).
+    pub retry_max_delay: Duration,
+    /// `--timeout` (more than 0).
+    pub timeout: Duration,
+    /// `--chunk-size`, checked.
+    pub chunk_size: u64,
+    /// `--limit-rate` (more than 0).
+    pub limit_rate: Option<u64>,
+    /// `--progress`; `None`: the default for the terminal and `-q`.
+    pub progress: Option<ProgressMode>,
+    /// `--retry-connrefused`.
+    pub retry_connrefused: bool,
+    /// `-q`.
+    pub quiet: bool,
 }
 
-/// Validate the client settings into options (`quiet` from `-q`).
-pub fn client_options(settings: &ClientSettings, quiet: bool) -> Result<ClientOptions> {
-    let chunk_size = check_chunk_size(settings.chunk_size.value)
-        .map_err(|m| Error::Usage(format!("chunk size ({}): {m}", settings.chunk_size.source)))?;
-    if settings.limit_rate.value == Some(0) {
+/// `value` of `setting` when it is more than zero.
+fn positive(name: &str, setting: &Setting<Duration>) -> Result<Duration> {
+    if setting.value.is_zero() {
         return Err(Error::Usage(format!(
-            "limit rate ({}): must be more than 0",
-            settings.limit_rate.source
+            "{name} ({}): must be more than 0",
+            setting.source
         )));
     }
-    let progress = match settings.progress.value {
-        Some(mode) if !quiet || matches!(settings.progress.source, Source::Flag(_)) => mode,
-        _ => crate::progress::ProgressMode::default_for(quiet),
-    };
-    Ok(ClientOptions {
-        token: settings.token.value.clone().filter(|t| !t.is_empty()),
-        retries: settings.retries.value,
-        retry_max_delay: seconds("--retry-max-delay", settings.retry_max_delay.value, true)?,
-        timeout: seconds("--timeout", settings.timeout.value, false)?,
-        chunk_size,
-        quiet,
-        progress,
-        limit_rate: settings.limit_rate.value,
-        tls: None,
-        wait_lock: false,
-        retry_connrefused: settings.retry_connrefused.value,
-        contact: crate::client::Contact::default(),
-        preserve: false,
-    })
+    Ok(setting.value)
 }
 
-/// The URL a command names: a `ws://`/`wss://` URL as given, anything else
-/// a path on the default server.
-pub fn remote_url(text: &str, settings: &ClientSettings) -> Result<RemoteUrl> {
-    if text.starts_with("ws://") || text.starts_with("wss://") || text.contains("://") {
-        return RemoteUrl::parse(text);
+impl ClientSettings {
+    /// Validate the settings (`quiet` from `-q`).
+    pub fn validate(&self, quiet: bool) -> Result<ClientConfig> {
+        let chunk_size = check_chunk_size(self.chunk_size.value)
+            .map_err(|m| Error::Usage(format!("chunk size ({}): {m}", self.chunk_size.source)))?;
+        if self.limit_rate.value == Some(0) {
+            return Err(Error::Usage(format!(
+                "limit rate ({}): must be more than 0",
+                self.limit_rate.source
+            )));
+        }
+        // A mode from the environment or the file gives way to `-q`.
+        let progress = self
+            .progress
+            .value
+            .filter(|_| !quiet || matches!(self.progress.source, Source::Flag(_)));
+        Ok(ClientConfig {
+            token: self.token.value.clone().filter(|t| !t.is_empty()),
+            retries: self.retries.value,
+            retry_max_delay: self.retry_max_delay.value,
+            timeout: positive("timeout", &self.timeout)?,
+            chunk_size,
+            limit_rate: self.limit_rate.value,
+            progress,
+            retry_connrefused: self.retry_connrefused.value,
+            quiet,
+        })
     }
-    let Some(server) = &settings.server.value else {
-        return Err(Error::Usage(format!(
-            "{text}: not a ws:// or wss:// URL, and no default server is set \
-             (`server` in the config file or WSRESUME_SERVER)"
-        )));
-    };
-    let base = server.trim_end_matches('/');
-    RemoteUrl::parse(&format!("{base}/{}", text.trim_start_matches('/')))
-}
 
-/// The warning `-k/--insecure` prints on every use, even with `-q`.
-pub const INSECURE_WARNING: &str = "warning: --insecure: the server's certificate is not verified";
-
-/// TLS settings for `url` when it is `wss://`: the system's roots plus
-/// `--cacert`, or no verification at all with `-k` (which warns on stderr).
-pub fn client_tls(
-    args: &crate::cli::ClientArgs,
-    url: &crate::client::connect::RemoteUrl,
-) -> Result<Option<std::sync::Arc<rustls::ClientConfig>>> {
-    if args.insecure {
-        eprintln!("wsresume: {INSECURE_WARNING}");
+    /// The URL a command names: a `ws://`/`wss://` URL as given, anything
+    /// else a path on the default server.
+    pub fn url_text(&self, text: &str) -> Result<String> {
+        if text.contains("://") {
+            return Ok(text.to_string());
+        }
+        let Some(server) = &self.server.value else {
+            return Err(Error::Usage(format!(
+                "{text}: not a ws:// or wss:// URL, and no default server is set \
+                 (`server` in the config file or WSRESUME_SERVER)"
+            )));
+        };
+        let base = server.trim_end_matches('/');
+        Ok(format!("{base}/{}", text.trim_start_matches('/')))
     }
-    if !url.is_secure() {
-        return Ok(None);
-    }
-    if args.insecure {
-        return crate::tls::insecure_client_config().map(Some);
-    }
-    crate::tls::client_config(args.cacert.as_deref()).map(Some)
 }
 
 /// The server's token: `--token`, `--token-file` or `WSRESUME_TOKEN`.
@@ -169,8 +173,34 @@ pub fn listen_address(text: &str) -> Result<String> {
     Ok(text.to_string())
 }
 
+/// The server's limits, validated.
+#[derive(Debug, Clone)]
+pub struct ServeLimits {
+    /// `--max-connections` (at least 1).
+    pub max_connections: usize,
+    /// `--max-file-size`.
+    pub max_file_size: Option<u64>,
+    /// `--max-message-size`.
+    pub max_message: usize,
+    /// `--handshake-timeout` (more than 0).
+    pub handshake_timeout: Duration,
+    /// `--idle-timeout` (more than 0).
+    pub idle_timeout: Duration,
+    /// `--expire-uploads` (more than 0).
+    pub upload_expiry: Duration,
+}
+
+/// A duration flag of `serve`: [`parse_duration`]'s forms, more than 0.
+fn serve_duration(flag: &str, text: &str) -> Result<Duration> {
+    match parse_duration(text) {
+        Ok(d) if d.is_zero() => Err(Error::Usage(format!("{flag} {text}: must be more than 0"))),
+        Ok(d) => Ok(d),
+        Err(m) => Err(Error::Usage(format!("{flag}: {m}"))),
+    }
+}
+
 /// The server's limits.
-pub fn server_limits(args: &ServeArgs) -> Result<ServerLimits> {
+pub fn serve_limits(args: &ServeArgs) -> Result<ServeLimits> {
     if args.max_connections == 0 {
         return Err(Error::Usage("--max-connections must be at least 1".into()));
     }
@@ -190,14 +220,13 @@ pub fn server_limits(args: &ServeArgs) -> Result<ServerLimits> {
             }
         })
         .map_err(|m| Error::Usage(format!("--max-message-size: {m}")))?;
-    Ok(ServerLimits {
+    Ok(ServeLimits {
         max_connections: args.max_connections,
         max_file_size,
         max_message,
-        handshake_timeout: seconds("--handshake-timeout", args.handshake_timeout, false)?,
-        idle_timeout: seconds("--idle-timeout", args.idle_timeout, false)?,
-        upload_expiry: crate::expiry::parse_duration(&args.expire_uploads)
-            .map_err(|m| Error::Usage(format!("--expire-uploads: {m}")))?,
+        handshake_timeout: serve_duration("--handshake-timeout", &args.handshake_timeout)?,
+        idle_timeout: serve_duration("--idle-timeout", &args.idle_timeout)?,
+        upload_expiry: serve_duration("--expire-uploads", &args.expire_uploads)?,
     })
 }
 

@@ -39,6 +39,22 @@ impl ExitCode {
     pub fn code(self) -> i32 {
         self as i32
     }
+
+    /// The process's exit status.
+    pub fn status(self) -> u8 {
+        self as u8
+    }
+
+    /// The code for clap's verdict on a command line: help and version
+    /// printed on request are a success, anything else a usage error.
+    pub fn of_clap(err: &clap::Error) -> ExitCode {
+        match err.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                ExitCode::Success
+            }
+            _ => ExitCode::Usage,
+        }
+    }
 }
 
 /// What went wrong, classified by what the user can do about it.
@@ -174,14 +190,6 @@ pub fn exit_code_of(err: &anyhow::Error) -> ExitCode {
         if let Some(e) = cause.downcast_ref::<Error>() {
             return e.exit_code();
         }
-        if let Some(e) = cause.downcast_ref::<clap::Error>() {
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::Success
-                }
-                _ => ExitCode::Usage,
-            };
-        }
     }
     ExitCode::Other
 }
@@ -228,6 +236,23 @@ mod tests {
         ];
         for (err, code) in cases {
             assert_eq!(err.exit_code().code(), code, "{err}");
+        }
+    }
+
+    #[test]
+    fn clap_help_and_version_succeed_other_refusals_are_usage_errors() {
+        use clap::error::ErrorKind;
+        let cases = [
+            (ErrorKind::DisplayHelp, 0),
+            (ErrorKind::DisplayVersion, 0),
+            (ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand, 2),
+            (ErrorKind::UnknownArgument, 2),
+            (ErrorKind::InvalidValue, 2),
+            (ErrorKind::MissingRequiredArgument, 2),
+        ];
+        for (kind, code) in cases {
+            let err = clap::Error::new(kind);
+            assert_eq!(ExitCode::of_clap(&err).status(), code, "{kind:?}");
         }
     }
 

@@ -2,7 +2,10 @@
 //!
 //! # Layout
 //! - [`cli`] parses the command line; [`config`] validates it into settings.
-//! - [`commands`] runs each subcommand: the edge where errors get context.
+//! - [`commands`] runs each subcommand: the edge where arguments are
+//!   parsed, results printed and errors get their exit code.
+//! - [`jobs`] turns settings into client options once and runs one file,
+//!   several files or a tree, either way, calling the [`client`].
 //! - [`client`] (`get`, `send`) and [`server`] speak the [`protocol`].
 //! - [`transfer`] is the engine both use: a sender that hashes each byte once
 //!   and a receiver that verifies chunks against its own running hash.
@@ -29,6 +32,7 @@ pub mod config;
 pub mod digests;
 pub mod error;
 pub mod expiry;
+pub mod jobs;
 pub mod partial;
 pub mod paths;
 pub mod progress;

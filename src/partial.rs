@@ -28,17 +28,14 @@ use serde::{Deserialize, Serialize};
 
 mod lock;
 mod syncer;
-pub use lock::{Held, LOCK_SUFFIX, TargetLock, lock_path};
+pub use lock::{Held, TargetLock, lock_path};
 use syncer::Syncer;
 
 use crate::chain::{ChainHasher, ChainState};
 use crate::error::{Error, Result};
 
-/// Suffixes of the files kept next to a target; never served as files.
-pub const PART_SUFFIX: &str = ".wsresume-part";
-const STATE_SUFFIX: &str = ".wsresume-state";
-const CHUNKS_SUFFIX: &str = ".wsresume-chunks";
-const TMP_SUFFIX: &str = ".wsresume-tmp";
+/// Suffixes of the files kept next to a target: the one list in `paths`.
+use crate::paths::{CHUNKS_SUFFIX, PART_SUFFIX, STATE_SUFFIX, TMP_SUFFIX};
 const STATE_FORMAT: &str = "wsresume-state";
 const STATE_VERSION: u32 = 1;
 /// Commit verified chunks at least this often while data flows.

@@ -21,13 +21,25 @@ pub const MAX_SEGMENT_LEN: usize = 255;
 /// Longest accepted relative path (segments joined by `/`), in bytes after decoding.
 pub const MAX_PATH_LEN: usize = 4096;
 
-/// File-name suffixes of the server's partial/state files; never served or targeted.
+/// The data of a partial file (beside its target).
+pub const PART_SUFFIX: &str = ".wsresume-part";
+/// A partial file's state (verified chunks), or an expiry marker.
+pub const STATE_SUFFIX: &str = ".wsresume-state";
+/// A partial file's chunk check values.
+pub const CHUNKS_SUFFIX: &str = ".wsresume-chunks";
+/// A state file being replaced.
+pub const TMP_SUFFIX: &str = ".wsresume-tmp";
+/// The lock a download holds on its target.
+pub const LOCK_SUFFIX: &str = ".wsresume-lock";
+
+/// The one list of file-name suffixes wsresume keeps beside a target
+/// (partial data, state, locks): never served, targeted, listed or sent.
 pub const RESERVED_SUFFIXES: [&str; 5] = [
-    ".wsresume-part",
-    ".wsresume-state",
-    ".wsresume-chunks",
-    ".wsresume-tmp",
-    ".wsresume-lock",
+    PART_SUFFIX,
+    STATE_SUFFIX,
+    CHUNKS_SUFFIX,
+    TMP_SUFFIX,
+    LOCK_SUFFIX,
 ];
 
 /// How many characters of an over-long segment an error message quotes.

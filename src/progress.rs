@@ -19,17 +19,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
 
 use crate::report::human_bytes;
 
-/// How progress is shown (`--progress`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProgressMode {
-    /// No progress output.
-    None,
-    /// Progress bars (drawn only on a terminal).
-    Bar,
-    /// A short line every few seconds or every 10 %, for logs.
-    Plain,
-}
+pub use crate::cli::ProgressMode;
 
 impl ProgressMode {
     /// The default: nothing with `-q`, bars on a terminal, plain lines otherwise.
@@ -40,15 +30,6 @@ impl ProgressMode {
             ProgressMode::Bar
         } else {
             ProgressMode::Plain
-        }
-    }
-
-    /// The name used on the command line and in the config file.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProgressMode::None => "none",
-            ProgressMode::Bar => "bar",
-            ProgressMode::Plain => "plain",
         }
     }
 }

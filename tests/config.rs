@@ -84,6 +84,45 @@ fn retry_connrefused_is_layered_like_the_others() {
         .code(2);
 }
 
+/// Flags, environment variables and config keys take the same durations.
+#[test]
+fn durations_are_written_the_same_way_everywhere() {
+    let dir = TempDir::new().unwrap();
+    let config = write_config(dir.path(), "timeout = \"2m\"\nretry_max_delay = 1.5\n");
+    let seconds = |env: &[(&str, &str)], args: &[&str]| {
+        let v = config_json(&config, env, args);
+        let value = |key: &str| v["settings"][key]["value"].as_f64().unwrap();
+        (value("timeout"), value("retry_max_delay"))
+    };
+    assert_eq!(seconds(&[], &[]), (120.0, 1.5));
+    let env = [
+        ("WSRESUME_TIMEOUT", "90s"),
+        ("WSRESUME_RETRY_MAX_DELAY", "250ms"),
+    ];
+    assert_eq!(seconds(&env, &[]), (90.0, 0.25));
+    let flags = ["--timeout", "1.5", "--retry-max-delay", "1m"];
+    assert_eq!(seconds(&env, &flags), (1.5, 60.0));
+    // Refused: not a duration, or a timeout of 0; each names its source.
+    for (env, args, named) in [
+        (None, &["--timeout", "soon"][..], "--timeout"),
+        (None, &["--timeout", "0s"][..], "--timeout"),
+        (
+            Some(("WSRESUME_TIMEOUT", "1x")),
+            &[][..],
+            "WSRESUME_TIMEOUT",
+        ),
+    ] {
+        let mut cmd = wsresume();
+        cmd.env("WSRESUME_CONFIG", &config).arg("config").args(args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.assert().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn the_token_is_never_printed() {
     let dir = TempDir::new().unwrap();

@@ -104,6 +104,8 @@ fn bad_limit_flags_are_usage_errors() {
         ["--max-file-size", "lots"],
         ["--max-connections", "0"],
         ["--handshake-timeout", "0"],
+        ["--idle-timeout", "ninety"],
+        ["--expire-uploads", "0s"],
         ["--max-message-size", "1K"],
     ] {
         let mut args = vec!["serve", s(root.path()), "--listen", "127.0.0.1:0"];
@@ -321,7 +323,7 @@ fn serve_reads_its_token_from_the_environment() {
 #[test]
 fn an_idle_upload_is_closed_with_1001() {
     let root = TempDir::new().unwrap();
-    let server = Server::start(root.path(), &["--idle-timeout", "0.5"]);
+    let server = Server::start(root.path(), &["--idle-timeout", "500ms"]);
     let mut ws = RawWs::upgrade(server.addr());
     ws.send_text(
         r#"{"type":"put","path":"/idle.bin","size":100000,"chunk_size":4096,"source_id":"s"}"#,

@@ -9,6 +9,7 @@ use clap::Parser;
 
 use super::output::Output;
 use crate::cli::{Cli, Command};
+use crate::error::{ExitCode, exit_code_of};
 use crate::report::error_json;
 
 /// Run the command line `args` (program name first); the exit status.
@@ -16,32 +17,32 @@ pub fn main(args: Vec<OsString>) -> u8 {
     crate::color::apply();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => return usage_error(&args, &e),
+        Err(e) => return usage_error(&args, e),
     };
     let out = Output::new(json_requested(&cli), stdout_is_data(&cli));
     let op = op_name(&cli.command);
     match super::run_with(cli, &out) {
-        Ok(()) => 0,
+        Ok(()) => ExitCode::Success.status(),
         Err(err) => {
             eprintln!("wsresume: {err:#}");
+            let code = exit_code_of(&err);
             // An interrupted file has no line of its own yet, even when
             // earlier files of the run have theirs.
-            let interrupted =
-                crate::error::exit_code_of(&err) == crate::error::ExitCode::Interrupted;
-            if out.json() && (!out.printed() || interrupted) {
+            if out.json() && (!out.printed() || code == ExitCode::Interrupted) {
                 out.json_line(None, &error_json(op, &err));
             }
-            crate::error::exit_code_of(&err).code() as u8
+            code.status()
         }
     }
 }
 
 /// Print clap's message (help and version are not errors); with `--json`
 /// also a JSON line.
-fn usage_error(args: &[OsString], e: &clap::Error) -> u8 {
+fn usage_error(args: &[OsString], e: clap::Error) -> u8 {
     let _ = e.print();
-    if !e.use_stderr() {
-        return 0;
+    let code = ExitCode::of_clap(&e);
+    if code == ExitCode::Success {
+        return code.status();
     }
     if wants_json(args) {
         let message = e.render().to_string();
@@ -54,7 +55,7 @@ fn usage_error(args: &[OsString], e: &clap::Error) -> u8 {
             .filter(|a| is_command(a));
         Output::new(true, wants_stdout_dest(args)).json_line(None, &error_json(op, &err));
     }
-    crate::error::ExitCode::Usage.code() as u8
+    code.status()
 }
 
 /// `--json` among the arguments (before a `--`).

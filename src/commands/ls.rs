@@ -11,18 +11,16 @@ use super::output::Output;
 use crate::cli::LsArgs;
 use crate::client::connect::RemoteUrl;
 use crate::client::list::{ListRequest, list};
-use crate::config::{self, ClientSettings};
-use crate::progress::Progress;
+use crate::jobs::{CommandFlags, client_job};
+use crate::progress::{Progress, ProgressMode};
 use crate::protocol::{EntryKind, ListEntry};
 use crate::report::human_bytes;
 
 /// List `args.url` (default: the default server's root).
-pub async fn ls(args: LsArgs, settings: &ClientSettings, out: &Output) -> anyhow::Result<()> {
-    let mut opts = config::client_options(settings, args.client.quiet)?;
+pub async fn ls(args: LsArgs, out: &Output) -> anyhow::Result<()> {
     let text = args.url.as_deref().unwrap_or("/");
-    let url = config::remote_url(text, settings)?;
-    opts.tls = config::client_tls(&args.client, &url)?;
-    let progress = Progress::new(crate::progress::ProgressMode::None, !opts.quiet, 1, 0);
+    let (opts, url) = client_job(&args.client, text, CommandFlags::default())?;
+    let progress = Progress::new(ProgressMode::None, !opts.quiet, 1, 0);
     let request = ListRequest {
         recursive: args.recursive,
         sha256: args.sha256,

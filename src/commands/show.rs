@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::output::Output;
 use crate::cli::ClientArgs;
-use crate::config::{self, ClientSettings, ConfigFile, Setting};
+use crate::config::{ClientSettings, ConfigFile, Setting};
 use crate::progress::ProgressMode;
 use crate::report::human_bytes;
 
@@ -25,8 +25,11 @@ pub fn print(
     args: &ClientArgs,
     out: &Output,
 ) -> anyhow::Result<()> {
-    let opts = config::client_options(settings, args.quiet)?;
-    let rows = rows(settings, opts.progress);
+    let config = settings.validate(args.quiet)?;
+    let progress = config
+        .progress
+        .unwrap_or_else(|| ProgressMode::default_for(args.quiet));
+    let rows = rows(settings, progress);
     if out.json() {
         let settings: serde_json::Map<String, Value> = rows
             .into_iter()
@@ -67,15 +70,12 @@ fn rows(settings: &ClientSettings, progress: ProgressMode) -> Vec<Row> {
         row(
             "retry_max_delay",
             &settings.retry_max_delay,
-            |v| format!("{v}s"),
-            |v| json!(v),
+            seconds_text,
+            |v| json!(v.as_secs_f64()),
         ),
-        row(
-            "timeout",
-            &settings.timeout,
-            |v| format!("{v}s"),
-            |v| json!(v),
-        ),
+        row("timeout", &settings.timeout, seconds_text, |v| {
+            json!(v.as_secs_f64())
+        }),
         row(
             "chunk_size",
             &settings.chunk_size,
@@ -111,6 +111,10 @@ fn row<T>(
         value(&setting.value),
         setting.source.to_string(),
     )
+}
+
+fn seconds_text(duration: &std::time::Duration) -> String {
+    format!("{}s", duration.as_secs_f64())
 }
 
 fn mask(token: Option<&str>) -> String {

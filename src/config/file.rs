@@ -6,11 +6,12 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::duration::DurationValue;
+use crate::cli::ProgressMode;
 use crate::error::{Error, Result};
-use crate::progress::ProgressMode;
 
 /// The environment variable naming the config file.
-pub const CONFIG_ENV: &str = "WSRESUME_CONFIG";
+const CONFIG_ENV: &str = "WSRESUME_CONFIG";
 
 /// A size written as a number of bytes or as text with a suffix (`"10M"`).
 #[derive(Debug, Clone, Deserialize)]
@@ -42,10 +43,10 @@ pub struct FileSettings {
     pub token: Option<String>,
     /// `--retries`.
     pub retries: Option<u32>,
-    /// `--retry-max-delay`, seconds.
-    pub retry_max_delay: Option<f64>,
-    /// `--timeout`, seconds.
-    pub timeout: Option<f64>,
+    /// `--retry-max-delay`: seconds, or text (`"30s"`).
+    pub retry_max_delay: Option<DurationValue>,
+    /// `--timeout`: seconds, or text (`"1m"`).
+    pub timeout: Option<DurationValue>,
     /// `--chunk-size`.
     pub chunk_size: Option<SizeValue>,
     /// `--limit-rate`.
@@ -113,7 +114,7 @@ impl ConfigFile {
 
 /// `WSRESUME_CONFIG` (empty: none), else `config.toml` in the platform's
 /// config directory (`~/.config/wsresume/` on Linux).
-pub fn config_path() -> Option<PathBuf> {
+fn config_path() -> Option<PathBuf> {
     match std::env::var_os(CONFIG_ENV) {
         Some(path) if path.is_empty() => None,
         Some(path) => Some(PathBuf::from(path)),
@@ -133,7 +134,7 @@ mod tests {
             token = "t"
             retries = 3
             retry_max_delay = 2
-            timeout = 1.5
+            timeout = "1m"
             chunk_size = "64K"
             limit_rate = 1048576
             progress = "plain"
@@ -141,7 +142,9 @@ mod tests {
         "#;
         let s: FileSettings = toml::from_str(text).unwrap();
         assert_eq!(s.retries, Some(3));
-        assert_eq!(s.retry_max_delay, Some(2.0));
+        let secs = |v: Option<DurationValue>| v.unwrap().duration().map(|d| d.as_secs_f64());
+        assert_eq!(secs(s.retry_max_delay), Ok(2.0));
+        assert_eq!(secs(s.timeout), Ok(60.0));
         assert_eq!(s.chunk_size.unwrap().bytes(), Ok(65536));
         assert_eq!(s.limit_rate.unwrap().bytes(), Ok(1 << 20));
         assert_eq!(s.progress, Some(ProgressMode::Plain));

@@ -3,11 +3,12 @@
 //! where it came from, for `wsresume config`.
 
 use std::fmt;
+use std::time::Duration;
 
+use super::duration::{DurationValue, parse_duration};
 use super::file::{ConfigFile, SizeValue};
-use crate::cli::ClientArgs;
+use crate::cli::{ClientArgs, ProgressMode};
 use crate::error::{Error, Result};
-use crate::progress::ProgressMode;
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +52,10 @@ pub struct ClientSettings {
     pub token: Setting<Option<String>>,
     /// `--retries`.
     pub retries: Setting<u32>,
-    /// `--retry-max-delay` in seconds.
-    pub retry_max_delay: Setting<f64>,
-    /// `--timeout` in seconds.
-    pub timeout: Setting<f64>,
+    /// `--retry-max-delay`.
+    pub retry_max_delay: Setting<Duration>,
+    /// `--timeout`.
+    pub timeout: Setting<Duration>,
     /// `--chunk-size` in bytes.
     pub chunk_size: Setting<u64>,
     /// `--limit-rate` in bytes per second (None: unlimited).
@@ -68,9 +69,9 @@ pub struct ClientSettings {
 /// Defaults of the client settings.
 pub const DEFAULT_RETRIES: u32 = 10;
 /// Default `--retry-max-delay`.
-pub const DEFAULT_RETRY_MAX_DELAY: f64 = 30.0;
+pub const DEFAULT_RETRY_MAX_DELAY: Duration = Duration::from_secs(30);
 /// Default `--timeout`.
-pub const DEFAULT_TIMEOUT: f64 = 30.0;
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default `--chunk-size`.
 pub const DEFAULT_CHUNK_SIZE: u64 = 1 << 20;
 
@@ -169,19 +170,51 @@ fn size_layer(
     layer(flag, env, file, None, |t| super::parse_size(t).map(Some))
 }
 
+/// A duration setting ([`parse_duration`]'s forms everywhere).
+fn duration_layer(
+    flag: (&'static str, Option<&String>),
+    env: &'static str,
+    key: &str,
+    file: Option<&DurationValue>,
+    default: Duration,
+) -> Result<Setting<Duration>> {
+    let from_flag = flag
+        .1
+        .map(|t| parse_duration(t).map_err(|m| Error::Usage(format!("{}: {m}", flag.0))))
+        .transpose()?;
+    let from_file = file
+        .map(|v| {
+            v.duration()
+                .map_err(|m| Error::Usage(format!("config file: {key}: {m}")))
+        })
+        .transpose()?;
+    layer((flag.0, from_flag), env, from_file, default, parse_duration)
+}
+
+/// `--chunk-size`, [`DEFAULT_CHUNK_SIZE`] when not set anywhere.
+fn chunk_size_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<u64>> {
+    let chunk = size_layer(
+        ("--chunk-size", args.chunk_size.as_ref()),
+        "WSRESUME_CHUNK_SIZE",
+        "chunk_size",
+        file.settings.chunk_size.as_ref(),
+    )?;
+    Ok(Setting {
+        value: chunk.value.unwrap_or(DEFAULT_CHUNK_SIZE),
+        source: chunk.source,
+    })
+}
+
 impl ClientSettings {
+    /// Find and read the config file, then resolve every setting.
+    pub fn load(args: &ClientArgs) -> Result<ClientSettings> {
+        ClientSettings::resolve(args, &ConfigFile::load()?)
+    }
+
     /// Resolve every setting from `args`, the environment and `file`.
     pub fn resolve(args: &ClientArgs, file: &ConfigFile) -> Result<ClientSettings> {
         let f = &file.settings;
-        let chunk = ("--chunk-size", args.chunk_size.as_ref());
-        let chunk = size_layer(
-            chunk,
-            "WSRESUME_CHUNK_SIZE",
-            "chunk_size",
-            f.chunk_size.as_ref(),
-        )?;
         let rate = ("--limit-rate", args.limit_rate.as_ref());
-        let progress = ("--progress", args.progress.map(Some));
         Ok(ClientSettings {
             server: text_layer(("--server", None), "WSRESUME_SERVER", f.server.as_ref())?,
             token: text_layer(
@@ -196,24 +229,21 @@ impl ClientSettings {
                 DEFAULT_RETRIES,
                 number,
             )?,
-            retry_max_delay: layer(
-                ("--retry-max-delay", args.retry_max_delay),
+            retry_max_delay: duration_layer(
+                ("--retry-max-delay", args.retry_max_delay.as_ref()),
                 "WSRESUME_RETRY_MAX_DELAY",
-                f.retry_max_delay,
+                "retry_max_delay",
+                f.retry_max_delay.as_ref(),
                 DEFAULT_RETRY_MAX_DELAY,
-                number,
             )?,
-            timeout: layer(
-                ("--timeout", args.timeout),
+            timeout: duration_layer(
+                ("--timeout", args.timeout.as_ref()),
                 "WSRESUME_TIMEOUT",
-                f.timeout,
+                "timeout",
+                f.timeout.as_ref(),
                 DEFAULT_TIMEOUT,
-                number,
             )?,
-            chunk_size: Setting {
-                value: chunk.value.unwrap_or(DEFAULT_CHUNK_SIZE),
-                source: chunk.source,
-            },
+            chunk_size: chunk_size_layer(args, file)?,
             limit_rate: size_layer(
                 rate,
                 "WSRESUME_LIMIT_RATE",
@@ -221,7 +251,7 @@ impl ClientSettings {
                 f.limit_rate.as_ref(),
             )?,
             progress: layer(
-                progress,
+                ("--progress", args.progress.map(Some)),
                 "WSRESUME_PROGRESS",
                 f.progress.map(Some),
                 None,

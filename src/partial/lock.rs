@@ -20,7 +20,7 @@ use rustix::io::Errno;
 use crate::error::{Error, Result};
 
 /// Suffix of the lock file next to a download target.
-pub const LOCK_SUFFIX: &str = ".wsresume-lock";
+use crate::paths::LOCK_SUFFIX;
 /// Attempts to lock a file that a finishing holder keeps removing.
 const MAX_RACES: u32 = 100;
 

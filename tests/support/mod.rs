@@ -2,8 +2,11 @@
 //! the hermetic `wsresume` command, polling helpers, random files, hashing,
 //! leftover detection and JSON Lines parsing. The fault proxy lives in
 //! `proxy`, the process guards in `process`.
+//!
+//! Each test binary compiles this module and uses a part of it, so rustc's
+//! dead-code lint, which sees one binary at a time, is off here; instead
+//! `tests/helpers_used.rs` fails when a helper is used by no test at all.
 #![allow(dead_code, unused_imports)]
-
 pub mod process;
 pub mod proxy;
 pub mod raw;
@@ -128,10 +131,6 @@ pub fn random_file(dir: &Path, name: &str, len: u64) -> PathBuf {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn sha256_bytes(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
 }
 
 /// Lowercase hex SHA-256 of a file, read in blocks.

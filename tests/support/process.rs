@@ -176,10 +176,6 @@ impl Server {
         self.addr
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// `ws://127.0.0.1:PORT/path`.
     pub fn url(&self, path: &str) -> String {
         format!("ws://{}/{}", self.addr, path.trim_start_matches('/'))
@@ -206,10 +202,6 @@ impl Server {
 
     pub fn stderr_text(&self) -> String {
         self.proc.stderr_text()
-    }
-
-    pub fn proc_mut(&mut self) -> &mut Proc {
-        &mut self.proc
     }
 }
 

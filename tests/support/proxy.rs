@@ -236,11 +236,6 @@ impl FaultProxy {
         self.shared.plan.lock().unwrap().corrupt = Some((dir, at, times));
     }
 
-    /// Forgets pending cuts and stalls (running connections keep theirs).
-    pub fn clear_faults(&self) {
-        *self.shared.plan.lock().unwrap() = Plan::default();
-    }
-
     /// New connections go to `upstream` from now on.
     pub fn set_upstream(&self, upstream: SocketAddr) {
         *self.shared.upstream.lock().unwrap() = upstream;

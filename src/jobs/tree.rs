@@ -7,39 +7,23 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::dest;
-use super::output::Output;
-use super::transfer::{Names, get_one, report, several_failed};
+use super::{Direction, FileJob, Job, Ran, Reporter, dest, files, run};
 use crate::client::ClientOptions;
 use crate::client::connect::RemoteUrl;
 use crate::client::get::Dest;
 use crate::client::list::{ListRequest, list};
 use crate::error::{Error, Result};
-use crate::progress::{FileProgress, Progress};
+use crate::paths;
+use crate::progress::FileProgress;
 use crate::protocol::EntryKind;
-use crate::report::{Outcome, human_bytes};
-use crate::{client, digests, paths};
 
 /// Most files one tree transfer takes on (what one listing can show).
 const MAX_FILES: usize = crate::protocol::MAX_LIST_ENTRIES;
 /// Deepest local directory walked.
 const MAX_DEPTH: usize = 64;
-
-/// One file of a tree.
-struct TreeFile {
-    /// Path relative to the tree's top, `/`-separated.
-    rel: String,
-    local: PathBuf,
-    remote: RemoteUrl,
-    /// Size on the sending side.
-    size: u64,
-    /// Size of what is already on the receiving side.
-    there: Option<u64>,
-}
 
 /// `send -r DIR URL`: the files under DIR go to `URL/NAME/`, NAME being
 /// DIR's name (as `scp -r DIR host:URL` does when URL is a directory); a
@@ -48,7 +32,7 @@ pub async fn send_tree(
     dir: &Path,
     url: &RemoteUrl,
     opts: &ClientOptions,
-    out: &Output,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     if !dir.is_dir() {
         return Err(Error::Usage(format!("{}: -r needs a directory", dir.display())).into());
@@ -66,15 +50,16 @@ pub async fn send_tree(
     };
     let mut files = Vec::new();
     for (rel, local, size) in local_files(dir)? {
-        files.push(TreeFile {
+        files.push(FileJob {
             remote: join_path(&url, &rel)?,
             there: remote.get(&rel).copied(),
-            rel,
-            local,
+            label: rel,
+            local: Dest::File(local),
             size,
+            into_dir: false,
         });
     }
-    run_tree("send", files, opts, out).await
+    run_tree(Direction::Send, files, opts, reporter).await
 }
 
 /// `get -r URL [DEST]`: the files under URL go to `DEST/NAME/`
@@ -85,7 +70,7 @@ pub async fn get_tree(
     dest: Option<&Path>,
     create_dirs: bool,
     opts: &ClientOptions,
-    out: &Output,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     let dir_url = url.as_dir()?;
     let remote = remote_sizes(opts, &dir_url)
@@ -98,7 +83,13 @@ pub async fn get_tree(
         // `is_directory`).
         let file_url = url.as_file()?;
         let target = dest::file_target(dest, &file_url, create_dirs)?;
-        if get_one(&file_url, Dest::File(target), opts, out, true).await? {
+        let job = Job {
+            direction: Direction::Get,
+            files: vec![files::get_job(&file_url, Dest::File(target))],
+            tree: false,
+            probe: true,
+        };
+        if run(job, opts, reporter).await? == Ran::Done {
             return Ok(());
         }
     }
@@ -112,118 +103,32 @@ pub async fn get_tree(
             .ok()
             .filter(|m| m.is_file())
             .map(|m| m.len());
-        files.push(TreeFile {
+        files.push(FileJob {
             remote: join_path(&url, &rel)?,
-            rel,
-            local,
+            label: rel,
+            local: Dest::File(local),
             size,
             there,
+            into_dir: false,
         });
     }
-    run_tree("get", files, opts, out).await
+    run_tree(Direction::Get, files, opts, reporter).await
 }
 
-/// Transfer every file (identical ones are skipped on the way), print the
-/// summary.
+/// Transfer every file (identical ones are skipped on the way).
 async fn run_tree(
-    op: &'static str,
-    files: Vec<TreeFile>,
+    direction: Direction,
+    files: Vec<FileJob>,
     opts: &ClientOptions,
-    out: &Output,
+    reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
-    let count = files.len();
-    let total = files.iter().map(|f| f.size).sum();
-    let progress = Progress::new(opts.progress, !opts.quiet, count, total);
-    let mut failures = Vec::new();
-    let (mut moved, mut skipped) = (0, 0);
-    for (done, file) in files.iter().enumerate() {
-        know_local_digest(file).await;
-        let file_progress = progress.file(&file.rel);
-        match transfer_one(op, opts, file, &file_progress, out, &progress).await {
-            Ok(outcome) if outcome.skipped => skipped += 1,
-            Ok(_) => moved += file.size,
-            Err(e) => {
-                // A run of one file ends with its error; print it once.
-                if count > 1 {
-                    progress.println(&format!("wsresume: {e:#}"));
-                }
-                failures.push(e);
-            }
-        }
-        progress.file_done(done + 1, count);
-    }
-    progress.finish();
-    if !opts.quiet {
-        let sent = count - skipped - failures.len();
-        let verb = if op == "send" { "sent" } else { "downloaded" };
-        eprintln!(
-            "wsresume: {count} files: {sent} {verb} ({}), {skipped} skipped (identical), {} failed",
-            human_bytes(moved),
-            failures.len()
-        );
-    }
-    several_failed(failures, count)
-}
-
-async fn transfer_one(
-    op: &str,
-    opts: &ClientOptions,
-    file: &TreeFile,
-    file_progress: &FileProgress,
-    out: &Output,
-    progress: &Progress,
-) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    let (source, target) = names(op, file);
-    let result = if op == "send" {
-        client::send::send(opts, &file.local, &file.remote, file_progress)
-            .await
-            .with_context(|| format!("sending {source} to {target}"))
-    } else {
-        match file.local.parent().map(std::fs::create_dir_all).transpose() {
-            Err(e) => Err(anyhow::Error::new(Error::local_io(
-                format!("creating the directory of {target}"),
-                e,
-            ))),
-            Ok(_) => client::get::get(
-                opts,
-                &file.remote,
-                Dest::File(file.local.clone()),
-                file_progress,
-            )
-            .await
-            .with_context(|| format!("downloading {source} to {target}")),
-        }
+    let job = Job {
+        direction,
+        files,
+        tree: true,
+        probe: false,
     };
-    let names = Names {
-        op,
-        source: &source,
-        target: &target,
-    };
-    report(out, progress, opts, &names, started, result)
-}
-
-/// (source, target) of a file, as its report names them.
-fn names(op: &str, file: &TreeFile) -> (String, String) {
-    let local = file.local.display().to_string();
-    let remote = file.remote.to_string();
-    if op == "send" {
-        (local, remote)
-    } else {
-        (remote, local)
-    }
-}
-
-/// When the other side holds a file of the same size: make sure the digest
-/// cache knows the local file's SHA-256 (reading it once if it does not),
-/// so the transfer tells the server and is skipped if the server's file is
-/// the same. A later run reads nothing.
-async fn know_local_digest(file: &TreeFile) {
-    if file.there != Some(file.size) {
-        return;
-    }
-    let local = file.local.clone();
-    let _ = tokio::task::spawn_blocking(move || digests::ensure(&local)).await;
+    run(job, opts, reporter).await.map(drop)
 }
 
 /// Files under `url` (recursive listing) and their sizes.
