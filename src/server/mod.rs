@@ -11,7 +11,7 @@ mod download;
 mod frames;
 mod handshake;
 mod identical;
-pub mod listing;
+mod listing;
 mod session;
 mod translog;
 mod upload;
@@ -30,7 +30,6 @@ use tokio_tungstenite::tungstenite::error::ProtocolError;
 
 pub use cache::HashCache;
 use frames::DataSocket;
-pub use listing::{ListOptions, Listing};
 pub use session::Context;
 use session::{Refusal, close, refuse};
 pub use writers::Writers;
@@ -354,7 +353,7 @@ where
             path,
             recursive,
             sha256,
-        }) => listing::serve(ctx, &mut ws, &path, ListOptions { recursive, sha256 }).await,
+        }) => listing::serve(ctx, &mut ws, &path, crate::storage::ListOptions { recursive, sha256 }).await,
         Ok(Message::Put {
             path,
             size,
