@@ -11,11 +11,13 @@ use std::time::Duration;
 use futures_util::Sink;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::session::{Context, Refusal, send_frame, send_message};
+use super::context::Context;
+use super::refusal::{Refusal, send_frame, send_message};
+use super::request::ListRequest;
+use super::shutdown::Shutdown;
 use super::translog::Moved;
 use crate::paths::{self, PathError, RelPath};
 use crate::protocol::{ErrorCode, Message};
-use crate::storage::ListOptions;
 
 /// Encoded size of one `entries` message, well under the control limit.
 const BATCH_BYTES: usize = 12 * 1024;
@@ -35,16 +37,16 @@ pub fn parse_list_path(raw: &str) -> Result<RelPath, PathError> {
 pub async fn serve<K>(
     ctx: &Arc<Context>,
     sink: &mut K,
-    raw_path: &str,
-    options: ListOptions,
+    request: ListRequest,
+    shutdown: &mut Shutdown,
 ) -> Result<Moved, Refusal>
 where
     K: Sink<WsMessage> + Unpin,
 {
-    let rel =
-        parse_list_path(raw_path).map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
+    let rel = parse_list_path(&request.path)
+        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
     let storage = ctx.storage.clone();
-    let walk_rel = rel.clone();
+    let (walk_rel, options) = (rel.clone(), request.options);
     let mut walk = tokio::task::spawn_blocking(move || storage.list(&walk_rel, options));
     let listing = loop {
         tokio::select! {
@@ -52,8 +54,10 @@ where
                 break done.map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
             }
             () = tokio::time::sleep(PING_EVERY) => {
-                send_frame(sink, WsMessage::Ping(bytes::Bytes::new()), ctx.idle_timeout).await?;
+                send_frame(sink, WsMessage::Ping(bytes::Bytes::new()), ctx.limits.idle_timeout).await?;
             }
+            // The walk finishes on its thread; the client hears 1001 now.
+            refusal = shutdown.going_away() => return Err(refusal),
         }
     };
     let count = listing.entries.len();
@@ -63,20 +67,20 @@ where
         let len = serde_json::to_string(&entry).map_or(0, |t| t.len()) + 1;
         if batch_bytes + len > BATCH_BYTES && !batch.is_empty() {
             let entries = std::mem::take(&mut batch);
-            send_message(sink, &Message::Entries { entries }, ctx.idle_timeout).await?;
+            send_message(sink, &Message::Entries { entries }, ctx.limits.idle_timeout).await?;
             batch_bytes = 0;
         }
         batch_bytes += len;
         batch.push(entry);
     }
     if !batch.is_empty() {
-        send_message(sink, &Message::Entries { entries: batch }, ctx.idle_timeout).await?;
+        send_message(sink, &Message::Entries { entries: batch }, ctx.limits.idle_timeout).await?;
     }
     let listed = Message::Listed {
         count: count as u64,
         truncated: listing.truncated,
     };
-    send_message(sink, &listed, ctx.idle_timeout).await?;
+    send_message(sink, &listed, ctx.limits.idle_timeout).await?;
     Ok(Moved {
         path: format!("/{rel}"),
         size: 0,
