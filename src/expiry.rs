@@ -48,8 +48,13 @@ pub fn sweep<G>(
                 expire_if_old(root, &child.path, now, max_age, &mut hold, &mut swept)?;
             }
             Event::Child(_) => {}
-            Event::Unreadable { depth: 0, error, .. } => {
-                return Err(Error::local_io(format!("listing {}", root.display()), error));
+            Event::Unreadable {
+                depth: 0, error, ..
+            } => {
+                return Err(Error::local_io(
+                    format!("listing {}", root.display()),
+                    error,
+                ));
             }
             // One unreadable subdirectory must not stop expiry elsewhere.
             Event::Unreadable { dir, error, .. } => {

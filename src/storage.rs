@@ -102,11 +102,7 @@ pub trait Storage: Send + Sync + 'static {
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError>;
     /// List the directory (or file) at `rel`.
-    fn list(
-        &self,
-        rel: &RelPath,
-        options: ListOptions,
-    ) -> Result<Listing, StorageError> {
+    fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
         let _ = (rel, options);
         Err(StorageError::Forbidden("this server cannot list".into()))
     }
@@ -134,11 +130,7 @@ impl LocalFs {
 }
 
 impl Storage for LocalFs {
-    fn list(
-        &self,
-        rel: &RelPath,
-        options: ListOptions,
-    ) -> Result<Listing, StorageError> {
+    fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
         listing::walk(&self.root, rel, options)
     }
 

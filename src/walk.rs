@@ -196,7 +196,9 @@ mod tests {
         let top = tempfile::TempDir::new().unwrap();
         let mut walk = Walk::new(&top.path().join("missing"));
         match walk.next() {
-            Some(Event::Unreadable { depth: 0, error, .. }) => {
+            Some(Event::Unreadable {
+                depth: 0, error, ..
+            }) => {
                 assert_eq!(error.kind(), io::ErrorKind::NotFound)
             }
             other => panic!("{other:?}"),

@@ -353,6 +353,8 @@ fn the_handshake_timeout_is_one_budget_for_tls_and_the_upgrade() {
     let mut answer = Vec::new();
     let _ = tls.read_to_end(&mut answer);
     let answer = String::from_utf8_lossy(&answer);
-    assert!(!answer.contains("101"), "upgraded after the budget: {answer}");
+    assert!(
+        !answer.contains("101"),
+        "upgraded after the budget: {answer}"
+    );
 }
-

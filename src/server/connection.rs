@@ -133,10 +133,7 @@ async fn end<S: DataSocket>(
 /// the socket is never dropped with unread bytes in it. That would reset
 /// the connection and could destroy the last messages before the client
 /// read them. Bounded by the idle time-out.
-async fn finish_close<S: DataSocket>(
-    ws: &mut WebSocketStream<S>,
-    limit: Duration,
-) {
+async fn finish_close<S: DataSocket>(ws: &mut WebSocketStream<S>, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, ws.next()).await {
         if matches!(frame, WsMessage::Close(_)) {
@@ -144,7 +141,6 @@ async fn finish_close<S: DataSocket>(
         }
     }
 }
-
 
 /// What a plain listener answers to a TLS handshake: plain HTTP, which a
 /// TLS client can tell from TLS (and a person can read).

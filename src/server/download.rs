@@ -15,8 +15,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::frames::{self, DataSocket};
 use super::context::Context;
+use super::frames::{self, DataSocket};
 use super::idle::IdleWatch;
 use super::refusal::{Refusal, expect_only_keepalive, send_frame, send_message};
 use super::request::GetRequest;
@@ -61,7 +61,13 @@ pub async fn serve<S: DataSocket>(
     if let Some(have) = &request.have
         && identical(ctx, ws, &download, have, chunk_size).await?
     {
-        let offer = offer(&download, chunk_size, Start::fresh(None), true, request.attrs);
+        let offer = offer(
+            &download,
+            chunk_size,
+            Start::fresh(None),
+            true,
+            request.attrs,
+        );
         return answer_identical(ctx, ws, offer, path, download.size, shutdown).await;
     }
     let known = ctx.hashes.get(&download.etag, chunk_size);
@@ -111,7 +117,13 @@ impl Start {
 /// The `offer` for `download` from `start`, or with nothing to send when
 /// the client holds it (`identical`); with the file's mtime and mode when
 /// the client asked (`attrs`).
-fn offer(download: &Download, chunk_size: u64, start: Start, identical: bool, attrs: bool) -> Message {
+fn offer(
+    download: &Download,
+    chunk_size: u64,
+    start: Start,
+    identical: bool,
+    attrs: bool,
+) -> Message {
     let (offset, restarted) = match identical {
         true => (download.size, None),
         false => (start.offset, start.restarted),

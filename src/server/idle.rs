@@ -32,4 +32,3 @@ impl IdleWatch {
         Refusal::new(ErrorCode::GoingAway, "idle time-out: nothing received")
     }
 }
-

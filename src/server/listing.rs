@@ -74,7 +74,12 @@ where
         batch.push(entry);
     }
     if !batch.is_empty() {
-        send_message(sink, &Message::Entries { entries: batch }, ctx.limits.idle_timeout).await?;
+        send_message(
+            sink,
+            &Message::Entries { entries: batch },
+            ctx.limits.idle_timeout,
+        )
+        .await?;
     }
     let listed = Message::Listed {
         count: count as u64,

@@ -154,12 +154,18 @@ mod tests {
     fn only_get_put_and_list_are_requests() {
         // (message, the request kind it makes or None)
         let cases = [
-            (r#"{"type":"get","path":"/a","chunk_size":4096}"#, Some("get")),
+            (
+                r#"{"type":"get","path":"/a","chunk_size":4096}"#,
+                Some("get"),
+            ),
             (
                 r#"{"type":"put","path":"/a","size":1,"chunk_size":4096,"source_id":"s"}"#,
                 Some("put"),
             ),
-            (r#"{"type":"list","path":"/","recursive":true}"#, Some("list")),
+            (
+                r#"{"type":"list","path":"/","recursive":true}"#,
+                Some("list"),
+            ),
             (r#"{"type":"ack","offset":0}"#, None),
             (r#"{"type":"eof","sha256":"00"}"#, None),
         ];

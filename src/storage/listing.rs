@@ -50,7 +50,9 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
             Event::Child(child) => child,
             // Only the directory asked for must be readable; a
             // subdirectory that cannot be read (or vanished) is left out.
-            Event::Unreadable { depth: 0, error, .. } => return Err(io_error(rel, error)),
+            Event::Unreadable {
+                depth: 0, error, ..
+            } => return Err(io_error(rel, error)),
             Event::Unreadable { dir, error, .. } => {
                 tracing::warn!("listing {rel}: skipped {}: {error}", dir.display());
                 continue;
@@ -69,7 +71,9 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
             }
             continue;
         }
-        listing.entries.push(entry(shown, &child.path, &meta, options)?);
+        listing
+            .entries
+            .push(entry(shown, &child.path, &meta, options)?);
     }
     listing.truncated |= walk.cut_short();
     listing.entries.sort_by(|a, b| a.path.cmp(&b.path));
