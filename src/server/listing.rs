@@ -61,26 +61,7 @@ where
         }
     };
     let count = listing.entries.len();
-    let mut batch = Vec::new();
-    let mut batch_bytes = 0;
-    for entry in listing.entries {
-        let len = serde_json::to_string(&entry).map_or(0, |t| t.len()) + 1;
-        if batch_bytes + len > BATCH_BYTES && !batch.is_empty() {
-            let entries = std::mem::take(&mut batch);
-            send_message(sink, &Message::Entries { entries }, ctx.limits.idle_timeout).await?;
-            batch_bytes = 0;
-        }
-        batch_bytes += len;
-        batch.push(entry);
-    }
-    if !batch.is_empty() {
-        send_message(
-            sink,
-            &Message::Entries { entries: batch },
-            ctx.limits.idle_timeout,
-        )
-        .await?;
-    }
+    send_entries(sink, listing.entries, ctx.limits.idle_timeout).await?;
     let listed = Message::Listed {
         count: count as u64,
         truncated: listing.truncated,
@@ -94,6 +75,33 @@ where
         entries: Some(count),
         skipped: false,
     })
+}
+
+/// Send `entries` in `entries` messages of about [`BATCH_BYTES`] each.
+async fn send_entries<K>(
+    sink: &mut K,
+    entries: Vec<crate::protocol::ListEntry>,
+    limit: Duration,
+) -> Result<(), Refusal>
+where
+    K: Sink<WsMessage> + Unpin,
+{
+    let mut batch = Vec::new();
+    let mut batch_bytes = 0;
+    for entry in entries {
+        let len = serde_json::to_string(&entry).map_or(0, |t| t.len()) + 1;
+        if batch_bytes + len > BATCH_BYTES && !batch.is_empty() {
+            let entries = std::mem::take(&mut batch);
+            send_message(sink, &Message::Entries { entries }, limit).await?;
+            batch_bytes = 0;
+        }
+        batch_bytes += len;
+        batch.push(entry);
+    }
+    if !batch.is_empty() {
+        send_message(sink, &Message::Entries { entries: batch }, limit).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
