@@ -163,10 +163,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         writers: Writers::default(),
         hashes: HashCache::new(HASH_CACHE_BYTES),
         read_only: args.read_only,
-        max_file_size: limits.max_file_size,
-        idle_timeout: limits.idle_timeout,
+        limits,
     };
-    server::run(listener, ctx, access, limits, shutdown_signal()).await;
+    server::run(listener, ctx, access, shutdown_signal()).await;
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 //! Expiring removes the data and leaves a small marker in place of the state
 //! file, so a client that comes back to resume is told why it starts again;
 //! markers are removed once they are themselves older than the expiry time.
-//! Nothing outside ROOT is visited: symbolic links are not followed.
+//! Nothing outside ROOT is visited: symbolic links are not followed; the
+//! walk is the crate's one bounded walker ([`crate::walk`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,9 +14,7 @@ use std::time::{Duration, SystemTime};
 use crate::error::{Error, Result};
 use crate::partial::{self, PartialPaths};
 use crate::paths::STATE_SUFFIX;
-
-/// Directories visited per sweep at most (bounds the work on huge trees).
-const MAX_DIRS: usize = 100_000;
+use crate::walk::{Event, Walk};
 
 /// What one sweep did.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -37,31 +36,27 @@ pub fn sweep<G>(
 ) -> Result<Swept> {
     let now = SystemTime::now();
     let mut swept = Swept::default();
-    let mut dirs = vec![root.to_path_buf()];
-    let mut visited = 0;
-    while let Some(dir) = dirs.pop() {
-        visited += 1;
-        if visited > MAX_DIRS {
-            break;
-        }
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            // One unreadable subdirectory must not stop expiry elsewhere.
-            Err(e) if dir != root => {
-                tracing::warn!("expiry: skipped {}: {e}", dir.display());
-                continue;
+    let mut walk = Walk::new(root);
+    while let Some(event) = walk.next() {
+        match event {
+            Event::Child(child) if child.file_type.is_dir() => {
+                walk.descend(&child);
             }
-            Err(e) => return Err(Error::local_io(format!("listing {}", dir.display()), e)),
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            if kind.is_dir() {
-                dirs.push(path);
-            } else if kind.is_file() && is_state_file(&path) {
-                expire_if_old(root, &path, now, max_age, &mut hold, &mut swept)?;
+            Event::Child(child) if child.file_type.is_file() && is_state_file(&child.path) => {
+                expire_if_old(root, &child.path, now, max_age, &mut hold, &mut swept)?;
+            }
+            Event::Child(_) => {}
+            Event::Unreadable {
+                depth: 0, error, ..
+            } => {
+                return Err(Error::local_io(
+                    format!("listing {}", root.display()),
+                    error,
+                ));
+            }
+            // One unreadable subdirectory must not stop expiry elsewhere.
+            Event::Unreadable { dir, error, .. } => {
+                tracing::warn!("expiry: skipped {}: {error}", dir.display());
             }
         }
     }

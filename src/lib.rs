@@ -18,6 +18,7 @@
 //!   partial uploads.
 //! - [`digests`] is the client's cache of file digests (re-runs skip what
 //!   the other side already holds); [`attrs`] carries mtimes and modes.
+//! - [`walk`] is the one bounded directory walker.
 //! - [`backoff`], [`color`], [`progress`], [`ratelimit`] and [`report`] are
 //!   small helpers.
 
@@ -43,6 +44,7 @@ pub mod server;
 pub mod storage;
 pub mod tls;
 pub mod transfer;
+pub mod walk;
 
 use percent_encoding::{AsciiSet, CONTROLS};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;

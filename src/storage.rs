@@ -1,6 +1,8 @@
 //! The server's storage behind a narrow interface: open a file to serve, open
-//! (or resume) a partial upload. [`LocalFs`] keeps everything under ROOT on
-//! the local filesystem; an object store can implement the same trait.
+//! (or resume) a partial upload, list a directory ([`ListOptions`],
+//! [`Listing`]), expire abandoned uploads. [`LocalFs`] keeps everything
+//! under ROOT on the local filesystem; an object store can implement the
+//! same trait. Nothing here knows the server.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -11,6 +13,10 @@ use crate::error::Error;
 use crate::partial::{Partial, PartialPaths, SourceIdentity};
 use crate::paths::{self, PathError, RelPath};
 use crate::transfer::receiver::ChunkSink;
+
+mod listing;
+
+pub use listing::{ListOptions, Listing};
 
 /// Why storage could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -96,11 +102,7 @@ pub trait Storage: Send + Sync + 'static {
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError>;
     /// List the directory (or file) at `rel`.
-    fn list(
-        &self,
-        rel: &RelPath,
-        options: crate::server::ListOptions,
-    ) -> Result<crate::server::Listing, StorageError> {
+    fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
         let _ = (rel, options);
         Err(StorageError::Forbidden("this server cannot list".into()))
     }
@@ -128,12 +130,8 @@ impl LocalFs {
 }
 
 impl Storage for LocalFs {
-    fn list(
-        &self,
-        rel: &RelPath,
-        options: crate::server::ListOptions,
-    ) -> Result<crate::server::Listing, StorageError> {
-        crate::server::listing::walk(&self.root, rel, options)
+    fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
+        listing::walk(&self.root, rel, options)
     }
 
     fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError> {

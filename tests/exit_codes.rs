@@ -319,6 +319,28 @@ fn serve_exits_0_on_sigterm() {
     );
 }
 
+/// SIGTERM: a client that upgraded but has not sent its request yet is
+/// closed with 1001 (going away) at once, not left to its handshake
+/// time-out (4400).
+#[test]
+fn sigterm_closes_a_connection_waiting_for_its_request_with_1001() {
+    let root = tmp();
+    let mut server = Server::start(root.path(), &["--handshake-timeout", "30"]);
+    let mut raw = support::raw::RawWs::upgrade(server.addr());
+    let waiting = std::thread::spawn(move || raw.read_close(Duration::from_secs(20)));
+    let started = Instant::now();
+    let status = server.terminate();
+    assert_eq!(status.and_then(|st| st.code()), Some(0));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the server waited for the client: {:?}",
+        started.elapsed()
+    );
+    let (code, reason) = waiting.join().unwrap().expect("no close frame");
+    assert_eq!(code, 1001, "{reason}");
+    assert!(reason.contains("shutting down"), "{reason}");
+}
+
 /// SIGTERM: active connections are closed with 1001 (going away), the server
 /// exits 0 with the partial upload resumable, and a retrying client finishes
 /// against the restarted server without re-sending what was verified.

@@ -76,6 +76,42 @@ fn a_stalled_upgrade_is_dropped_after_the_handshake_timeout() {
     assert!(freed, "the stalled handshake kept its slot");
 }
 
+/// `--handshake-timeout` is one budget from the TCP accept to the request,
+/// not one per step: a client whose every step comes well within the
+/// budget, but whose steps together take longer, is dropped once the
+/// budget is spent (here each step waits 0.6 of the budget).
+#[test]
+fn the_handshake_timeout_is_one_budget_for_the_upgrade_and_the_request() {
+    let root = TempDir::new().unwrap();
+    random_file(root.path(), "f.bin", 1000);
+    let server = Server::start(root.path(), &["--handshake-timeout", "1.5"]);
+    let step = Duration::from_millis(900);
+    // The upgrade in two halves, each within the budget: no 101.
+    let request = upgrade_request(server.addr(), "/", "");
+    let (first, second) = request.split_at(request.len() / 2);
+    let mut dribbler = RawWs::connect(server.addr());
+    std::thread::sleep(step);
+    dribbler.send_raw(first.as_bytes());
+    std::thread::sleep(step);
+    dribbler.send_raw(second.as_bytes());
+    let head = dribbler.response_head(Duration::from_secs(5));
+    assert!(!head.contains("101"), "upgraded after the budget: {head}");
+    // The upgrade in time, the request after the budget: refused with the
+    // time-out, not served.
+    let mut late = RawWs::connect(server.addr());
+    std::thread::sleep(step);
+    late.send_raw(request.as_bytes());
+    let head = late.response_head(Duration::from_secs(5));
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    std::thread::sleep(step);
+    late.send_text(r#"{"type":"get","path":"/f.bin","chunk_size":65536}"#);
+    let (code, reason) = late
+        .read_close(Duration::from_secs(5))
+        .expect("no close frame");
+    assert_eq!(code, 4400, "{reason}");
+    assert!(reason.contains("no request arrived in time"), "{reason}");
+}
+
 #[test]
 fn uploads_over_max_file_size_are_refused_up_front() {
     let root = TempDir::new().unwrap();

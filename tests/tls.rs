@@ -301,3 +301,60 @@ fn bad_tls_files_are_usage_errors() {
         3,
     );
 }
+
+/// `--handshake-timeout` is one budget for the TLS handshake, the upgrade
+/// and the request together: a client that takes 0.6 of the budget before
+/// its TLS hello and as long again before its upgrade request (each step
+/// well within the budget) is dropped, never upgraded.
+#[test]
+fn the_handshake_timeout_is_one_budget_for_tls_and_the_upgrade() {
+    use std::io::{Read, Write};
+    use std::sync::Arc;
+
+    use rustls_pki_types::pem::PemObject;
+
+    let pki = TempDir::new().unwrap();
+    let (ca, cert, key) = write_pki(pki.path(), "localhost");
+    let root = TempDir::new().unwrap();
+    let server = Server::start(
+        root.path(),
+        &[
+            "--tls-cert",
+            s(&cert),
+            "--tls-key",
+            s(&key),
+            "--handshake-timeout",
+            "1.5",
+        ],
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    for der in rustls_pki_types::CertificateDer::pem_file_iter(&ca).unwrap() {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let step = Duration::from_millis(900);
+    let tcp = std::net::TcpStream::connect(server.addr()).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    std::thread::sleep(step);
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.conn.complete_io(&mut tls.sock).unwrap();
+    std::thread::sleep(step);
+    let request = "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: wsresume.v1\r\n\r\n";
+    let _ = tls.write_all(request.as_bytes());
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        !answer.contains("101"),
+        "upgraded after the budget: {answer}"
+    );
+}

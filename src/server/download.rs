@@ -9,17 +9,22 @@ use std::fs::File;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::context::Context;
 use super::frames::{self, DataSocket};
-use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
+use super::idle::IdleWatch;
+use super::refusal::{Refusal, expect_only_keepalive, send_frame, send_message};
+use super::request::GetRequest;
+use super::shutdown::Shutdown;
 use crate::chain::ChainState;
 use crate::paths;
 use crate::protocol::{ErrorCode, Have, Message, ResumePoint};
+use crate::storage::Download;
 use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
 
@@ -35,131 +40,146 @@ pub struct Served {
     pub skipped: bool,
 }
 
-/// What a `get` asks for besides the file, chunk size and resume point.
-#[derive(Debug, Default)]
-pub struct GetOptions {
-    /// The complete file the client's target holds.
-    pub have: Option<Have>,
-    /// Send the file's mtime and mode in the offer.
-    pub attrs: bool,
-}
-
-/// Serve `path` from `resume` on; returns when the last item is sent.
+/// Serve the file `request` names from where it resumes; returns when the
+/// client has the file (its close after `eof`).
 pub async fn serve<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
-    request: (String, u64, Option<ResumePoint>),
-    options: GetOptions,
-    shutdown: &mut broadcast::Receiver<()>,
+    request: GetRequest,
+    shutdown: &mut Shutdown,
 ) -> Result<Served, Refusal> {
-    let (raw_path, chunk_size, resume) = request;
     let chunk_size =
-        check_chunk_size(chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
-    let rel = paths::parse_request_path(&raw_path)
+        check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
+    let rel = paths::parse_request_path(&request.path)
         .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
     let storage = ctx.storage.clone();
     let open_rel = rel.clone();
     let download = tokio::task::spawn_blocking(move || storage.open_download(&open_rel))
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
-    let (mtime_ns, mode) = offered_attrs(&download, options.attrs);
-    if let Some(have) = &options.have
+    let path = rel.to_string();
+    if let Some(have) = &request.have
         && identical(ctx, ws, &download, have, chunk_size).await?
     {
-        return answer_identical(
-            ctx,
-            ws,
+        let offer = offer(
             &download,
-            rel.to_string(),
             chunk_size,
-            options.attrs,
-            shutdown,
-        )
-        .await;
+            Start::fresh(None),
+            true,
+            request.attrs,
+        );
+        return answer_identical(ctx, ws, offer, path, download.size, shutdown).await;
     }
     let known = ctx.hashes.get(&download.etag, chunk_size);
-    let (offset, state, restarted) = resume_point(
-        resume,
+    let start = resume_point(
+        request.resume,
         &download.etag,
         download.size,
         chunk_size,
         known.as_deref(),
     );
-    let offer = Message::Offer {
-        size: download.size,
-        etag: download.etag.clone(),
-        chunk_size,
-        offset,
-        restarted,
-        identical: false,
-        mtime_ns,
-        mode,
-    };
-    send_message(ws, &offer, ctx.idle_timeout).await?;
-    let size = download.size;
-    let plan = sender::SendPlan {
-        file: download.file,
-        path: download.path,
-        size,
-        chunk_size,
-        offset,
-        state,
-        checks: match known {
-            Some(hashes) => sender::Checks::Known(hashes),
-            None => sender::Checks::Compute {
-                collect: ctx.hashes.max_states(),
-            },
-        },
-    };
+    let offer = offer(&download, chunk_size, start.clone(), false, request.attrs);
+    send_message(ws, &offer, ctx.limits.idle_timeout).await?;
+    let (etag, size, offset) = (download.etag.clone(), download.size, start.offset);
+    let plan = send_plan(ctx, download, chunk_size, start, known);
     let source = Source::new(plan, ws.get_ref().plain_tcp().is_some());
     if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
-        ctx.hashes.insert(&download.etag, chunk_size, hashes);
+        ctx.hashes.insert(&etag, chunk_size, hashes);
     }
     await_verdict(ctx, ws, shutdown).await?;
     Ok(Served {
-        path: rel.to_string(),
+        path,
         offset,
         size,
         skipped: false,
     })
 }
 
-/// The file's mtime and mode for the offer, when the client asked.
-fn offered_attrs(download: &crate::storage::Download, asked: bool) -> (Option<i64>, Option<u32>) {
-    match asked {
-        true => (Some(download.mtime_ns), Some(download.mode)),
-        false => (None, None),
+/// Where a download starts: at `offset`, after `state` (0 and the initial
+/// state for a fresh start), with why an asked-for resume was refused.
+#[derive(Debug, Clone, PartialEq)]
+struct Start {
+    offset: u64,
+    state: ChainState,
+    restarted: Option<String>,
+}
+
+impl Start {
+    fn fresh(restarted: Option<&str>) -> Start {
+        Start {
+            offset: 0,
+            state: ChainState::INITIAL,
+            restarted: restarted.map(str::to_string),
+        }
     }
 }
 
-/// The client already holds the file: say so, send nothing, wait for its
-/// close.
-async fn answer_identical<S: DataSocket>(
-    ctx: &Arc<Context>,
-    ws: &mut WebSocketStream<S>,
-    download: &crate::storage::Download,
-    path: String,
+/// The `offer` for `download` from `start`, or with nothing to send when
+/// the client holds it (`identical`); with the file's mtime and mode when
+/// the client asked (`attrs`).
+fn offer(
+    download: &Download,
     chunk_size: u64,
+    start: Start,
+    identical: bool,
     attrs: bool,
-    shutdown: &mut broadcast::Receiver<()>,
-) -> Result<Served, Refusal> {
-    let (mtime_ns, mode) = offered_attrs(download, attrs);
-    let offer = Message::Offer {
+) -> Message {
+    let (offset, restarted) = match identical {
+        true => (download.size, None),
+        false => (start.offset, start.restarted),
+    };
+    Message::Offer {
         size: download.size,
         etag: download.etag.clone(),
         chunk_size,
-        offset: download.size,
-        restarted: None,
-        identical: true,
-        mtime_ns,
-        mode,
-    };
-    send_message(ws, &offer, ctx.idle_timeout).await?;
+        offset,
+        restarted,
+        identical,
+        mtime_ns: attrs.then_some(download.mtime_ns),
+        mode: attrs.then_some(download.mode),
+    }
+}
+
+/// What the sending side reads from where, and how it checks.
+fn send_plan(
+    ctx: &Context,
+    download: Download,
+    chunk_size: u64,
+    start: Start,
+    known: Option<Arc<FileHashes>>,
+) -> sender::SendPlan {
+    sender::SendPlan {
+        file: download.file,
+        path: download.path,
+        size: download.size,
+        chunk_size,
+        offset: start.offset,
+        state: start.state,
+        checks: match known {
+            Some(hashes) => sender::Checks::Known(hashes),
+            None => sender::Checks::Compute {
+                collect: ctx.hashes.max_states(),
+            },
+        },
+    }
+}
+
+/// The client already holds the file: say so (`offer`), send nothing, wait
+/// for its close.
+async fn answer_identical<S: DataSocket>(
+    ctx: &Arc<Context>,
+    ws: &mut WebSocketStream<S>,
+    offer: Message,
+    path: String,
+    size: u64,
+    shutdown: &mut Shutdown,
+) -> Result<Served, Refusal> {
+    send_message(ws, &offer, ctx.limits.idle_timeout).await?;
     await_verdict(ctx, ws, shutdown).await?;
     Ok(Served {
         path,
-        offset: download.size,
-        size: download.size,
+        offset: size,
+        size,
         skipped: true,
     })
 }
@@ -168,7 +188,7 @@ async fn answer_identical<S: DataSocket>(
 async fn identical<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
-    download: &crate::storage::Download,
+    download: &Download,
     have: &Have,
     chunk_size: u64,
 ) -> Result<bool, Refusal> {
@@ -190,29 +210,26 @@ fn resume_point(
     size: u64,
     chunk_size: u64,
     known: Option<&FileHashes>,
-) -> (u64, ChainState, Option<String>) {
+) -> Start {
     let Some(point) = resume else {
-        return (0, ChainState::INITIAL, None);
+        return Start::fresh(None);
     };
     if point.etag != etag {
-        return (
-            0,
-            ChainState::INITIAL,
-            Some("the file changed on the server".into()),
-        );
+        return Start::fresh(Some("the file changed on the server"));
     }
     if point.offset % chunk_size != 0 || point.offset >= size {
-        return (
-            0,
-            ChainState::INITIAL,
-            Some("the resume offset does not fit the file".into()),
-        );
+        return Start::fresh(Some("the resume offset does not fit the file"));
     }
     if known.is_some_and(|h| h.state_at(point.offset, chunk_size) != Some(point.state)) {
-        let reason = "the partial download does not match the file on the server";
-        return (0, ChainState::INITIAL, Some(reason.into()));
+        return Start::fresh(Some(
+            "the partial download does not match the file on the server",
+        ));
     }
-    (point.offset, point.state, None)
+    Start {
+        offset: point.offset,
+        state: point.state,
+        restarted: None,
+    }
 }
 
 /// After `eof` the client still reads what the link holds, verifies the
@@ -224,12 +241,12 @@ fn resume_point(
 async fn await_verdict<R>(
     ctx: &Arc<Context>,
     stream: &mut R,
-    shutdown: &mut broadcast::Receiver<()>,
+    shutdown: &mut Shutdown,
 ) -> Result<(), Refusal>
 where
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
-    let mut idle = IdleWatch::new(ctx.idle_timeout);
+    let mut idle = IdleWatch::new(ctx.limits.idle_timeout);
     loop {
         tokio::select! {
             incoming = stream.next() => {
@@ -237,12 +254,10 @@ where
                 if let Some(Ok(WsMessage::Close(_))) = incoming {
                     return Ok(());
                 }
-                super::expect_only_keepalive(incoming)?;
+                expect_only_keepalive(incoming)?;
             }
             refusal = idle.expired() => return Err(refusal),
-            _ = shutdown.recv() => {
-                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
-            }
+            refusal = shutdown.going_away() => return Err(refusal),
         }
     }
 }
@@ -358,21 +373,19 @@ async fn stream_items<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     mut source: Source,
-    shutdown: &mut broadcast::Receiver<()>,
+    shutdown: &mut Shutdown,
 ) -> Result<Option<FileHashes>, Refusal> {
-    let mut idle = IdleWatch::new(ctx.idle_timeout);
+    let mut idle = IdleWatch::new(ctx.limits.idle_timeout);
     loop {
         // Biased: what the client sent is read before the idle time-out is
         // judged (a long frame write leaves its pings queued), and data
         // comes last so that it never starves a shutdown.
         let outgoing = tokio::select! {
             biased;
-            _ = shutdown.recv() => {
-                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
-            }
+            refusal = shutdown.going_away() => return Err(refusal),
             incoming = ws.next() => {
                 idle.heard();
-                super::expect_only_keepalive(incoming)?;
+                expect_only_keepalive(incoming)?;
                 continue;
             }
             refusal = idle.expired() => return Err(refusal),
@@ -380,14 +393,13 @@ async fn stream_items<S: DataSocket>(
         };
         let last = matches!(outgoing, Outgoing::Item(Item::Eof { .. }));
         {
-            let sending = source.send(ws, outgoing, ctx.idle_timeout);
+            let sending = source.send(ws, outgoing, ctx.limits.idle_timeout);
             tokio::pin!(sending);
             tokio::select! {
                 sent = &mut sending => sent?,
                 // A client that stops reading must not hold up a shutdown; one
                 // that reads gets the frame in hand finished, then the close.
-                _ = shutdown.recv() => {
-                    let going = Refusal::new(ErrorCode::GoingAway, "server shutting down");
+                going = shutdown.going_away() => {
                     return Err(match tokio::time::timeout(SHUTDOWN_GRACE, sending).await {
                         Ok(Ok(())) => going,
                         _ => going.mid_frame(),
@@ -432,7 +444,11 @@ mod tests {
         ];
         for (resume, known, offset, restarted) in cases {
             let got = resume_point(resume.clone(), "e", 3 * 4096 - 5, 4096, known);
-            assert_eq!((got.0, got.2.is_some()), (offset, restarted), "{resume:?}");
+            assert_eq!(
+                (got.offset, got.restarted.is_some()),
+                (offset, restarted),
+                "{resume:?}"
+            );
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 
-use super::session::Refusal;
+use super::refusal::Refusal;
 use crate::protocol::ErrorCode;
 
 /// A connection's byte stream: plain TCP, which can `sendfile`, or TLS.

@@ -1,5 +1,5 @@
-//! The WebSocket upgrade: reads the request head itself (bounded, within
-//! the handshake time-out), answers a plain HTTP request (curl, a browser)
+//! The WebSocket upgrade: reads the request head itself (bounded, by the
+//! connection's handshake deadline), answers a plain HTTP request (curl, a browser)
 //! with `426 Upgrade Required` and a line saying what this server is, checks
 //! the subprotocol (protocol version) and the bearer token before anything
 //! else happens, and sets the frame limits.
@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::session::Refusal;
+use super::refusal::Refusal;
 use crate::protocol::{ErrorCode, SUBPROTOCOL};
 
 /// Largest request head read before giving up on a client.
@@ -29,13 +29,14 @@ const MAX_HEAD: usize = 16 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 64 * 1024;
 
-/// Upgrade `stream` (`secure` when it is TLS), refusing with an HTTP error
-/// when the client is a plain HTTP client (426 with an explanation), speaks
-/// another protocol version (426) or presents no or the wrong token (401).
+/// Upgrade `stream` (`secure` when it is TLS) by `deadline`, refusing with
+/// an HTTP error when the client is a plain HTTP client (426 with an
+/// explanation), speaks another protocol version (426) or presents no or
+/// the wrong token (401).
 pub async fn accept<S>(
     stream: S,
     token: Option<&str>,
-    limit: Duration,
+    deadline: tokio::time::Instant,
     max_message: usize,
     secure: bool,
 ) -> Result<WebSocketStream<S>, Refusal>
@@ -45,7 +46,7 @@ where
     let config = crate::ws_config()
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
-    match tokio::time::timeout(limit, upgrade(stream, token, config, secure)).await {
+    match tokio::time::timeout_at(deadline, upgrade(stream, token, config, secure)).await {
         Ok(result) => result,
         Err(_) => Err(Refusal::new(ErrorCode::BadRequest, "handshake timed out")),
     }

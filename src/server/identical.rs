@@ -13,7 +13,8 @@ use std::time::Duration;
 use futures_util::Sink;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::session::{Context, Refusal, send_frame};
+use super::context::Context;
+use super::refusal::{Refusal, send_frame};
 use crate::attrs::FileAttrs;
 use crate::chain::{ChainHasher, ChainState, digest_from_hex};
 use crate::protocol::ErrorCode;
@@ -101,7 +102,7 @@ where
                 }
             }
             () = tokio::time::sleep(PING_EVERY) => {
-                send_frame(sink, WsMessage::Ping(bytes::Bytes::new()), ctx.idle_timeout).await?;
+                send_frame(sink, WsMessage::Ping(bytes::Bytes::new()), ctx.limits.idle_timeout).await?;
             }
         }
     };

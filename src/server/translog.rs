@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::session::Refusal;
-use crate::protocol::Message;
+use super::refusal::Refusal;
+use super::request::Request;
 use crate::report::human_bytes;
 
 /// What a finished request moved.
@@ -68,15 +68,14 @@ impl TransferLog {
     }
 
     /// The request arrived.
-    pub fn request(&mut self, message: &Message) {
-        self.what = Some(match message {
-            Message::Get { path, resume, .. } => match resume {
-                Some(r) => format!("get {path} (resume at {})", r.offset),
-                None => format!("get {path}"),
+    pub fn request(&mut self, request: &Request) {
+        self.what = Some(match request {
+            Request::Get(get) => match &get.resume {
+                Some(r) => format!("get {} (resume at {})", get.path, r.offset),
+                None => format!("get {}", get.path),
             },
-            Message::Put { path, size, .. } => format!("put {path} ({})", human_bytes(*size)),
-            Message::List { path, .. } => format!("list {path}"),
-            other => other.kind().to_string(),
+            Request::Put(put) => format!("put {} ({})", put.path, human_bytes(put.size)),
+            Request::List(list) => format!("list {}", list.path),
         });
     }
 

@@ -1,52 +1,28 @@
-//! Receiving one upload: claim the target, open or resume its partial, tell
-//! the client where to start, then verify and store what arrives.
+//! Receiving one upload: admit it (read-only, size limit, chunk size, path),
+//! claim the target (one writer), open or resume its partial (free space),
+//! tell the client where to start, then pump: verify and store what
+//! arrives.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Sink, Stream, StreamExt};
-use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::session::{Context, IdleWatch, Refusal, send_frame, send_message};
+use super::context::Context;
+use super::idle::IdleWatch;
+use super::refusal::{Refusal, received, send_frame, send_message};
+use super::request::PutRequest;
+use super::shutdown::Shutdown;
 use super::writers::{ClaimError, WriterGuard};
-use crate::attrs::FileAttrs;
 use crate::chain::hex;
 use crate::partial::SourceIdentity;
-use crate::paths;
+use crate::paths::{self, RelPath};
 use crate::protocol::{ErrorCode, Message};
+use crate::storage::Upload;
 use crate::transfer::receiver::{Receiver, ReceiverTask};
 use crate::transfer::{Item, check_chunk_size};
-
-/// What an upload request asks for.
-pub struct PutRequest {
-    /// URL path as sent.
-    pub path: String,
-    /// The file's size.
-    pub size: u64,
-    /// Proposed chunk size.
-    pub chunk_size: u64,
-    /// The source version's id.
-    pub source_id: String,
-    /// The source's SHA-256, when the client knows it already.
-    pub sha256: Option<String>,
-    /// The source's modification time, ns since the epoch.
-    pub mtime_ns: Option<i64>,
-    /// The source's permission bits (`-p`).
-    pub mode: Option<u32>,
-}
-
-impl PutRequest {
-    /// What the stored file gets: the source's mtime, and its mode without
-    /// setuid, setgid or sticky bits (and readable by the server).
-    fn attrs(&self) -> FileAttrs {
-        FileAttrs {
-            mtime_ns: self.mtime_ns,
-            mode: self.mode.map(crate::attrs::server_mode),
-        }
-    }
-}
 
 /// What a finished upload stored.
 pub struct Stored {
@@ -66,87 +42,34 @@ pub struct Stored {
 /// `--timeout` (default 30 s).
 const UPLOADER_PING: Duration = Duration::from_secs(5);
 
-/// Receive the upload described by `request`.
+/// Receive the upload described by `request`: admit it, claim its target,
+/// open its partial, tell the client where to start, then pump.
 pub async fn receive<K, R>(
     ctx: &Arc<Context>,
     sink: &mut K,
     stream: &mut R,
     request: PutRequest,
-    shutdown: &mut broadcast::Receiver<()>,
+    shutdown: &mut Shutdown,
 ) -> Result<Stored, Refusal>
 where
     K: Sink<WsMessage> + Unpin,
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
-    if ctx.read_only {
-        return Err(Refusal::new(
-            ErrorCode::ReadOnly,
-            "this server is read-only",
-        ));
-    }
-    if let Some(max) = ctx.max_file_size.filter(|max| request.size > *max) {
-        return Err(Refusal::new(
-            ErrorCode::TooLarge,
-            format!(
-                "{}: {} bytes is more than this server accepts ({max} bytes)",
-                request.path, request.size
-            ),
-        ));
-    }
-    let chunk_size =
-        check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
-    let rel = paths::parse_request_path(&request.path)
-        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
-    let storage = ctx.storage.clone();
-    let key_rel = rel.clone();
-    let key = tokio::task::spawn_blocking(move || storage.upload_key(&key_rel))
-        .await
-        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
-    let mut guard = ctx
-        .writers
-        .claim(&key, &request.source_id)
-        .await
-        .map_err(|e| match e {
-            ClaimError::Busy => Refusal::new(
-                ErrorCode::Busy,
-                format!("{rel} is being uploaded by another client"),
-            ),
-            ClaimError::Stuck => Refusal::new(
-                ErrorCode::Busy,
-                format!("{rel}: the earlier upload did not let go"),
-            ),
-        })?;
+    let (rel, chunk_size) = admit(ctx, &request)?;
+    let mut guard = claim(ctx, &rel, &request.source_id).await?;
     if let Some(stored) = already_stored(ctx, sink, &rel, &request, chunk_size).await? {
         return Ok(stored);
     }
-    let source = SourceIdentity {
-        id: request.source_id.clone(),
-        size: request.size,
-    };
-    let storage = ctx.storage.clone();
-    let open_rel = rel.clone();
-    let mut upload =
-        tokio::task::spawn_blocking(move || storage.open_upload(&open_rel, &source, chunk_size))
-            .await
-            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
-    upload.sink.set_attrs(request.attrs());
+    let upload = open(ctx, &rel, &request, chunk_size).await?;
     let placed = upload.sink.placed();
     let (offset, state) = upload.verified;
-    tracing::debug!(
-        "put {rel}: resuming at {offset}{}",
-        upload
-            .restarted
-            .as_deref()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default()
-    );
     let accept = Message::Accept {
         offset,
         chunk_size: upload.chunk_size,
         state,
         restarted: upload.restarted,
     };
-    send_message(sink, &accept, ctx.idle_timeout).await?;
+    send_message(sink, &accept, ctx.limits.idle_timeout).await?;
     let receiver = Receiver::new(
         upload.sink,
         upload.chunk_size,
@@ -171,13 +94,95 @@ where
     })
 }
 
+/// Whether this server takes the upload at all (not read-only, not over
+/// `--max-file-size`, a chunk size and a path it accepts): the path under
+/// ROOT and the chunk size. Touches nothing; whether the rest fits on the
+/// disk is checked when the partial is opened ([`open`]), once what it
+/// already holds is known.
+fn admit(ctx: &Context, request: &PutRequest) -> Result<(RelPath, u64), Refusal> {
+    if ctx.read_only {
+        return Err(Refusal::new(
+            ErrorCode::ReadOnly,
+            "this server is read-only",
+        ));
+    }
+    if let Some(max) = ctx.limits.max_file_size.filter(|max| request.size > *max) {
+        return Err(Refusal::new(
+            ErrorCode::TooLarge,
+            format!(
+                "{}: {} bytes is more than this server accepts ({max} bytes)",
+                request.path, request.size
+            ),
+        ));
+    }
+    let chunk_size =
+        check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
+    let rel = paths::parse_request_path(&request.path)
+        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
+    Ok((rel, chunk_size))
+}
+
+/// Become the one writer of the file `rel` resolves to (the same source
+/// reconnecting takes over from its older connection).
+async fn claim(ctx: &Context, rel: &RelPath, source_id: &str) -> Result<WriterGuard, Refusal> {
+    let storage = ctx.storage.clone();
+    let key_rel = rel.clone();
+    let key = tokio::task::spawn_blocking(move || storage.upload_key(&key_rel))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    ctx.writers
+        .claim(&key, source_id)
+        .await
+        .map_err(|e| match e {
+            ClaimError::Busy => Refusal::new(
+                ErrorCode::Busy,
+                format!("{rel} is being uploaded by another client"),
+            ),
+            ClaimError::Stuck => Refusal::new(
+                ErrorCode::Busy,
+                format!("{rel}: the earlier upload did not let go"),
+            ),
+        })
+}
+
+/// Open (or resume) the partial upload, with the attributes the stored file
+/// gets; storage refuses it when the rest does not fit on the disk.
+async fn open(
+    ctx: &Context,
+    rel: &RelPath,
+    request: &PutRequest,
+    chunk_size: u64,
+) -> Result<Upload, Refusal> {
+    let source = SourceIdentity {
+        id: request.source_id.clone(),
+        size: request.size,
+    };
+    let storage = ctx.storage.clone();
+    let open_rel = rel.clone();
+    let mut upload =
+        tokio::task::spawn_blocking(move || storage.open_upload(&open_rel, &source, chunk_size))
+            .await
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    upload.sink.set_attrs(request.attrs());
+    tracing::debug!(
+        "put {rel}: resuming at {}{}",
+        upload.verified.0,
+        upload
+            .restarted
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    Ok(upload)
+}
+
 /// When the client sent its digest and the target already holds that file:
 /// give it the requested attributes and answer `done` with `skipped`, with
 /// no partial made and no byte sent.
 async fn already_stored<K>(
     ctx: &Arc<Context>,
     sink: &mut K,
-    rel: &crate::paths::RelPath,
+    rel: &RelPath,
     request: &PutRequest,
     chunk_size: u64,
 ) -> Result<Option<Stored>, Refusal>
@@ -215,7 +220,7 @@ where
         sha256: hex(&digest),
         skipped: true,
     };
-    send_message(sink, &done, ctx.idle_timeout).await?;
+    send_message(sink, &done, ctx.limits.idle_timeout).await?;
     Ok(Some(Stored {
         path: rel.to_string(),
         offset: request.size,
@@ -232,14 +237,14 @@ async fn pump<K, R>(
     stream: &mut R,
     task: &mut ReceiverTask,
     guard: &mut WriterGuard,
-    shutdown: &mut broadcast::Receiver<()>,
+    shutdown: &mut Shutdown,
 ) -> Result<[u8; 32], Refusal>
 where
     K: Sink<WsMessage> + Unpin,
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
     let mut verified = task.verified();
-    let mut idle = IdleWatch::new(ctx.idle_timeout);
+    let mut idle = IdleWatch::new(ctx.limits.idle_timeout);
     let mut pings =
         tokio::time::interval_at(tokio::time::Instant::now() + UPLOADER_PING, UPLOADER_PING);
     loop {
@@ -248,7 +253,7 @@ where
             _ = pings.tick() => {
                 // The uploader's own pings wait behind its data on a slow
                 // link; this tells it the connection works. Best effort.
-                let _ = send_frame(sink, WsMessage::Ping(Default::default()), ctx.idle_timeout).await;
+                let _ = send_frame(sink, WsMessage::Ping(Default::default()), ctx.limits.idle_timeout).await;
             }
             incoming = stream.next() => {
                 idle.heard();
@@ -259,14 +264,14 @@ where
             outcome = task.outcome() => {
                 let digest = outcome?;
                 let done = Message::Done { sha256: hex(&digest), skipped: false };
-                send_message(sink, &done, ctx.idle_timeout).await?;
+                send_message(sink, &done, ctx.limits.idle_timeout).await?;
                 return Ok(digest);
             }
             Ok(()) = verified.changed() => {
                 // Best effort: if the connection is gone, the read side
                 // still takes in what already arrived before it ends.
                 let offset = *verified.borrow_and_update();
-                let _ = send_message(sink, &Message::Ack { offset }, ctx.idle_timeout).await;
+                let _ = send_message(sink, &Message::Ack { offset }, ctx.limits.idle_timeout).await;
             }
             _ = guard.superseded.changed() => {
                 drain(stream, task).await;
@@ -275,9 +280,7 @@ where
                     "a newer connection of the same upload took over",
                 ));
             }
-            _ = shutdown.recv() => {
-                return Err(Refusal::new(ErrorCode::GoingAway, "server shutting down"));
-            }
+            refusal = shutdown.going_away() => return Err(refusal),
         }
     }
 }
@@ -307,7 +310,7 @@ where
 
 /// Turn one received frame into an item (None for keepalive frames).
 fn item_from(incoming: Option<Result<WsMessage, WsError>>) -> Result<Option<Item>, Refusal> {
-    match super::received(incoming)? {
+    match received(incoming)? {
         WsMessage::Binary(data) => Ok(Some(Item::Data(data))),
         WsMessage::Text(text) => {
             let message = Message::decode(&text)?;

@@ -31,17 +31,28 @@ pub fn upgrade_request(addr: SocketAddr, path: &str, extra_headers: &str) -> Str
 impl RawWs {
     /// Connect and send `request`; returns the connection and the response head.
     pub fn open(addr: SocketAddr, request: &str) -> (RawWs, String) {
-        let mut stream = TcpStream::connect(addr).unwrap();
+        let mut ws = RawWs::connect(addr);
+        ws.stream.write_all(request.as_bytes()).unwrap();
+        let head = ws.read_head(Duration::from_secs(10));
+        (ws, head)
+    }
+
+    /// Connect and send nothing yet.
+    pub fn connect(addr: SocketAddr) -> RawWs {
+        let stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut ws = RawWs {
+        RawWs {
             stream,
             buffered: Vec::new(),
-        };
-        let head = ws.read_head(Duration::from_secs(10));
-        (ws, head)
+        }
+    }
+
+    /// The response head that arrives within `timeout` (what arrived, or
+    /// nothing, when the server closes first).
+    pub fn response_head(&mut self, timeout: Duration) -> String {
+        self.read_head(timeout)
     }
 
     /// Connect and upgrade; panics unless the answer is 101.

@@ -1,60 +1,19 @@
-//! What every server session shares: the settings and services it runs with,
-//! the refusal type, and sending control messages and close frames.
+//! Why a session ends early and how the client is told: the [`Refusal`]
+//! (from storage errors, library errors and WebSocket errors), control
+//! messages and close frames sent with a time limit, and incoming frames
+//! read as "a frame, or why the connection is over".
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt};
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::writers::Writers;
 use crate::protocol::{ErrorCode, Message};
-use crate::storage::{Storage, StorageError};
-
-/// Settings and shared services of a running server.
-pub struct Context {
-    /// Where files live.
-    pub storage: Arc<dyn Storage>,
-    /// Active uploads.
-    pub writers: Writers,
-    /// Chaining values of files served whole.
-    pub hashes: super::cache::HashCache,
-    /// Refuse uploads.
-    pub read_only: bool,
-    /// Refuse uploads larger than this.
-    pub max_file_size: Option<u64>,
-    /// Drop a connection on which nothing arrives for this long.
-    pub idle_timeout: Duration,
-}
-
-/// The idle time-out: a deadline pushed back whenever a frame arrives.
-pub struct IdleWatch {
-    limit: Duration,
-    deadline: tokio::time::Instant,
-}
-
-impl IdleWatch {
-    /// Start the clock now.
-    pub fn new(limit: Duration) -> IdleWatch {
-        IdleWatch {
-            limit,
-            deadline: tokio::time::Instant::now() + limit,
-        }
-    }
-
-    /// A frame arrived.
-    pub fn heard(&mut self) {
-        self.deadline = tokio::time::Instant::now() + self.limit;
-    }
-
-    /// Completes when nothing has arrived for the limit.
-    pub async fn expired(&self) -> Refusal {
-        tokio::time::sleep_until(self.deadline).await;
-        Refusal::new(ErrorCode::GoingAway, "idle time-out: nothing received")
-    }
-}
+use crate::storage::StorageError;
 
 /// A request the server turns down, sent to the client as `error` + close.
 #[derive(Debug)]
@@ -162,4 +121,47 @@ where
         reason: reason.into(),
     };
     let _ = tokio::time::timeout(limit, sink.send(WsMessage::Close(Some(frame)))).await;
+}
+
+/// The next frame, or why the connection is over.
+pub fn received(incoming: Option<Result<WsMessage, WsError>>) -> Result<WsMessage, Refusal> {
+    match incoming {
+        None | Some(Ok(WsMessage::Close(_))) => Err(Refusal::new(
+            ErrorCode::GoingAway,
+            "client closed the connection",
+        )),
+        Some(Err(e)) => Err(ws_refusal(e)),
+        Some(Ok(frame)) => Ok(frame),
+    }
+}
+
+/// During a download only pings and pongs may arrive.
+pub fn expect_only_keepalive(incoming: Option<Result<WsMessage, WsError>>) -> Result<(), Refusal> {
+    match received(incoming)? {
+        WsMessage::Ping(_) | WsMessage::Pong(_) => Ok(()),
+        _ => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            "unexpected message during a download",
+        )),
+    }
+}
+
+fn ws_refusal(e: WsError) -> Refusal {
+    match e {
+        WsError::Capacity(e) => {
+            Refusal::new(ErrorCode::BadRequest, format!("message too large: {e}"))
+        }
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            Refusal::new(ErrorCode::GoingAway, "the connection was cut")
+        }
+        WsError::Protocol(e) => Refusal::new(
+            ErrorCode::BadRequest,
+            format!("WebSocket protocol violation: {e}"),
+        ),
+        WsError::Utf8(e) => Refusal::new(
+            ErrorCode::BadRequest,
+            format!("invalid UTF-8 in a text frame: {e}"),
+        ),
+        other => Refusal::new(ErrorCode::GoingAway, format!("connection lost: {other}")),
+    }
 }
