@@ -38,14 +38,14 @@ mod syncer;
 #[cfg(test)]
 mod tests;
 pub use lock::{Held, LOCK_SUFFIX, TargetLock, lock_path};
-pub use state::{expire, is_expiry_marker, write_atomically};
 use state::StateRecord;
+pub use state::{expire, is_expiry_marker, write_atomically};
 use syncer::Syncer;
 
 use crate::chain::ChainState;
 use crate::error::{Error, Result};
-pub use crate::transfer::receiver::Placed;
 use crate::transfer::receiver::ChunkSink;
+pub use crate::transfer::receiver::Placed;
 
 /// Suffixes of the files kept next to a target; never served as files.
 pub const PART_SUFFIX: &str = ".wsresume-part";

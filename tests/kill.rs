@@ -95,7 +95,9 @@ fn every_run_killed_within_150ms_of_writing_records_progress() {
         kills += 1;
         let now = recorded(&dest);
         let written = part_stamp(&dest).map_or(0, |(len, _)| len);
-        eprintln!("run {kills}: killed {delay:?} after its first write, {written} bytes written, {now} recorded");
+        eprintln!(
+            "run {kills}: killed {delay:?} after its first write, {written} bytes written, {now} recorded"
+        );
         assert!(
             now > last,
             "run {kills}, killed {delay:?} after its first write, recorded nothing new \

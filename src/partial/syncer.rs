@@ -98,12 +98,7 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) -> io::Result<()> {
     // SAFETY: the descriptor is open for as long as `file` is borrowed, and
     // sync_file_range reads no memory of ours.
     let rc = unsafe {
-        libc::sync_file_range(
-            file.as_raw_fd(),
-            offset,
-            len,
-            libc::SYNC_FILE_RANGE_WRITE,
-        )
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
     };
     if rc == 0 {
         Ok(())
