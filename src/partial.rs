@@ -317,19 +317,24 @@ impl Partial {
         self.pending.push(state);
         self.verified_state = state;
         self.record_synced()?;
-        let bytes = self.pending.len() as u64 * self.chunk_size;
         let due = self.pending.len() >= MAX_PENDING
-            || bytes >= SYNC_AT_BYTES
+            || self.pending_bytes() >= SYNC_AT_BYTES
             || self.last_commit.elapsed() >= COMMIT_INTERVAL;
         if !due {
             return Ok(());
         }
         if self.syncer.as_ref().is_some_and(Syncer::busy) {
             let over = self.pending.len() >= MAX_PENDING_WHILE_SYNCING
-                || bytes > MAX_UNRECORDED_BYTES.max(self.chunk_size);
-            return if over { self.commit() } else { Ok(()) };
+                || self.pending_bytes() > MAX_UNRECORDED_BYTES.max(self.chunk_size);
+            if !over {
+                return Ok(());
+            }
+            // Wait for the running sync and record what it covered; the
+            // chunks verified since then are synced below.
+            let finished = self.syncer.as_mut().and_then(Syncer::wait);
+            self.take_sync(finished)?;
         }
-        if bytes <= INLINE_COMMIT_BYTES {
+        if self.pending_bytes() <= INLINE_COMMIT_BYTES {
             return self.commit();
         }
         if self.syncer.is_none() {
@@ -340,13 +345,24 @@ impl Partial {
         if started { Ok(()) } else { self.commit() }
     }
 
+    fn pending_bytes(&self) -> u64 {
+        self.pending.len() as u64 * self.chunk_size
+    }
+
     /// Record the chunks a finished background sync made durable; after a
     /// failed one, commit in line (which handles a full disk). Called on
     /// every write and verified chunk, and by the writer thread when no work
     /// arrives for a commit interval, so a finished sync is recorded within
     /// one frame or one interval.
     pub fn record_synced(&mut self) -> Result<()> {
-        match self.syncer.as_mut().and_then(Syncer::poll) {
+        let finished = self.syncer.as_mut().and_then(Syncer::poll);
+        self.take_sync(finished)
+    }
+
+    /// Record the chunks a background sync covered, if it `finished` well;
+    /// after a failed one, commit in line.
+    fn take_sync(&mut self, finished: Option<(usize, std::io::Result<()>)>) -> Result<()> {
+        match finished {
             Some((covered, Ok(()))) => self.record(covered),
             Some((_, Err(_))) => self.commit(),
             None => Ok(()),
