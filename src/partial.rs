@@ -59,8 +59,8 @@ const MAX_PENDING: usize = 256;
 /// ... or this much verified data (a background sync starts then).
 const SYNC_AT_BYTES: u64 = 8 << 20;
 /// Verified data waiting to be recorded never exceeds this (or one chunk):
-/// with a background sync still running, the next chunk waits for it and
-/// commits in line.
+/// past it, with a background sync still running, the next chunk waits for
+/// that sync and records what it covered.
 pub const MAX_UNRECORDED_BYTES: u64 = 2 * SYNC_AT_BYTES;
 /// With a background sync still running, wait for it at this many chunks.
 const MAX_PENDING_WHILE_SYNCING: usize = 4 * MAX_PENDING;
