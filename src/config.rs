@@ -17,7 +17,7 @@ pub use layers::{ClientSettings, Setting, Source};
 
 use crate::cli::{ProgressMode, ServeArgs};
 use crate::error::{Error, Result};
-use crate::transfer::check_chunk_size;
+use crate::protocol::check_chunk_size;
 
 /// Parse a size: a whole number with an optional K, M, G or T suffix
 /// (binary multiples, case-insensitive; `1M` = 1048576).

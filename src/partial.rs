@@ -12,38 +12,58 @@
 //!
 //! Commit order is data fsync → log append + fsync → state rename, so the state
 //! never counts a chunk whose bytes and hash are not already durable. While
-//! data flows, the data fsync runs in the background ([`syncer`]) and the
-//! chunks it covers are recorded once it has returned.
+//! data flows, writeback of what was written starts every few MiB, the data
+//! fsync runs in the background ([`syncer`]) and the chunks it covers are
+//! recorded once it has returned; verified data waits to be recorded at most
+//! about [`COMMIT_INTERVAL`] and [`MAX_UNRECORDED_BYTES`].
 //! A partial whose size and mtime still match the state is trusted after
 //! re-hashing its last chunk only; otherwise every chunk is re-verified against
-//! the log and the partial is cut back to the first chunk that fails.
+//! the log and the partial is cut back to the first chunk that fails
+//! ([`check`]). The state file's format is [`state`]'s. The partial is the
+//! transfer engine's [`ChunkSink`] for files.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+mod check;
 mod lock;
+mod state;
 mod syncer;
+#[cfg(test)]
+mod tests;
 pub use lock::{Held, TargetLock, lock_path};
+use state::StateRecord;
+pub use state::{expire, is_expiry_marker, write_atomically};
 use syncer::Syncer;
 
-use crate::chain::{ChainHasher, ChainState};
+use crate::chain::ChainState;
 use crate::error::{Error, Result};
+use crate::transfer::receiver::ChunkSink;
+pub use crate::transfer::receiver::Placed;
 
 /// Suffixes of the files kept next to a target: the one list in `paths`.
 use crate::paths::{CHUNKS_SUFFIX, PART_SUFFIX, STATE_SUFFIX, TMP_SUFFIX};
-const STATE_FORMAT: &str = "wsresume-state";
-const STATE_VERSION: u32 = 1;
 /// Commit verified chunks at least this often while data flows.
-const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(100);
 /// ... and whenever this many chunks are waiting.
 const MAX_PENDING: usize = 256;
-/// With a background sync still running, wait for it at this many.
+/// ... or this much verified data (a background sync starts then).
+const SYNC_AT_BYTES: u64 = 8 << 20;
+/// Verified data waiting to be recorded never exceeds this (or one chunk):
+/// past it, with a background sync still running, the next chunk waits for
+/// that sync and records what it covered.
+pub const MAX_UNRECORDED_BYTES: u64 = 2 * SYNC_AT_BYTES;
+/// With a background sync still running, wait for it at this many chunks.
 const MAX_PENDING_WHILE_SYNCING: usize = 4 * MAX_PENDING;
+/// Start writeback of written data every this many bytes, so that the data
+/// sync of a commit finds little left to write.
+const WRITEBACK_BYTES: u64 = 2 << 20;
 /// Up to this much verified data is committed in line: syncing it is quick,
 /// and a slow transfer then records each chunk at once rather than one
 /// chunk later, when a background sync has returned.
@@ -105,37 +125,6 @@ pub struct SourceIdentity {
     pub size: u64,
 }
 
-/// Replace the partial at `paths` with a small marker that tells the next
-/// client to resume it why it starts again; the data is removed.
-pub fn expire(paths: &PartialPaths, why: &str) -> Result<()> {
-    paths.remove_all()?;
-    let marker = serde_json::json!({
-        "format": STATE_FORMAT,
-        "version": STATE_VERSION,
-        "expired": why,
-    });
-    write_atomically(&paths.tmp, &paths.state, marker.to_string().as_bytes())
-}
-
-/// Whether the state file text is an expiry marker.
-pub fn is_expiry_marker(text: &str) -> bool {
-    serde_json::from_str::<serde_json::Value>(text)
-        .is_ok_and(|v| v.get("expired").is_some_and(|e| e.is_string()))
-}
-
-/// The committed state, as stored in the state file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct StateRecord {
-    format: String,
-    version: u32,
-    source: SourceIdentity,
-    chunk_size: u64,
-    verified_chunks: u64,
-    state: String,
-    part_len: u64,
-    part_mtime_ns: u64,
-}
-
 /// A partial file open for writing, with its verified prefix.
 #[derive(Debug)]
 pub struct Partial {
@@ -155,16 +144,16 @@ pub struct Partial {
     recorded: (u64, u64),
     /// Background data syncs while data flows; started on first use.
     syncer: Option<Syncer>,
+    /// Written bytes not yet handed to writeback: the range they span.
+    unflushed: Option<(u64, u64)>,
     /// Applied to the part file just before the rename.
     attrs: crate::attrs::FileAttrs,
     /// Filled after the rename.
     placed: Placed,
+    /// The target's lock, released when the partial is dropped (after its
+    /// last commit), shared with the run that took it.
+    lock: Option<Arc<TargetLock>>,
 }
-
-/// The finished file's metadata, taken through the open file right after
-/// the rename (so it describes the file now at the target, with the times
-/// the rename gave it).
-pub type Placed = std::sync::Arc<std::sync::OnceLock<fs::Metadata>>;
 
 /// The outcome of opening an existing partial.
 #[derive(Debug)]
@@ -198,7 +187,7 @@ impl Partial {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err("reading", &paths.state, e)),
         };
-        let record = match parse_record(&text) {
+        let record = match StateRecord::parse(&text) {
             Ok(record) => record,
             Err(reason) => return Ok(Some(Err(reason))),
         };
@@ -245,9 +234,18 @@ impl Partial {
             cut_short: false,
             recorded: (0, 0),
             syncer: None,
+            unflushed: None,
             attrs: crate::attrs::FileAttrs::default(),
             placed: Placed::default(),
+            lock: None,
         })
+    }
+
+    /// Hold the target's `lock` until this partial is dropped, after its
+    /// last commit (on the writer's thread), even when the run ended first.
+    pub fn holding(mut self, lock: Option<Arc<TargetLock>>) -> Partial {
+        self.lock = lock;
+        self
     }
 
     /// Give the finished file these attributes (mtime, mode) before the
@@ -288,7 +286,25 @@ impl Partial {
         self.part
             .write_all_at(data, offset)
             .map_err(|e| io_err("writing", &self.paths.part, e))?;
+        self.start_writeback(offset, offset + data.len() as u64);
         self.record_synced()
+    }
+
+    /// Add `start..end` to the written range; once it spans
+    /// [`WRITEBACK_BYTES`], start its writeback without waiting for it.
+    fn start_writeback(&mut self, start: u64, end: u64) {
+        let (from, to) = match self.unflushed {
+            Some((from, to)) => (from.min(start), to.max(end)),
+            None => (start, end),
+        };
+        if to - from < WRITEBACK_BYTES {
+            self.unflushed = Some((from, to));
+            return;
+        }
+        self.unflushed = None;
+        if let Err(e) = syncer::start_writeback(&self.part, from, to - from) {
+            tracing::debug!("starting writeback of {}: {e}", self.paths.part.display());
+        }
     }
 
     /// Count the chunk ending at the verified offset plus one chunk as
@@ -298,18 +314,24 @@ impl Partial {
         self.pending.push(state);
         self.verified_state = state;
         self.record_synced()?;
-        let due =
-            self.pending.len() >= MAX_PENDING || self.last_commit.elapsed() >= COMMIT_INTERVAL;
+        let due = self.pending.len() >= MAX_PENDING
+            || self.pending_bytes() >= SYNC_AT_BYTES
+            || self.last_commit.elapsed() >= COMMIT_INTERVAL;
         if !due {
             return Ok(());
         }
         if self.syncer.as_ref().is_some_and(Syncer::busy) {
-            if self.pending.len() >= MAX_PENDING_WHILE_SYNCING {
-                return self.commit();
+            let over = self.pending.len() >= MAX_PENDING_WHILE_SYNCING
+                || self.pending_bytes() > MAX_UNRECORDED_BYTES.max(self.chunk_size);
+            if !over {
+                return Ok(());
             }
-            return Ok(());
+            // Wait for the running sync and record what it covered; the
+            // chunks verified since then are synced below.
+            let finished = self.syncer.as_mut().and_then(Syncer::wait);
+            self.take_sync(finished)?;
         }
-        if self.pending.len() as u64 * self.chunk_size <= INLINE_COMMIT_BYTES {
+        if self.pending_bytes() <= INLINE_COMMIT_BYTES {
             return self.commit();
         }
         if self.syncer.is_none() {
@@ -320,13 +342,24 @@ impl Partial {
         if started { Ok(()) } else { self.commit() }
     }
 
+    fn pending_bytes(&self) -> u64 {
+        self.pending.len() as u64 * self.chunk_size
+    }
+
     /// Record the chunks a finished background sync made durable; after a
     /// failed one, commit in line (which handles a full disk). Called on
     /// every write and verified chunk, and by the writer thread when no work
     /// arrives for a commit interval, so a finished sync is recorded within
     /// one frame or one interval.
     pub fn record_synced(&mut self) -> Result<()> {
-        match self.syncer.as_mut().and_then(Syncer::poll) {
+        let finished = self.syncer.as_mut().and_then(Syncer::poll);
+        self.take_sync(finished)
+    }
+
+    /// Record the chunks a background sync covered, if it `finished` well;
+    /// after a failed one, commit in line.
+    fn take_sync(&mut self, finished: Option<(usize, std::io::Result<()>)>) -> Result<()> {
+        match finished {
             Some((covered, Ok(()))) => self.record(covered),
             Some((_, Err(_))) => self.commit(),
             None => Ok(()),
@@ -463,138 +496,40 @@ impl Partial {
     fn write_state(&mut self, state: ChainState) -> Result<()> {
         let meta = self.part_metadata()?;
         self.recorded = (meta.len(), mtime_ns(&meta));
-        let record = StateRecord {
-            format: STATE_FORMAT.into(),
-            version: STATE_VERSION,
-            source: self.source.clone(),
-            chunk_size: self.chunk_size,
-            verified_chunks: self.committed_chunks,
-            state: state.to_hex(),
-            part_len: meta.len(),
-            part_mtime_ns: mtime_ns(&meta),
-        };
-        let text = serde_json::to_string_pretty(&record).unwrap_or_default();
-        write_atomically(&self.paths.tmp, &self.paths.state, text.as_bytes())
+        let record = StateRecord::new(
+            self.source.clone(),
+            self.chunk_size,
+            self.committed_chunks,
+            state,
+            self.recorded,
+        );
+        record.store(&self.paths)
     }
 }
 
-/// Checking a reopened partial against its record.
-impl Partial {
-    /// Trust an untouched partial after re-hashing its last chunk; re-verify a
-    /// touched one. Returns a note for the user when something was dropped.
-    fn validate(&mut self, record: &StateRecord) -> Result<Option<String>> {
-        let logged = self.log_len()? / STATE_LEN;
-        let recorded = record.verified_chunks;
-        let meta = self.part_metadata()?;
-        let untouched = meta.len() == record.part_len && mtime_ns(&meta) == record.part_mtime_ns;
-        let good = if untouched && logged >= recorded && self.last_chunk_matches(recorded)? {
-            recorded
-        } else {
-            // Re-verify what the log still covers, up to the first mismatch.
-            self.count_good_chunks(recorded.min(logged))?
-        };
-        self.committed_chunks = good;
-        self.verified_state = self.logged_state(good)?;
-        let note = (good < recorded).then(|| {
-            format!(
-                "the partial file was changed or damaged since it was recorded: kept {good} of {recorded} verified chunks, fetching the rest again"
-            )
-        });
-        if good < recorded {
-            self.write_state(self.verified_state)?;
-        }
-        Ok(note)
+/// The transfer engine writes files through this.
+impl ChunkSink for Partial {
+    fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
+        Partial::write_at(self, offset, &data)
     }
-
-    /// Whether the last of `n` recorded chunks still matches (true for none).
-    fn last_chunk_matches(&mut self, n: u64) -> Result<bool> {
-        match n {
-            0 => Ok(true),
-            n => self.chunk_matches(n - 1),
-        }
+    fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
+        Partial::chunk_verified(self, state)
     }
-
-    /// Chunks 0..n that still match the log, stopping at the first that fails.
-    fn count_good_chunks(&mut self, n: u64) -> Result<u64> {
-        for index in 0..n {
-            if !self.chunk_matches(index)? {
-                return Ok(index);
-            }
-        }
-        Ok(n)
+    fn commit(&mut self) -> Result<()> {
+        Partial::commit(self)
     }
-
-    /// Re-hash chunk `index` of the partial and compare it with the log.
-    fn chunk_matches(&mut self, index: u64) -> Result<bool> {
-        let start = self.logged_state(index)?;
-        let expected = self.logged_state(index + 1)?;
-        let offset = index * self.chunk_size;
-        let Ok(mut hasher) = ChainHasher::resume(start, offset) else {
-            return Ok(false);
-        };
-        let mut buf = vec![0u8; 256 * 1024];
-        let mut left = self.chunk_size;
-        self.part
-            .seek(SeekFrom::Start(offset))
-            .map_err(|e| io_err("reading", &self.paths.part, e))?;
-        while left > 0 {
-            let want = buf.len().min(left as usize);
-            let got = self
-                .part
-                .read(&mut buf[..want])
-                .map_err(|e| io_err("reading", &self.paths.part, e))?;
-            if got == 0 {
-                return Ok(false);
-            }
-            hasher.update(&buf[..got]);
-            left -= got as u64;
-        }
-        Ok(hasher.state() == Some(expected))
+    fn finish(&mut self) -> Result<()> {
+        Partial::finish(self)
     }
-
-    /// The chaining value after `chunks` chunks, from the log.
-    fn logged_state(&self, chunks: u64) -> Result<ChainState> {
-        if chunks == 0 {
-            return Ok(ChainState::INITIAL);
-        }
-        let mut state = [0u8; 32];
-        self.chunks
-            .read_exact_at(&mut state, (chunks - 1) * STATE_LEN)
-            .map_err(|e| io_err("reading", &self.paths.chunks, e))?;
-        Ok(ChainState(state))
+    fn idle(&mut self) -> Result<()> {
+        self.record_synced()
     }
-
-    fn log_len(&self) -> Result<u64> {
-        self.chunks
-            .metadata()
-            .map(|m| m.len())
-            .map_err(|e| io_err("reading metadata of", &self.paths.chunks, e))
+    fn set_attrs(&mut self, attrs: crate::attrs::FileAttrs) {
+        Partial::set_attrs(self, attrs);
     }
-}
-
-fn parse_record(text: &str) -> std::result::Result<StateRecord, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("state file is damaged ({e})"))?;
-    if value.get("format").and_then(|f| f.as_str()) != Some(STATE_FORMAT) {
-        return Err("state file is not a wsresume state file".into());
+    fn placed(&self) -> Option<Placed> {
+        Some(Partial::placed(self))
     }
-    if let Some(why) = value.get("expired").and_then(|e| e.as_str()) {
-        return Err(why.to_string());
-    }
-    let version = value.get("version").and_then(|v| v.as_u64()).unwrap_or(0);
-    if version != u64::from(STATE_VERSION) {
-        return Err(format!(
-            "state file has format version {version}, this wsresume reads version {STATE_VERSION}"
-        ));
-    }
-    let record: StateRecord =
-        serde_json::from_value(value).map_err(|e| format!("state file is damaged ({e})"))?;
-    let valid_chunk = crate::transfer::check_chunk_size(record.chunk_size).is_ok();
-    let fits = record.verified_chunks.saturating_mul(record.chunk_size) <= record.source.size;
-    if !valid_chunk || !fits || ChainState::from_hex(&record.state).is_none() {
-        return Err("state file is inconsistent".into());
-    }
-    Ok(record)
 }
 
 fn open_rw(path: &Path, truncate: bool) -> Result<File> {
@@ -605,15 +540,6 @@ fn open_rw(path: &Path, truncate: bool) -> Result<File> {
         .truncate(truncate)
         .open(path)
         .map_err(|e| io_err("opening", path, e))
-}
-
-/// Replace `dest` with `bytes` atomically: write `tmp`, fsync, rename.
-pub fn write_atomically(tmp: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
-    let mut file = File::create(tmp).map_err(|e| io_err("creating", tmp, e))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|e| io_err("writing", tmp, e))?;
-    fs::rename(tmp, dest).map_err(|e| io_err("renaming onto", dest, e))
 }
 
 /// fsync the directory holding `path`, so a rename in it is durable.

@@ -21,6 +21,21 @@ pub const MAX_MESSAGE: usize = MAX_DATA_FRAME + 64 * 1024;
 /// Largest control (text) message either side accepts.
 pub const MAX_CONTROL_MESSAGE: usize = 16 * 1024;
 
+/// Smallest and largest chunk sizes accepted from users and peers.
+pub const MIN_CHUNK: u64 = 4 * 1024;
+/// See [`MIN_CHUNK`].
+pub const MAX_CHUNK: u64 = 1024 * 1024 * 1024;
+
+/// Check a chunk size: within bounds and a multiple of 4 KiB.
+pub fn check_chunk_size(size: u64) -> std::result::Result<u64, String> {
+    if !(MIN_CHUNK..=MAX_CHUNK).contains(&size) || !size.is_multiple_of(MIN_CHUNK) {
+        return Err(format!(
+            "chunk size {size} must be a multiple of 4K between 4K and 1G"
+        ));
+    }
+    Ok(size)
+}
+
 /// Where a download resumes: what the client already holds verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

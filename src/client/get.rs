@@ -225,37 +225,6 @@ async fn lock_target(
     }
 }
 
-/// A partial holding the target's lock until it is dropped (after its last
-/// commit, on the writer's thread), even when the run itself ended first.
-struct LockedPartial {
-    partial: Partial,
-    _lock: Option<Arc<TargetLock>>,
-}
-
-impl ChunkSink for LockedPartial {
-    fn write_at(&mut self, offset: u64, data: bytes::Bytes) -> Result<()> {
-        ChunkSink::write_at(&mut self.partial, offset, data)
-    }
-    fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
-        ChunkSink::chunk_verified(&mut self.partial, state)
-    }
-    fn commit(&mut self) -> Result<()> {
-        ChunkSink::commit(&mut self.partial)
-    }
-    fn finish(&mut self) -> Result<()> {
-        ChunkSink::finish(&mut self.partial)
-    }
-    fn idle(&mut self) -> Result<()> {
-        ChunkSink::idle(&mut self.partial)
-    }
-    fn set_attrs(&mut self, attrs: FileAttrs) {
-        ChunkSink::set_attrs(&mut self.partial, attrs);
-    }
-    fn placed(&self) -> Option<Placed> {
-        ChunkSink::placed(&self.partial)
-    }
-}
-
 impl<'a> Download<'a> {
     /// Reopen an existing partial (checking it) before connecting; the
     /// caller holds the target's lock.
@@ -382,19 +351,12 @@ impl Download<'_> {
         let lock = self.lock.clone();
         let mut sink: Box<dyn ChunkSink> = match (&self.dest, self.waiting.take()) {
             (Dest::File(_), Some(partial)) if offer.offset > 0 && *partial.source() == identity => {
-                Box::new(LockedPartial {
-                    partial,
-                    _lock: lock,
-                })
+                Box::new(partial.holding(lock))
             }
-            (Dest::File(target), _) => Box::new(LockedPartial {
-                partial: Partial::create(
-                    PartialPaths::for_target(target),
-                    identity,
-                    offer.chunk_size,
-                )?,
-                _lock: lock,
-            }),
+            (Dest::File(target), _) => Box::new(
+                Partial::create(PartialPaths::for_target(target), identity, offer.chunk_size)?
+                    .holding(lock),
+            ),
             (Dest::Stdout, _) if self.resume.as_ref().is_some_and(|r| r.offset > 0) => {
                 return Err(Error::Unrepairable(
                     "the file changed on the server after part of it was written to standard output"

@@ -66,20 +66,8 @@ impl Item {
     }
 }
 
-/// Smallest and largest chunk sizes accepted from users and peers.
-pub const MIN_CHUNK: u64 = 4 * 1024;
-/// See [`MIN_CHUNK`].
-pub const MAX_CHUNK: u64 = 1024 * 1024 * 1024;
-
-/// Check a chunk size: within bounds and a multiple of 4 KiB.
-pub fn check_chunk_size(size: u64) -> std::result::Result<u64, String> {
-    if !(MIN_CHUNK..=MAX_CHUNK).contains(&size) || !size.is_multiple_of(MIN_CHUNK) {
-        return Err(format!(
-            "chunk size {size} must be a multiple of 4K between 4K and 1G"
-        ));
-    }
-    Ok(size)
-}
+/// Chunk sizes are part of the protocol (the partial files check them too).
+pub use crate::protocol::check_chunk_size;
 
 /// The length of the next data frame at `pos`: up to the frame limit, never
 /// crossing a chunk boundary or the end of the file.

@@ -1,5 +1,6 @@
 //! The receiving half: checks every item against its own running hash and
-//! hands verified data to a [`ChunkSink`] (a partial file, or stdout).
+//! hands verified data to a [`ChunkSink`] (a partial file, or stdout); the
+//! engine knows the sink only by this trait.
 //!
 //! [`Receiver`] is the pure state machine; [`ReceiverTask`] runs it on a
 //! blocking thread that outlives single connections, so a reconnect resumes
@@ -12,7 +13,6 @@ use tokio::task::JoinHandle;
 use super::Item;
 use crate::chain::{ChainHasher, ChainState, hex};
 use crate::error::{Error, Result};
-use crate::partial::Partial;
 
 /// Where verified bytes go.
 pub trait ChunkSink: Send {
@@ -34,34 +34,15 @@ pub trait ChunkSink: Send {
     }
     /// Where the finished file's metadata appears once it is in place
     /// (for sinks that put a file in place).
-    fn placed(&self) -> Option<crate::partial::Placed> {
+    fn placed(&self) -> Option<Placed> {
         None
     }
 }
 
-impl ChunkSink for Partial {
-    fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
-        Partial::write_at(self, offset, &data)
-    }
-    fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
-        Partial::chunk_verified(self, state)
-    }
-    fn commit(&mut self) -> Result<()> {
-        Partial::commit(self)
-    }
-    fn finish(&mut self) -> Result<()> {
-        Partial::finish(self)
-    }
-    fn idle(&mut self) -> Result<()> {
-        self.record_synced()
-    }
-    fn set_attrs(&mut self, attrs: crate::attrs::FileAttrs) {
-        Partial::set_attrs(self, attrs);
-    }
-    fn placed(&self) -> Option<crate::partial::Placed> {
-        Some(Partial::placed(self))
-    }
-}
+/// The finished file's metadata, taken through the open file right after
+/// the rename (so it describes the file now at the target, with the times
+/// the rename gave it).
+pub type Placed = std::sync::Arc<std::sync::OnceLock<std::fs::Metadata>>;
 
 /// What accepting an item led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
