@@ -19,11 +19,10 @@ use crate::error::{Error, Result};
 use crate::paths;
 use crate::progress::FileProgress;
 use crate::protocol::EntryKind;
+use crate::walk::{Event, Walk};
 
 /// Most files one tree transfer takes on (what one listing can show).
 const MAX_FILES: usize = crate::protocol::MAX_LIST_ENTRIES;
-/// Deepest local directory walked.
-const MAX_DEPTH: usize = 64;
 
 /// `send -r DIR URL`: the files under DIR go to `URL/NAME/`, NAME being
 /// DIR's name (as `scp -r DIR host:URL` does when URL is a directory); a
@@ -205,44 +204,42 @@ fn local_path(dest: &Path, rel: &str) -> Result<PathBuf> {
 }
 
 /// Regular files under `dir` (symbolic links to files followed, to
-/// directories not; partial files of downloads left out), sorted.
+/// directories not; partial files of downloads left out), sorted. The walk
+/// is the one bounded walker of [`crate::walk`].
 fn local_files(dir: &Path) -> Result<Vec<(String, PathBuf, u64)>> {
     let mut files = Vec::new();
-    let mut pending = vec![(dir.to_path_buf(), String::new(), 0)];
-    while let Some((current, prefix, depth)) = pending.pop() {
-        let read = std::fs::read_dir(&current)
-            .map_err(|e| Error::local_io(format!("reading {}", current.display()), e))?;
-        for item in read {
-            let item =
-                item.map_err(|e| Error::local_io(format!("reading {}", current.display()), e))?;
-            let path = item.path();
-            let Some(name) = item.file_name().to_str().map(str::to_string) else {
-                eprintln!(
-                    "wsresume: {}: skipped (the name is not UTF-8)",
-                    path.display()
-                );
-                continue;
-            };
-            if paths::reserved_suffix(&name) {
-                continue;
+    let mut walk = Walk::new(dir);
+    while let Some(event) = walk.next() {
+        let child = match event {
+            Event::Child(child) => child,
+            Event::Unreadable { dir, error, .. } => {
+                return Err(Error::local_io(format!("reading {}", dir.display()), error));
             }
-            let link = item.file_type().is_ok_and(|t| t.is_symlink());
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            let rel = format!("{prefix}{name}");
-            if meta.is_dir() && !link && depth < MAX_DEPTH {
-                pending.push((path, format!("{rel}/"), depth + 1));
-            } else if meta.is_file() {
-                files.push((rel, path, meta.len()));
-            }
-            if files.len() > MAX_FILES {
-                return Err(Error::Usage(format!(
-                    "{}: more than {MAX_FILES} files",
-                    dir.display()
-                )));
-            }
+        };
+        let (Some(name), Some(rel)) = (child.name(), child.rel_str()) else {
+            let path = child.path.display();
+            eprintln!("wsresume: {path}: skipped (the name is not UTF-8)");
+            continue;
+        };
+        if paths::reserved_suffix(name) {
+            continue;
         }
+        let Ok(meta) = std::fs::metadata(&child.path) else {
+            continue;
+        };
+        if meta.is_dir() && !child.file_type.is_symlink() {
+            walk.descend(&child);
+        } else if meta.is_file() {
+            files.push((rel.to_string(), child.path.clone(), meta.len()));
+        }
+        if files.len() > MAX_FILES {
+            let dir = dir.display();
+            return Err(Error::Usage(format!("{dir}: more than {MAX_FILES} files")));
+        }
+    }
+    if walk.cut_short() {
+        let dir = dir.display();
+        return Err(Error::Usage(format!("{dir}: too many directories to walk")));
     }
     files.sort();
     Ok(files)
