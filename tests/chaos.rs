@@ -10,7 +10,7 @@
 //! whole run has a deadline.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

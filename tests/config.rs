@@ -3,7 +3,7 @@
 //! file used by a real transfer, and a malformed file as a usage error.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //! directory, and the copy of a tree being `DEST/NAME/` both ways.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! writer per target, `--json` error reports and `serve` shutting down on SIGTERM.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::time::{Duration, Instant};
 

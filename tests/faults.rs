@@ -2,7 +2,7 @@
 //! and a half-open (stalled) connection, with bounded re-sent bytes.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! patiently.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

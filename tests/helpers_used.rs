@@ -1,6 +1,6 @@
-//! Every helper in `tests/support` is used by some test. Each test binary
-//! compiles the support module and uses a part of it, so rustc's dead-code
-//! lint is off there; this test stands in for it across all binaries.
+//! Every public helper of the test kit (`testkit/`) is used by some test:
+//! rustc's dead-code lint does not look at a library's public items, so this
+//! test does, across all test binaries.
 #![allow(clippy::unwrap_used)]
 
 use std::fs;
@@ -52,8 +52,9 @@ fn sources(dir: &Path) -> Vec<(String, String)> {
 
 #[test]
 fn every_support_helper_is_used_by_a_test() {
-    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
-    let support = sources(&tests.join("support"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tests = root.join("tests");
+    let support = sources(&root.join("testkit/src"));
     let all: String = sources(&tests)
         .into_iter()
         .chain(support.iter().cloned())

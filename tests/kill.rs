@@ -12,7 +12,7 @@
 //! longer as it grows, and the window under test is the one while data flows.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! full local disk while downloading exits 3 keeping the verified partial.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::net::TcpStream;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! does not block the next one, which removes it.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

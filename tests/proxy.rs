@@ -3,7 +3,7 @@
 //! keep the socket open without data, throttling, and clean shutdown on drop.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -6,7 +6,7 @@
 //! peers (without the new fields) keep working.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, PermissionsExt};

@@ -4,7 +4,7 @@
 //! counters (the proxy throttles so the transfer is catchable mid-way).
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::fs::OpenOptions;
 use std::io::{Read, Seek, SeekFrom, Write};

@@ -4,7 +4,7 @@
 //! files, and a clean filesystem afterwards.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::Path;
 

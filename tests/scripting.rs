@@ -3,7 +3,7 @@
 //! style off a terminal.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use support::{CHUNK_ARG, Server, random_file, s, wsresume};
 use tempfile::TempDir;

@@ -5,7 +5,7 @@
 //! over plain TCP and TLS.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -9,7 +9,7 @@
 //! a transfer cannot outlast.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::Path;
 

@@ -7,7 +7,7 @@
 //! also writes the mid-transfer screen to that file.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! verification with a warning.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

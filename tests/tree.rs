@@ -2,7 +2,7 @@
 //! and what is hidden, confinement, exact JSON, skipping identical files.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use support::{Server, json_lines, random_file, s, sha256_file, wsresume};
 use tempfile::TempDir;

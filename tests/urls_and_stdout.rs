@@ -4,7 +4,7 @@
 //! gives each entry's URL, ready to pass to `get`.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use wsresume_testkit as support;
 
 use support::{Server, json_lines, random_file, run_expect_code, s, sha256_file, wsresume};
 use tempfile::TempDir;

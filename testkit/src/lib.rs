@@ -1,12 +1,10 @@
-//! Shared support for the integration tests (`mod support;` in each test file):
-//! the hermetic `wsresume` command, polling helpers, random files, hashing,
-//! leftover detection and JSON Lines parsing. The fault proxy lives in
-//! `proxy`, the process guards in `process`.
-//!
-//! Each test binary compiles this module and uses a part of it, so rustc's
-//! dead-code lint, which sees one binary at a time, is off here; instead
-//! `tests/helpers_used.rs` fails when a helper is used by no test at all.
-#![allow(dead_code, unused_imports)]
+//! Shared support for wsresume's integration tests (`use wsresume_testkit as
+//! support;` in each test file): the hermetic `wsresume` command, polling
+//! helpers, random files, hashing, leftover detection and JSON Lines
+//! parsing. The fault proxy lives in `proxy`, the process guards in
+//! `process`. A crate of its own, so that each helper is compiled once and
+//! the dead-code lint sees it as the library it is;
+//! `tests/helpers_used.rs` checks that every helper is used by some test.
 pub mod process;
 pub mod proxy;
 pub mod raw;
@@ -32,9 +30,26 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 pub const PART_MARK: &str = ".wsresume-";
 const POLL: Duration = Duration::from_millis(15);
 
-/// Path of the binary under test.
+/// Path of the binary under test: `wsresume` in the directory above the
+/// running test binary (`target/<profile>/deps/`), where cargo builds it
+/// for the integration tests.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_wsresume")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        profile_dir.join("wsresume").to_string_lossy().into_owned()
+    })
+}
+
+/// `target/tmp`, for files the tests keep between runs.
+fn target_tmp() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let target = exe.ancestors().nth(3).expect("target/");
+    target.join("tmp")
 }
 
 /// Environment variables that change the client's settings or logs.
@@ -59,7 +74,7 @@ pub fn base_cmd() -> std::process::Command {
         cmd.env_remove(var);
     }
     cmd.env("WSRESUME_CONFIG", "/nonexistent/wsresume-tests/config.toml")
-        .env(CACHE_ENV, CACHE_DIR)
+        .env(CACHE_ENV, cache_dir())
         .env("NO_COLOR", "1");
     cmd
 }
@@ -68,7 +83,9 @@ pub fn base_cmd() -> std::process::Command {
 /// (never the user's cache; entries are keyed by the tests' temporary
 /// paths, so runs do not see each other's).
 pub const CACHE_ENV: &str = "WSRESUME_CACHE_DIR";
-pub const CACHE_DIR: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/digest-cache");
+pub fn cache_dir() -> PathBuf {
+    target_tmp().join("digest-cache")
+}
 
 /// The binary as an `assert_cmd::Command` (hermetic, with `RUN_TIMEOUT`).
 pub fn wsresume() -> assert_cmd::Command {
