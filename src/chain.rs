@@ -402,20 +402,4 @@ mod tests {
             assert_eq!(digest_from_hex(&text), None, "{name}");
         }
     }
-
-    #[test]
-    #[ignore = "throughput sanity check; run with --ignored --nocapture in release"]
-    fn throughput() {
-        let data = vec![0x5au8; 256 << 20];
-        let start = std::time::Instant::now();
-        let mut h = ChainHasher::new();
-        h.update(&data);
-        let digest = h.finalize();
-        let secs = start.elapsed().as_secs_f64();
-        println!(
-            "{} MiB/s ({})",
-            (data.len() >> 20) as f64 / secs,
-            hex(&digest)
-        );
-    }
 }
