@@ -160,16 +160,16 @@ fn plain_http_requests_get_426_and_a_line_saying_what_to_use() {
 }
 
 fn curl_available() -> bool {
-    Command::new("curl")
+    let found = Command::new("curl")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    support::have_part(found, "curl")
 }
 
 #[test]
 fn curl_gets_426_over_plain_tcp_and_tls() {
     if !curl_available() {
-        eprintln!("curl not installed: skipped");
         return;
     }
     let (root, pki) = (TempDir::new().unwrap(), TempDir::new().unwrap());
