@@ -140,6 +140,10 @@ pub struct Partial {
     finished: bool,
     /// The disk filled up and the part file was cut back: no more writes.
     cut_short: bool,
+    /// A data sync failed. The kernel reports a writeback error once per
+    /// open file, so a later sync could return Ok for data that never
+    /// reached the disk: nothing more is recorded, and every commit fails.
+    sync_failed: bool,
     /// The part file's (length, mtime) as last written to the state.
     recorded: (u64, u64),
     /// Background data syncs while data flows; started on first use.
@@ -232,6 +236,7 @@ impl Partial {
             last_commit: Instant::now(),
             finished: false,
             cut_short: false,
+            sync_failed: false,
             recorded: (0, 0),
             syncer: None,
             unflushed: None,
@@ -361,15 +366,36 @@ impl Partial {
     fn take_sync(&mut self, finished: Option<(usize, std::io::Result<()>)>) -> Result<()> {
         match finished {
             Some((covered, Ok(()))) => self.record(covered),
-            Some((_, Err(_))) => self.commit(),
+            Some((_, Err(e))) => Err(self.fail_sync(e)),
             None => Ok(()),
         }
     }
 
-    /// Wait for a background sync; its chunks are synced again by the caller.
-    fn stop_syncing(&mut self) {
-        if let Some(syncer) = &mut self.syncer {
-            let _ = syncer.wait();
+    /// Refuse to record or finish anything once a data sync failed.
+    fn no_failed_sync(&self) -> Result<()> {
+        if !self.sync_failed {
+            return Ok(());
+        }
+        let why = "an earlier sync failed, so nothing more is recorded";
+        Err(io_err(
+            "syncing",
+            &self.paths.part,
+            std::io::Error::other(why),
+        ))
+    }
+
+    /// A data sync failed: record nothing more (see `sync_failed`).
+    fn fail_sync(&mut self, e: std::io::Error) -> Error {
+        self.sync_failed = true;
+        io_err("syncing", &self.paths.part, e)
+    }
+
+    /// Wait for a background sync; its chunks are synced again by the
+    /// caller, unless it failed.
+    fn stop_syncing(&mut self) -> Result<()> {
+        match self.syncer.as_mut().and_then(Syncer::wait) {
+            Some((_, Err(e))) => Err(self.fail_sync(e)),
+            _ => Ok(()),
         }
     }
 
@@ -380,7 +406,9 @@ impl Partial {
     /// verified can still be recorded; the partial then takes no more
     /// writes, and the error is returned.
     pub fn commit(&mut self) -> Result<()> {
-        self.stop_syncing();
+        if !self.finished {
+            self.stop_syncing()?;
+        }
         match self.commit_pending() {
             Err(e) if is_disk_full(&e) && !self.finished => {
                 self.record_on_full_disk();
@@ -414,6 +442,7 @@ impl Partial {
         if self.finished {
             return Ok(());
         }
+        self.no_failed_sync()?;
         if self.pending.is_empty() {
             // Unverified bytes may have been written since the last record:
             // record the file as it is, so the next run finds it untouched.
@@ -423,9 +452,9 @@ impl Partial {
             }
             return Ok(());
         }
-        self.part
-            .sync_data()
-            .map_err(|e| io_err("syncing", &self.paths.part, e))?;
+        if let Err(e) = self.part.sync_data() {
+            return Err(self.fail_sync(e));
+        }
         self.record(self.pending.len())
     }
 
@@ -453,7 +482,8 @@ impl Partial {
     /// Until the rename succeeds the partial stays as it was, so a failure
     /// here still lets `commit` record what is verified.
     pub fn finish(&mut self) -> Result<()> {
-        self.stop_syncing();
+        self.stop_syncing()?;
+        self.no_failed_sync()?;
         let size = self.source.size;
         self.part
             .set_len(size)
@@ -481,9 +511,15 @@ impl Partial {
         }
         self.finished = true;
         self.pending.clear();
-        sync_parent(&self.paths.target)?;
-        self.paths.remove_all()?;
-        sync_parent(&self.paths.target)
+        // The verified file is in place: a failure to tidy up after it is
+        // reported, not an error (the part file now names the target).
+        let tidied = sync_parent(&self.paths.target)
+            .and_then(|()| self.paths.remove_all())
+            .and_then(|()| sync_parent(&self.paths.target));
+        if let Err(e) = tidied {
+            tracing::warn!("{} is in place, but: {e}", self.paths.target.display());
+        }
+        Ok(())
     }
 
     fn part_metadata(&self) -> Result<fs::Metadata> {

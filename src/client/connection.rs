@@ -149,7 +149,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// read is lost when another branch of a `select!` wins.
     pub async fn read_frame(&mut self) -> Result<Frame> {
         loop {
+            // Biased: a frame already waiting (after a long stall of the
+            // caller, say a slow disk) is heard before silence is judged.
             tokio::select! {
+                biased;
                 frame = self.stream.next() => {
                     self.live.heard();
                     if let Some(frame) = classify(frame)? {

@@ -215,12 +215,15 @@ impl<'a> Source<'a> {
         let mut hasher = Sha256::new();
         hasher.update(b"wsresume-source-v1\n");
         hasher.update(canonical.as_os_str().as_encoded_bytes());
+        // The change time too: a file rewritten in place with its size and
+        // mtime restored is another version (contract guarantee 4).
         let identity = format!(
-            "\n{}\n{}\n{}\n{}",
+            "\n{}\n{}\n{}\n{}\n{}",
             meta.len(),
             crate::partial::mtime_ns(meta),
             meta.dev(),
-            meta.ino()
+            meta.ino(),
+            meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128
         );
         hasher.update(identity.as_bytes());
         let id = hex(&hasher.finalize())[..32].to_string();

@@ -138,9 +138,11 @@ async fn claim(ctx: &Context, rel: &RelPath, source_id: &str) -> Result<WriterGu
                 ErrorCode::Busy,
                 format!("{rel} is being uploaded by another client"),
             ),
+            // The earlier connection is still finishing (a sync, a rename):
+            // worth another attempt, unlike a second writer.
             ClaimError::Stuck => Refusal::new(
-                ErrorCode::Busy,
-                format!("{rel}: the earlier upload did not let go"),
+                ErrorCode::GoingAway,
+                format!("{rel}: the earlier upload did not let go yet"),
             ),
         })
 }
