@@ -216,13 +216,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Close with the normal close, waiting at most `--timeout` for room.
+    /// Close with the normal close, waiting at most `--timeout` for room,
+    /// then for the server's close.
     pub async fn close(mut self) {
         let close = WsMessage::Close(Some(CloseFrame {
             code: CloseCode::Normal,
             reason: "done".into(),
         }));
         let _ = tokio::time::timeout(self.timeout, self.sink.send(close)).await;
+        // Read until the server's close (or the end), so that no unread byte
+        // (a pong, say) makes the kernel reset the connection under ours.
+        let _ = tokio::time::timeout(self.timeout, async {
+            while let Some(Ok(frame)) = self.stream.next().await {
+                if matches!(frame, WsMessage::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 
     /// Send a ping (a failure shows up on the read side).

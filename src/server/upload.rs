@@ -252,15 +252,20 @@ where
     loop {
         tokio::select! {
             refusal = idle.expired() => return Err(refusal),
-            _ = pings.tick() => {
-                // The uploader's own pings wait behind its data on a slow
-                // link; this tells it the connection works. Best effort.
-                let _ = send_frame(sink, WsMessage::Ping(Default::default()), ctx.limits.idle_timeout).await;
-            }
+            _ = pings.tick() => ping_uploader(ctx, sink).await,
             incoming = stream.next() => {
                 idle.heard();
                 if let Some(item) = item_from(incoming)? {
-                    task.push(item).await?;
+                    // A disk behind (a full queue, a sync to wait for) must
+                    // not silence the pings.
+                    let pushing = task.push(item);
+                    tokio::pin!(pushing);
+                    loop {
+                        tokio::select! {
+                            pushed = &mut pushing => break pushed?,
+                            _ = pings.tick() => ping_uploader(ctx, sink).await,
+                        }
+                    }
                 }
             }
             outcome = task.outcome() => {
@@ -285,6 +290,16 @@ where
             refusal = shutdown.going_away() => return Err(refusal),
         }
     }
+}
+
+/// The uploader's own pings wait behind its data on a slow link; this
+/// tells it the connection works. Best effort.
+async fn ping_uploader<K>(ctx: &Arc<Context>, sink: &mut K)
+where
+    K: Sink<WsMessage> + Unpin,
+{
+    let ping = WsMessage::Ping(Default::default());
+    let _ = send_frame(sink, ping, ctx.limits.idle_timeout).await;
 }
 
 /// Before handing over to a newer connection, take in what already arrived
