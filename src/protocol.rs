@@ -60,73 +60,88 @@ pub struct Have {
     pub sha256: String,
 }
 
+/// `get`: download `path`, optionally resuming.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Get {
+    /// URL path as sent (percent-encoded).
+    pub path: String,
+    /// Verification unit in bytes.
+    pub chunk_size: u64,
+    /// What the client already holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumePoint>,
+    /// The complete file the target already holds: if it is the
+    /// server's, nothing is sent (`offer` with `identical`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub have: Option<Have>,
+    /// The client understands `mtime_ns` and `mode` in the `offer`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub attrs: bool,
+}
+
+/// `put`: upload `size` bytes to `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Put {
+    /// URL path as sent (percent-encoded).
+    pub path: String,
+    /// The file's size in bytes.
+    pub size: u64,
+    /// Proposed verification unit (the server may keep its partial's).
+    pub chunk_size: u64,
+    /// Identity of the source version; the same command sends the same id.
+    pub source_id: String,
+    /// The source's SHA-256, when the client knows it without reading
+    /// the file: a target already holding it is not sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// The source's modification time (ns since the epoch), for the
+    /// stored file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
+    /// The source's permission bits (`-p`); the server applies
+    /// `mode & 0o777`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+/// `offer`: what the server will send for a `get`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offer {
+    /// The source's size.
+    pub size: u64,
+    /// The source's identity, to present when resuming.
+    pub etag: String,
+    /// Verification unit.
+    pub chunk_size: u64,
+    /// First byte that will be sent (0 or the requested resume offset).
+    pub offset: u64,
+    /// Why a requested resume was not honoured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarted: Option<String>,
+    /// The client's `have` is this file: nothing follows.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub identical: bool,
+    /// The file's modification time, ns since the epoch (`attrs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime_ns: Option<i64>,
+    /// The file's permission bits, `mode & 0o7777` (`attrs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
 /// One control message, in either direction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Message {
     /// Client: download `path`, optionally resuming.
-    Get {
-        /// URL path as sent (percent-encoded).
-        path: String,
-        /// Verification unit in bytes.
-        chunk_size: u64,
-        /// What the client already holds.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        resume: Option<ResumePoint>,
-        /// The complete file the target already holds: if it is the
-        /// server's, nothing is sent (`offer` with `identical`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        have: Option<Have>,
-        /// The client understands `mtime_ns` and `mode` in the `offer`.
-        #[serde(default, skip_serializing_if = "is_false")]
-        attrs: bool,
-    },
+    Get(Get),
     /// Client: upload `size` bytes to `path`.
-    Put {
-        /// URL path as sent (percent-encoded).
-        path: String,
-        /// The file's size in bytes.
-        size: u64,
-        /// Proposed verification unit (the server may keep its partial's).
-        chunk_size: u64,
-        /// Identity of the source version; the same command sends the same id.
-        source_id: String,
-        /// The source's SHA-256, when the client knows it without reading
-        /// the file: a target already holding it is not sent again.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        sha256: Option<String>,
-        /// The source's modification time (ns since the epoch), for the
-        /// stored file.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mtime_ns: Option<i64>,
-        /// The source's permission bits (`-p`); the server applies
-        /// `mode & 0o777`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mode: Option<u32>,
-    },
+    Put(Put),
     /// Server → downloader: what will be sent.
-    Offer {
-        /// The source's size.
-        size: u64,
-        /// The source's identity, to present when resuming.
-        etag: String,
-        /// Verification unit.
-        chunk_size: u64,
-        /// First byte that will be sent (0 or the requested resume offset).
-        offset: u64,
-        /// Why a requested resume was not honoured.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        restarted: Option<String>,
-        /// The client's `have` is this file: nothing follows.
-        #[serde(default, skip_serializing_if = "is_false")]
-        identical: bool,
-        /// The file's modification time, ns since the epoch (`attrs`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mtime_ns: Option<i64>,
-        /// The file's permission bits, `mode & 0o7777` (`attrs`).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        mode: Option<u32>,
-    },
+    Offer(Offer),
     /// Server → uploader: send from `offset`.
     Accept {
         /// Bytes the server already holds verified.
@@ -219,9 +234,9 @@ impl Message {
     /// The message's `type`, for error messages.
     pub fn kind(&self) -> &'static str {
         match self {
-            Message::Get { .. } => "get",
-            Message::Put { .. } => "put",
-            Message::Offer { .. } => "offer",
+            Message::Get(_) => "get",
+            Message::Put(_) => "put",
+            Message::Offer(_) => "offer",
             Message::Accept { .. } => "accept",
             Message::Chunk { .. } => "chunk",
             Message::Eof { .. } => "eof",
@@ -374,17 +389,17 @@ mod tests {
         let hex = "ab".repeat(32);
         let cases = vec![
             (
-                Message::Get {
+                Message::Get(crate::protocol::Get {
                     path: "/a%20b".into(),
                     chunk_size: 1024,
                     resume: None,
                     have: None,
                     attrs: false,
-                },
+                }),
                 r#"{"type":"get","path":"/a%20b","chunk_size":1024}"#.to_string(),
             ),
             (
-                Message::Get {
+                Message::Get(crate::protocol::Get {
                     path: "/h".into(),
                     chunk_size: 4096,
                     resume: None,
@@ -393,12 +408,12 @@ mod tests {
                         sha256: "ab".into(),
                     }),
                     attrs: true,
-                },
+                }),
                 r#"{"type":"get","path":"/h","chunk_size":4096,"have":{"size":3,"sha256":"ab"},"attrs":true}"#
                     .to_string(),
             ),
             (
-                Message::Get {
+                Message::Get(crate::protocol::Get {
                     path: "/x".into(),
                     chunk_size: 64,
                     resume: Some(ResumePoint {
@@ -408,13 +423,13 @@ mod tests {
                     }),
                     have: None,
                     attrs: false,
-                },
+                }),
                 format!(
                     r#"{{"type":"get","path":"/x","chunk_size":64,"resume":{{"etag":"e1","offset":128,"state":"{hex}"}}}}"#
                 ),
             ),
             (
-                Message::Put {
+                Message::Put(crate::protocol::Put {
                     path: "/u".into(),
                     size: 5,
                     chunk_size: 64,
@@ -422,11 +437,11 @@ mod tests {
                     sha256: None,
                     mtime_ns: None,
                     mode: None,
-                },
+                }),
                 r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s"}"#.into(),
             ),
             (
-                Message::Put {
+                Message::Put(crate::protocol::Put {
                     path: "/u".into(),
                     size: 5,
                     chunk_size: 64,
@@ -434,11 +449,11 @@ mod tests {
                     sha256: Some("cd".into()),
                     mtime_ns: Some(-1_500_000_000),
                     mode: Some(0o640),
-                },
+                }),
                 r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s","sha256":"cd","mtime_ns":-1500000000,"mode":416}"#.into(),
             ),
             (
-                Message::Offer {
+                Message::Offer(crate::protocol::Offer {
                     size: 9,
                     etag: "e".into(),
                     chunk_size: 64,
@@ -447,11 +462,11 @@ mod tests {
                     identical: false,
                     mtime_ns: None,
                     mode: None,
-                },
+                }),
                 r#"{"type":"offer","size":9,"etag":"e","chunk_size":64,"offset":0}"#.into(),
             ),
             (
-                Message::Offer {
+                Message::Offer(crate::protocol::Offer {
                     size: 9,
                     etag: "e".into(),
                     chunk_size: 64,
@@ -460,7 +475,7 @@ mod tests {
                     identical: true,
                     mtime_ns: Some(1_700_000_000_000_000_001),
                     mode: Some(0o755),
-                },
+                }),
                 r#"{"type":"offer","size":9,"etag":"e","chunk_size":64,"offset":9,"identical":true,"mtime_ns":1700000000000000001,"mode":493}"#.into(),
             ),
             (

@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 use wsresume::chain::ChainState;
 use wsresume::paths::{parse_request_path, reserved_suffix, resolve_existing, resolve_for_create};
-use wsresume::protocol::{Have, Message, ResumePoint};
+use wsresume::protocol::{self, Have, Message, ResumePoint};
 
 /// Text built from the pieces path attacks are made of.
 fn path_like() -> impl Strategy<Value = String> {
@@ -54,13 +54,15 @@ fn message() -> impl Strategy<Value = Message> {
             prop::option::of((any::<u64>(), "[0-9a-f]{64}")),
             any::<bool>()
         )
-            .prop_map(|(path, chunk_size, resume, have, attrs)| Message::Get {
-                path,
-                chunk_size,
-                resume,
-                have: have.map(|(size, sha256)| Have { size, sha256 }),
-                attrs,
-            }),
+            .prop_map(|(path, chunk_size, resume, have, attrs)| Message::Get(
+                protocol::Get {
+                    path,
+                    chunk_size,
+                    resume,
+                    have: have.map(|(size, sha256)| Have { size, sha256 }),
+                    attrs,
+                }
+            )),
         (
             (any::<String>(), any::<u64>(), any::<u64>(), any::<String>()),
             (
@@ -70,15 +72,17 @@ fn message() -> impl Strategy<Value = Message> {
             )
         )
             .prop_map(
-                |((path, size, chunk_size, source_id), (sha256, mtime_ns, mode))| Message::Put {
-                    path,
-                    size,
-                    chunk_size,
-                    source_id,
-                    sha256,
-                    mtime_ns,
-                    mode,
-                }
+                |((path, size, chunk_size, source_id), (sha256, mtime_ns, mode))| Message::Put(
+                    protocol::Put {
+                        path,
+                        size,
+                        chunk_size,
+                        source_id,
+                        sha256,
+                        mtime_ns,
+                        mode,
+                    }
+                )
             ),
         (any::<u64>(), chain_state()).prop_map(|(index, state)| Message::Chunk { index, state }),
         any::<u64>().prop_map(|offset| Message::Ack { offset }),

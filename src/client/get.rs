@@ -19,7 +19,7 @@ use crate::partial::{
     Held as LockHeld, Partial, PartialPaths, Placed, SourceIdentity, TargetLock, lock_path,
 };
 use crate::progress::FileProgress;
-use crate::protocol::{Have, Message, ResumePoint};
+use crate::protocol::{Have, Message, Offer, ResumePoint};
 use crate::ratelimit::{self, RateLimit};
 use crate::report::Outcome;
 use crate::transfer::receiver::{ChunkSink, Receiver, ReceiverTask};
@@ -37,47 +37,14 @@ pub enum Dest {
     Stdout,
 }
 
-/// The server's answer to a `get`.
-struct Offer {
-    size: u64,
-    etag: String,
-    chunk_size: u64,
-    offset: u64,
-    restarted: Option<String>,
-    identical: bool,
-    mtime_ns: Option<i64>,
-    mode: Option<u32>,
-}
-
-impl Offer {
-    /// The `offer` the server answered with (anything else is a protocol
-    /// error).
-    fn from_reply(reply: Message) -> Result<Offer> {
-        match reply {
-            Message::Offer {
-                size,
-                etag,
-                chunk_size,
-                offset,
-                restarted,
-                identical,
-                mtime_ns,
-                mode,
-            } => Ok(Offer {
-                size,
-                etag,
-                chunk_size,
-                offset,
-                restarted,
-                identical,
-                mtime_ns,
-                mode,
-            }),
-            other => Err(Error::Protocol(format!(
-                "expected offer, got {}",
-                other.kind()
-            ))),
-        }
+/// The server's answer to a `get` (anything else is a protocol error).
+fn offer_of(reply: Message) -> Result<Offer> {
+    match reply {
+        Message::Offer(offer) => Ok(offer),
+        other => Err(Error::Protocol(format!(
+            "expected offer, got {}",
+            other.kind()
+        ))),
     }
 }
 
@@ -155,7 +122,7 @@ impl Attempts for Download<'_> {
         let opened = Connection::open(self.url, self.opts, &request, plain.as_ref()).await?;
         self.plain |= opened.plain;
         let mut conn = opened.conn;
-        let offer = Offer::from_reply(opened.reply)?;
+        let offer = offer_of(opened.reply)?;
         if offer.identical {
             let digest = self.take_identical(&offer).await?;
             conn.close().await;
@@ -443,7 +410,7 @@ impl Download<'_> {
     /// The `get` request; `plain` leaves out what older servers refuse.
     fn request(&self, plain: bool) -> Message {
         let to_file = matches!(self.dest, Dest::File(_));
-        Message::Get {
+        Message::Get(crate::protocol::Get {
             path: self.url.path().to_string(),
             chunk_size: self.chunk_size,
             resume: self.resume.clone(),
@@ -453,7 +420,7 @@ impl Download<'_> {
                 .filter(|_| !plain)
                 .map(|held| held.have.clone()),
             attrs: to_file && !plain,
-        }
+        })
     }
 
     /// What the finished file gets: the server's mtime, and with `-p` its

@@ -251,7 +251,7 @@ impl<'a> Source<'a> {
 impl Upload<'_> {
     /// The `put` request; `plain` leaves out what older servers refuse.
     fn request(&self, plain: bool) -> Message {
-        Message::Put {
+        Message::Put(crate::protocol::Put {
             path: self.url.path().to_string(),
             size: self.source.size,
             chunk_size: self.opts.chunk_size,
@@ -259,7 +259,7 @@ impl Upload<'_> {
             sha256: self.source.sha256.clone().filter(|_| !plain),
             mtime_ns: Some(self.source.identity.mtime_ns).filter(|_| !plain),
             mode: Some(self.source.mode).filter(|_| self.opts.preserve && !plain),
-        }
+        })
     }
 
     /// A `done` with `skipped` in answer to the `put`: the server already

@@ -128,7 +128,7 @@ fn offer(
         true => (download.size, None),
         false => (start.offset, start.restarted),
     };
-    Message::Offer {
+    Message::Offer(crate::protocol::Offer {
         size: download.size,
         etag: download.etag.clone(),
         chunk_size,
@@ -137,7 +137,7 @@ fn offer(
         identical,
         mtime_ns: attrs.then_some(download.mtime_ns),
         mode: attrs.then_some(download.mode),
-    }
+    })
 }
 
 /// What the sending side reads from where, and how it checks.

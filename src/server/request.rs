@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::refusal::{Refusal, received};
 use crate::attrs::FileAttrs;
-use crate::protocol::{ErrorCode, Have, Message, ResumePoint};
+use crate::protocol::{ErrorCode, Message};
 use crate::storage::ListOptions;
 
 /// A connection's one request.
@@ -23,39 +23,11 @@ pub enum Request {
     List(ListRequest),
 }
 
-/// What a download request asks for.
-#[derive(Debug)]
-pub struct GetRequest {
-    /// URL path as sent.
-    pub path: String,
-    /// Proposed chunk size.
-    pub chunk_size: u64,
-    /// What the client already holds of the file.
-    pub resume: Option<ResumePoint>,
-    /// The complete file the client's target holds.
-    pub have: Option<Have>,
-    /// Send the file's mtime and mode in the offer.
-    pub attrs: bool,
-}
+/// What a download request asks for: the `get` message.
+pub type GetRequest = crate::protocol::Get;
 
-/// What an upload request asks for.
-#[derive(Debug)]
-pub struct PutRequest {
-    /// URL path as sent.
-    pub path: String,
-    /// The file's size.
-    pub size: u64,
-    /// Proposed chunk size.
-    pub chunk_size: u64,
-    /// The source version's id.
-    pub source_id: String,
-    /// The source's SHA-256, when the client knows it already.
-    pub sha256: Option<String>,
-    /// The source's modification time, ns since the epoch.
-    pub mtime_ns: Option<i64>,
-    /// The source's permission bits (`-p`).
-    pub mode: Option<u32>,
-}
+/// What an upload request asks for: the `put` message.
+pub type PutRequest = crate::protocol::Put;
 
 impl PutRequest {
     /// What the stored file gets: the source's mtime, and its mode without
@@ -98,36 +70,8 @@ impl Request {
     /// The request a message makes, if it makes one.
     pub fn from_message(message: Message) -> Result<Request, Refusal> {
         Ok(match message {
-            Message::Get {
-                path,
-                chunk_size,
-                resume,
-                have,
-                attrs,
-            } => Request::Get(GetRequest {
-                path,
-                chunk_size,
-                resume,
-                have,
-                attrs,
-            }),
-            Message::Put {
-                path,
-                size,
-                chunk_size,
-                source_id,
-                sha256,
-                mtime_ns,
-                mode,
-            } => Request::Put(PutRequest {
-                path,
-                size,
-                chunk_size,
-                source_id,
-                sha256,
-                mtime_ns,
-                mode,
-            }),
+            Message::Get(get) => Request::Get(get),
+            Message::Put(put) => Request::Put(put),
             Message::List {
                 path,
                 recursive,
