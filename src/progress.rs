@@ -169,22 +169,32 @@ impl FittedBar {
 
     /// Change what the line says and fit it again.
     fn update(&self, change: impl FnOnce(&mut BarText)) {
-        if !self.shown {
-            return;
-        }
-        let mut text = self
-            .text
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        change(&mut text);
-        text.width = terminal_width();
-        text.checked = Instant::now();
-        self.apply(&text);
+        self.with_text(|text| {
+            change(text);
+            text.width = terminal_width();
+            text.checked = Instant::now();
+            true
+        });
     }
 
     /// Fit the line again if the terminal's width changed (checked at most
     /// every [`WIDTH_CHECK`]).
     fn refit_if_resized(&self) {
+        self.with_text(|text| {
+            if text.checked.elapsed() < WIDTH_CHECK {
+                return false;
+            }
+            text.checked = Instant::now();
+            let width = terminal_width();
+            let resized = width != text.width;
+            text.width = width;
+            resized
+        });
+    }
+
+    /// Run `change` on the line's text (when the bar is shown) and fit the
+    /// line again if it says so.
+    fn with_text(&self, change: impl FnOnce(&mut BarText) -> bool) {
         if !self.shown {
             return;
         }
@@ -192,13 +202,7 @@ impl FittedBar {
             .text
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if text.checked.elapsed() < WIDTH_CHECK {
-            return;
-        }
-        text.checked = Instant::now();
-        let width = terminal_width();
-        if width != text.width {
-            text.width = width;
+        if change(&mut text) {
             self.apply(&text);
         }
     }
@@ -291,8 +295,18 @@ impl FileProgress {
 
     /// Verified (or sent) bytes are now `position`.
     pub fn set_position(&self, position: u64) {
-        let inner = &self.inner;
+        self.move_to(&mut self.lock(), position);
+    }
+
+    /// `n` more bytes (per data frame: one lock).
+    pub fn inc(&self, n: u64) {
         let mut state = self.lock();
+        let position = state.position + n;
+        self.move_to(&mut state, position);
+    }
+
+    fn move_to(&self, state: &mut State, position: u64) {
+        let inner = &self.inner;
         if let Some(overall) = &inner.overall {
             adjust(&overall.bar, state.position, position);
             overall.refit_if_resized();
@@ -305,12 +319,6 @@ impl FileProgress {
         {
             eprintln!("{line}");
         }
-    }
-
-    /// `n` more bytes.
-    pub fn inc(&self, n: u64) {
-        let position = self.lock().position + n;
-        self.set_position(position);
     }
 
     /// The connection failed; the next attempt starts after `delay`.
