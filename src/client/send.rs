@@ -3,7 +3,6 @@
 //! and reconnects until the server reports the whole file in place.
 
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -174,7 +173,7 @@ impl Attempts for Upload<'_> {
 }
 
 /// The name a file gets inside a directory.
-fn file_name(path: &Path) -> Result<String> {
+pub fn file_name(path: &Path) -> Result<String> {
     path.file_name()
         .and_then(|n| n.to_str())
         .map(str::to_string)
@@ -211,27 +210,27 @@ impl<'a> Source<'a> {
                 path.display()
             )));
         }
+        let identity = Identity::of(meta);
         let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let mut hasher = Sha256::new();
         hasher.update(b"wsresume-source-v1\n");
         hasher.update(canonical.as_os_str().as_encoded_bytes());
         // The change time too: a file rewritten in place with its size and
         // mtime restored is another version (contract guarantee 4).
-        let identity = format!(
-            "\n{}\n{}\n{}\n{}\n{}",
-            meta.len(),
-            crate::partial::mtime_ns(meta),
-            meta.dev(),
-            meta.ino(),
-            meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128
-        );
-        hasher.update(identity.as_bytes());
+        let Identity {
+            dev,
+            ino,
+            size,
+            mtime_ns,
+            ctime_ns,
+        } = identity;
+        hasher.update(format!("\n{size}\n{mtime_ns}\n{dev}\n{ino}\n{ctime_ns}").as_bytes());
         let id = hex(&hasher.finalize())[..32].to_string();
         Ok(Source {
             path,
             size: meta.len(),
             id,
-            identity: Identity::of(meta),
+            identity,
             mode: crate::attrs::mode_bits(meta),
             sha256: None,
         })
@@ -243,8 +242,10 @@ impl<'a> Source<'a> {
         let meta = file
             .metadata()
             .map_err(|e| Error::local_io(format!("reading {}", self.path.display()), e))?;
-        let now = Source::from_metadata(self.path, &meta)?;
-        Ok((now.id != self.id).then_some(now))
+        if Identity::of(&meta) == self.identity {
+            return Ok(None);
+        }
+        Source::from_metadata(self.path, &meta).map(Some)
     }
 }
 

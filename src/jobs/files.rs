@@ -85,7 +85,7 @@ fn send_jobs(files: &[PathBuf], url: &RemoteUrl) -> Result<Vec<FileJob>, Error> 
     files
         .into_iter()
         .map(|file| {
-            let name = file_name(&file)?;
+            let name = crate::client::send::file_name(&file)?;
             Ok(FileJob {
                 remote: if to_dir {
                     url.join(&name)?
@@ -118,12 +118,4 @@ fn stdin_as_file(file: &Path) -> Result<PathBuf, Error> {
                 .into(),
         )),
     }
-}
-
-/// The file name a file gets in a directory URL.
-fn file_name(file: &Path) -> Result<String, Error> {
-    file.file_name()
-        .and_then(|n| n.to_str())
-        .map(str::to_string)
-        .ok_or_else(|| Error::Usage(format!("{}: no usable file name", file.display())))
 }
