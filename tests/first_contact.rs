@@ -25,13 +25,20 @@ const AT_ONCE: Duration = Duration::from_secs(3);
 /// More refused retries than a first contact gets without the flag.
 const MORE_THAN_QUICK: usize = 4;
 
-/// Runs `wsresume ARGS --json`, asserts exit 4 within `limit`; returns the
-/// report and stderr.
-fn expect_4_within(args: &[&str], limit: Duration) -> (serde_json::Value, String) {
+/// The quick retries of a refused first contact: 0.5 + 1 + 2 s.
+const QUICK_RETRIES: Duration = Duration::from_millis(3500);
+
+/// Runs `wsresume ARGS --json`, asserts exit 4 after at least `at_least`
+/// and within `limit`; returns the report and stderr.
+fn expect_4_within(
+    args: &[&str],
+    at_least: Duration,
+    limit: Duration,
+) -> (serde_json::Value, String) {
     let start = Instant::now();
     let out = wsresume().args(args).arg("--json").assert().code(4);
     let took = start.elapsed();
-    assert!(took < limit, "{args:?} took {took:?}");
+    assert!(took >= at_least && took < limit, "{args:?} took {took:?}");
     let out = out.get_output();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (json_one(&out.stdout), stderr)
@@ -66,14 +73,14 @@ fn a_wrong_port_fails_within_seconds_saying_what_to_check() {
     let port = closed_port();
     let url = format!("ws://127.0.0.1:{port}/x.bin");
     let dest = local.path().join("x.bin");
-    let (report, stderr) = expect_4_within(&["get", &url, s(&dest)], QUICK);
+    let (report, stderr) = expect_4_within(&["get", &url, s(&dest)], QUICK_RETRIES, QUICK);
     let check = format!("connection refused: is the server running on 127.0.0.1:{port}?");
     assert!(stderr.contains(&check), "{stderr}");
     assert!(stderr.contains("--retry-connrefused"), "{stderr}");
     assert!(json_str(&report["error"], "message").contains(&check));
     assert!(!dest.exists());
     let src = random_file(local.path(), "y.bin", 10);
-    let (_, stderr) = expect_4_within(&["send", s(&src), &url], QUICK);
+    let (_, stderr) = expect_4_within(&["send", s(&src), &url], QUICK_RETRIES, QUICK);
     assert!(stderr.contains(&check), "{stderr}");
 }
 
@@ -82,13 +89,17 @@ fn a_host_name_that_does_not_resolve_fails_at_once() {
     let local = TempDir::new().unwrap();
     let dest = local.path().join("x");
     let url = "ws://nosuchhost.invalid:9/x";
-    let (report, stderr) = expect_4_within(&["get", url, s(&dest)], AT_ONCE);
+    let (report, stderr) = expect_4_within(&["get", url, s(&dest)], Duration::ZERO, AT_ONCE);
     assert!(
         stderr.contains("cannot resolve host 'nosuchhost.invalid': check the name"),
         "{stderr}"
     );
     assert!(json_str(&report["error"], "message").contains("cannot resolve host"));
-    let (_, stderr) = expect_4_within(&["ls", "ws://nosuchhost.invalid:9/"], AT_ONCE);
+    let (_, stderr) = expect_4_within(
+        &["ls", "ws://nosuchhost.invalid:9/"],
+        Duration::ZERO,
+        AT_ONCE,
+    );
     assert!(stderr.contains("cannot resolve host"), "{stderr}");
 }
 

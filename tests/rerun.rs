@@ -57,8 +57,17 @@ fn rewrite_in_place(path: &Path) {
     assert_eq!(mtime(path), before);
 }
 
+/// Whether the report is of a skipped file. `skipped` is `true` or absent,
+/// and a skipped file moved nothing and resumed from its whole size.
 fn skipped(report: &serde_json::Value) -> bool {
-    report["skipped"] == true
+    let Some(flag) = report.get("skipped") else {
+        return false;
+    };
+    assert_eq!(flag, true, "skipped is true or absent: {report}");
+    assert_eq!(json_u64(report, "transferred"), 0, "{report}");
+    let bytes = json_u64(report, "bytes");
+    assert_eq!(json_u64(report, "resumed_from"), bytes, "{report}");
+    true
 }
 
 fn get(rig: &Rig, name: &str, dest: &Path, extra: &[&str]) -> serde_json::Value {
@@ -106,6 +115,19 @@ fn a_finished_get_run_again_moves_no_payload_and_keeps_the_time() {
     let moved = get(&rig, "big.bin", &dest, &[]);
     assert!(skipped(&moved), "{moved}");
     assert_eq!(mtime(&dest), old_time(7));
+
+    // Without --json the summary says so.
+    let url = rig.proxy.url("big.bin");
+    let out = support::wsresume()
+        .args(client_args(&["get", &url, s(&dest)], &[]))
+        .assert()
+        .success();
+    let said = String::from_utf8_lossy(&out.get_output().stderr).into_owned()
+        + &String::from_utf8_lossy(&out.get_output().stdout);
+    assert!(
+        said.contains("already there, identical: nothing sent"),
+        "{said}"
+    );
     rig.check_clean();
 }
 
