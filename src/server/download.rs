@@ -58,40 +58,44 @@ pub async fn serve<S: DataSocket>(
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
     let path = rel.to_string();
-    if let Some(have) = &request.have
-        && identical(ctx, ws, &download, have, chunk_size).await?
-    {
-        let offer = offer(
-            &download,
-            chunk_size,
-            Start::fresh(None),
-            true,
-            request.attrs,
-        );
-        return answer_identical(ctx, ws, offer, path, download.size, shutdown).await;
-    }
+    let identical = match &request.have {
+        Some(have) => identical(ctx, ws, &download, have, chunk_size).await?,
+        None => false,
+    };
     let known = ctx.hashes.get(&download.etag, chunk_size);
-    let start = resume_point(
-        request.resume,
-        &download.etag,
-        download.size,
+    let start = match identical {
+        // The client holds the file: nothing to send.
+        true => Start::at_end(download.size),
+        false => resume_point(
+            request.resume,
+            &download.etag,
+            download.size,
+            chunk_size,
+            known.as_deref(),
+        ),
+    };
+    let offer = offer(
+        &download,
         chunk_size,
-        known.as_deref(),
+        start.clone(),
+        identical,
+        request.attrs,
     );
-    let offer = offer(&download, chunk_size, start.clone(), false, request.attrs);
     send_message(ws, &offer, ctx.limits.idle_timeout).await?;
     let (etag, size, offset) = (download.etag.clone(), download.size, start.offset);
-    let plan = send_plan(ctx, download, chunk_size, start, known);
-    let source = Source::new(plan, ws.get_ref().plain_tcp().is_some());
-    if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
-        ctx.hashes.insert(&etag, chunk_size, hashes);
+    if !identical {
+        let plan = send_plan(ctx, download, chunk_size, start, known);
+        let source = Source::new(plan, ws.get_ref().plain_tcp().is_some());
+        if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
+            ctx.hashes.insert(&etag, chunk_size, hashes);
+        }
     }
     await_verdict(ctx, ws, shutdown).await?;
     Ok(Served {
         path,
         offset,
         size,
-        skipped: false,
+        skipped: identical,
     })
 }
 
@@ -105,6 +109,15 @@ struct Start {
 }
 
 impl Start {
+    /// Nothing to send: the client holds the whole file.
+    fn at_end(size: u64) -> Start {
+        Start {
+            offset: size,
+            state: ChainState::INITIAL,
+            restarted: None,
+        }
+    }
+
     fn fresh(restarted: Option<&str>) -> Start {
         Start {
             offset: 0,
@@ -114,8 +127,8 @@ impl Start {
     }
 }
 
-/// The `offer` for `download` from `start`, or with nothing to send when
-/// the client holds it (`identical`); with the file's mtime and mode when
+/// The `offer` for `download` from `start` (at the end, with `identical`,
+/// when the client holds the file); with the file's mtime and mode when
 /// the client asked (`attrs`).
 fn offer(
     download: &Download,
@@ -124,16 +137,12 @@ fn offer(
     identical: bool,
     attrs: bool,
 ) -> Message {
-    let (offset, restarted) = match identical {
-        true => (download.size, None),
-        false => (start.offset, start.restarted),
-    };
     Message::Offer(crate::protocol::Offer {
         size: download.size,
         etag: download.etag.clone(),
         chunk_size,
-        offset,
-        restarted,
+        offset: start.offset,
+        restarted: start.restarted,
         identical,
         mtime_ns: attrs.then_some(download.mtime_ns),
         mode: attrs.then_some(download.mode),
@@ -164,26 +173,6 @@ fn send_plan(
     }
 }
 
-/// The client already holds the file: say so (`offer`), send nothing, wait
-/// for its close.
-async fn answer_identical<S: DataSocket>(
-    ctx: &Arc<Context>,
-    ws: &mut WebSocketStream<S>,
-    offer: Message,
-    path: String,
-    size: u64,
-    shutdown: &mut Shutdown,
-) -> Result<Served, Refusal> {
-    send_message(ws, &offer, ctx.limits.idle_timeout).await?;
-    await_verdict(ctx, ws, shutdown).await?;
-    Ok(Served {
-        path,
-        offset: size,
-        size,
-        skipped: true,
-    })
-}
-
 /// Whether the client's target already holds the file (`get.have`).
 async fn identical<S: DataSocket>(
     ctx: &Arc<Context>,
@@ -193,12 +182,7 @@ async fn identical<S: DataSocket>(
     chunk_size: u64,
 ) -> Result<bool, Refusal> {
     let digest = super::identical::parse_digest(&have.sha256)?;
-    let candidate = super::identical::Candidate {
-        file: &download.file,
-        etag: &download.etag,
-        size: download.size,
-        chunk_size,
-    };
+    let candidate = super::identical::Candidate::of(download, chunk_size);
     super::identical::holds(ctx, ws, &candidate, have.size, digest).await
 }
 

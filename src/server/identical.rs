@@ -38,6 +38,18 @@ pub struct Candidate<'a> {
     pub chunk_size: u64,
 }
 
+impl<'a> Candidate<'a> {
+    /// The file `download` opened, with the chunk size of the request.
+    pub fn of(download: &'a crate::storage::Download, chunk_size: u64) -> Candidate<'a> {
+        Candidate {
+            file: &download.file,
+            etag: &download.etag,
+            size: download.size,
+            chunk_size,
+        }
+    }
+}
+
 /// A client's digest, checked: 64 hex characters.
 pub fn parse_digest(hex: &str) -> Result<[u8; 32], Refusal> {
     digest_from_hex(hex).ok_or_else(|| {

@@ -203,12 +203,7 @@ where
     else {
         return Ok(None);
     };
-    let candidate = super::identical::Candidate {
-        file: &target.file,
-        etag: &target.etag,
-        size: target.size,
-        chunk_size,
-    };
+    let candidate = super::identical::Candidate::of(&target, chunk_size);
     if !super::identical::holds(ctx, sink, &candidate, request.size, digest).await? {
         return Ok(None);
     }
