@@ -100,6 +100,11 @@ fn listening_beyond_loopback_without_a_token_warns() {
         err.contains("warning: listening on 0.0.0.0:") && err.contains("without a token"),
         "{err}"
     );
+    // -q silences the serving line, never the warning.
+    let (quiet, _) = serve(root.path(), &["--listen", "0.0.0.0:0", "-q"]);
+    let err = stderr_with(&quiet, "warning");
+    assert!(err.contains("without a token"), "{err}");
+    assert!(!err.contains("serving "), "{err}");
     let (guarded, _) = serve(root.path(), &["--listen", "0.0.0.0:0", "--token", "t"]);
     let err = stderr_with(&guarded, "serving ");
     assert!(err.contains("token required"), "{err}");

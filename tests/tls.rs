@@ -259,6 +259,14 @@ fn insecure_skips_verification_and_warns_every_time() {
         "{stderr}"
     );
     assert!(!dest.exists());
+    // Only the flag turns verification off: never the environment.
+    let out = wsresume()
+        .env("WSRESUME_INSECURE", "1")
+        .args(["get", &url, s(&dest), "-q"])
+        .assert()
+        .code(5);
+    assert!(!out.get_output().stderr.is_empty());
+    assert!(!dest.exists());
     for flag in ["-k", "--insecure"] {
         let out = wsresume()
             .args(["get", &url, s(&dest), flag, "-q", "--json"])
