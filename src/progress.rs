@@ -12,10 +12,13 @@ mod layout;
 mod plain;
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget};
+use std::fmt::Write;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState};
 
 use crate::report::human_bytes;
 
@@ -39,23 +42,20 @@ pub struct Progress {
     mode: ProgressMode,
     chatter: bool,
     multi: MultiProgress,
-    overall: Option<Arc<FittedBar>>,
+    overall: Option<Arc<Overall>>,
 }
 
 impl Progress {
     /// A display in `mode`; `chatter` allows notes (off with `-q`). With
-    /// `files > 1` and bars, an overall bar of `total` bytes is shown.
+    /// `files > 1`, the job as a whole (`total` bytes) is shown too: an
+    /// overall bar above the files' bars, or plain `total: ...` lines.
     pub fn new(mode: ProgressMode, chatter: bool, files: usize, total: u64) -> Progress {
         let target = match mode {
             ProgressMode::Bar => ProgressDrawTarget::stderr_with_hz(10),
             _ => ProgressDrawTarget::hidden(),
         };
         let multi = MultiProgress::with_draw_target(target);
-        let overall = (mode == ProgressMode::Bar && files > 1).then(|| {
-            let bar = multi.add(ProgressBar::new(total));
-            let label = format!("total: 0 of {files} files");
-            Arc::new(FittedBar::new(bar, "green/white", &label, true))
-        });
+        let overall = Overall::new(mode, &multi, files, total).map(Arc::new);
         Progress {
             mode,
             chatter,
@@ -110,25 +110,111 @@ impl Progress {
     /// The file count still comes from [`Progress::file_done`].
     pub fn advance(&self, bytes: u64) {
         if let Some(overall) = &self.overall {
-            overall.bar.inc(bytes);
+            overall.count(0, bytes, true);
         }
     }
 
-    /// One more file is finished (for the overall bar's count).
+    /// `done` of `files` files are finished (the overall count; a smaller
+    /// `done` than one already given is ignored). Cheap: no text is made
+    /// per call.
     pub fn file_done(&self, done: usize, files: usize) {
         if let Some(overall) = &self.overall {
-            overall.update(|text| text.label = format!("total: {done} of {files} files"));
+            debug_assert_eq!(files, overall.files, "file_done for another job");
+            overall.file_done(done);
         }
     }
 
     /// Remove the bars.
     pub fn finish(&self) {
-        if let Some(overall) = &self.overall {
-            overall.bar.finish_and_clear();
+        if let Some(bar) = self.overall.as_ref().and_then(|o| o.bar.as_ref()) {
+            bar.bar.finish_and_clear();
         }
         let _ = self.multi.clear();
     }
 }
+
+/// The display of a job of several files as a whole: its bar above the
+/// files' bars, or its plain lines.
+struct Overall {
+    files: usize,
+    /// Files finished (read by the bar's label when it is drawn).
+    done: Arc<AtomicUsize>,
+    bar: Option<FittedBar>,
+    lines: Option<Mutex<plain::JobLines>>,
+}
+
+impl Overall {
+    /// The display for `files` files of `total` bytes, if `mode` shows one.
+    fn new(mode: ProgressMode, multi: &MultiProgress, files: usize, total: u64) -> Option<Overall> {
+        if files < 2 {
+            return None;
+        }
+        let done = Arc::new(AtomicUsize::new(0));
+        let (bar, lines) = match mode {
+            ProgressMode::Bar => {
+                let bar = multi.add(ProgressBar::new(total));
+                let label = layout::files_label(files, files, usize::MAX);
+                let mut fitted = FittedBar::new(bar, "green/white", &label, true);
+                fitted.files = Some((done.clone(), files));
+                fitted.update(|_| {});
+                (Some(fitted), None)
+            }
+            ProgressMode::Plain => {
+                let lines = plain::JobLines::new(files, total, Instant::now());
+                (None, Some(Mutex::new(lines)))
+            }
+            ProgressMode::None => return None,
+        };
+        Some(Overall {
+            files,
+            done,
+            bar,
+            lines,
+        })
+    }
+
+    /// A file's count went from `from` to `to` bytes; `moved`: the bytes
+    /// moved now (else they were there already: a skip, a resumed part).
+    fn count(&self, from: u64, to: u64, moved: bool) {
+        if let Some(bar) = &self.bar {
+            adjust(&bar.bar, from, to);
+            bar.refit_if_resized();
+        }
+        if let Some(lines) = &self.lines {
+            let mut lines = lines
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            lines.count(from, to, moved);
+            self.print_due(&mut lines);
+        }
+    }
+
+    fn file_done(&self, done: usize) {
+        self.done.fetch_max(done, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            // Redrawn (at most at the draw rate) with the new count.
+            bar.bar.inc(0);
+        }
+        if let Some(lines) = &self.lines {
+            let mut lines = lines
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.print_due(&mut lines);
+        }
+    }
+
+    fn print_due(&self, lines: &mut plain::JobLines) {
+        let done = self.done.load(Ordering::Relaxed);
+        if let Some(line) = lines.update(done, Instant::now()) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// In a job of several files, a file shows plain lines of its own only when
+/// it is larger than this (the job's lines cover the small ones; the same
+/// limit as a session's small files, `protocol::SMALL_FILE_MAX`).
+const OWN_LINES_MIN: u64 = 1 << 20;
 
 /// How often a bar checks whether the terminal's width changed.
 const WIDTH_CHECK: Duration = Duration::from_secs(1);
@@ -146,6 +232,9 @@ struct FittedBar {
     colours: &'static str,
     /// Whether the bar is ever drawn (bar mode).
     shown: bool,
+    /// The overall bar: its label is made from the files done (read when
+    /// the bar is drawn) of this many.
+    files: Option<(Arc<AtomicUsize>, usize)>,
     text: Mutex<BarText>,
 }
 
@@ -165,6 +254,7 @@ impl FittedBar {
             bar,
             colours,
             shown,
+            files: None,
             text: Mutex::new(BarText {
                 label: label.to_string(),
                 message: String::new(),
@@ -219,7 +309,15 @@ impl FittedBar {
 
     fn apply(&self, text: &BarText) {
         let line = layout::fit(text.width, &text.label, &text.message, text.waiting);
-        self.bar.set_style(line.style(self.colours));
+        let mut style = line.style(self.colours);
+        if let Some((done, files)) = &self.files {
+            let (done, files, room) = (done.clone(), *files, line.name_columns());
+            style = style.with_key("prefix", move |_: &ProgressState, w: &mut dyn Write| {
+                let done = done.load(Ordering::Relaxed);
+                let _ = w.write_str(&layout::files_label(done, files, room));
+            });
+        }
+        self.bar.set_style(style);
         self.bar.set_prefix(line.prefix);
         self.bar.set_message(line.message);
     }
@@ -239,7 +337,7 @@ struct Inner {
     /// The file's bar (`line.bar`).
     bar: ProgressBar,
     line: FittedBar,
-    overall: Option<Arc<FittedBar>>,
+    overall: Option<Arc<Overall>>,
     state: Mutex<State>,
 }
 
@@ -250,6 +348,8 @@ struct State {
     position: u64,
     resumed_from: u64,
     reconnects: u32,
+    /// Plain lines of the file's own (see [`OWN_LINES_MIN`]).
+    own_lines: bool,
     plain: plain::PlainState,
 }
 
@@ -277,13 +377,15 @@ impl FileProgress {
             }
         }
         if let Some(overall) = &inner.overall {
-            adjust(&overall.bar, state.position, resumed_from);
-            if first {
-                overall.bar.reset_eta();
+            overall.count(state.position, resumed_from, false);
+            if let Some(bar) = overall.bar.as_ref().filter(|_| first) {
+                bar.bar.reset_eta();
             }
         }
         state.position = resumed_from;
         self.refresh_message(&state);
+        state.own_lines =
+            inner.mode == ProgressMode::Plain && (inner.overall.is_none() || total > OWN_LINES_MIN);
         if inner.mode == ProgressMode::Plain {
             state.plain.start(total, resumed_from);
             if resumed_from > 0 && inner.chatter {
@@ -298,7 +400,7 @@ impl FileProgress {
     pub fn skipped(&self, size: u64) {
         let mut state = self.lock();
         if let Some(overall) = &self.inner.overall {
-            adjust(&overall.bar, state.position, size);
+            overall.count(state.position, size, false);
         }
         state.position = size;
     }
@@ -318,13 +420,12 @@ impl FileProgress {
     fn move_to(&self, state: &mut State, position: u64) {
         let inner = &self.inner;
         if let Some(overall) = &inner.overall {
-            adjust(&overall.bar, state.position, position);
-            overall.refit_if_resized();
+            overall.count(state.position, position, true);
         }
         state.position = position;
         inner.bar.set_position(position);
         inner.line.refit_if_resized();
-        if inner.mode == ProgressMode::Plain
+        if state.own_lines
             && let Some(line) = state.plain.update(&inner.label, position)
         {
             eprintln!("{line}");

@@ -103,7 +103,28 @@ fn take(left: &mut usize, need: usize) -> bool {
     fits
 }
 
+/// The overall bar's label for `done` of `files` files in at most `room`
+/// columns: `total: 3 of 10 files`, else shorter forms down to `3/10`
+/// and then `3`.
+pub fn files_label(done: usize, files: usize, room: usize) -> String {
+    let forms = [
+        format!("total: {done} of {files} files"),
+        format!("total: {done}/{files} files"),
+        format!("{done}/{files} files"),
+        format!("{done}/{files}"),
+    ];
+    forms
+        .into_iter()
+        .find(|form| columns(form) <= room)
+        .unwrap_or_else(|| shorten_middle(&done.to_string(), room))
+}
+
 impl Line {
+    /// Columns of the name (the prefix).
+    pub fn name_columns(&self) -> usize {
+        self.name
+    }
+
     /// The indicatif template, the bar in `colours`.
     fn template(&self, colours: &str) -> String {
         let mut template = format!("{{prefix:<{}}} {{done}} {{percent:>3}}%", self.name);
@@ -325,6 +346,32 @@ mod tests {
             assert!(columns(&short) <= room);
         }
         assert_eq!(shorten_end("retry in 2s: refused", 10), "retry in …");
+    }
+
+    #[test]
+    fn file_counts_get_shorter_to_fit() {
+        let cases = [
+            (3, 10, 80, "total: 3 of 10 files"),
+            (1234, 10_000, 24, "total: 1234/10000 files"),
+            (10_000, 10_000, 24, "total: 10000/10000 files"),
+            (10_000, 10_000, 20, "10000/10000 files"),
+            (10_000, 10_000, 12, "10000/10000"),
+            (10_000, 10_000, 6, "10000"),
+            (10_000, 10_000, 3, "10…"),
+        ];
+        for (done, files, room, expected) in cases {
+            let label = files_label(done, files, room);
+            assert_eq!(label, expected, "{done} of {files} in {room}");
+            assert!(columns(&label) <= room);
+        }
+        // The overall line is fitted for its widest label, at every width.
+        for width in [40u16, 60, 80, 120] {
+            let widest = files_label(10_000, 10_000, usize::MAX);
+            let line = fit(width, &widest, "", false);
+            let label = files_label(10_000, 10_000, line.name_columns());
+            assert!(columns(&label) <= line.name_columns(), "{width}: {label}");
+            assert!(line.max_columns() < usize::from(width), "{width}: {line:?}");
+        }
     }
 
     #[test]
