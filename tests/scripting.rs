@@ -324,3 +324,58 @@ fn send_dash_reads_a_redirected_file_not_a_pipe() {
         .assert()
         .code(2);
 }
+
+/// Off a terminal, a tree shows lines for the job as a whole (at most one
+/// per 10 % of its bytes or 5 s, the last with every file done); its small
+/// files show no lines of their own, its large file does.
+#[test]
+fn plain_progress_of_a_tree_is_a_few_job_lines() {
+    let rig = support::Rig::new(&[]);
+    let files = 300;
+    for i in 0..files {
+        random_file(rig.root.path(), &format!("t/d{}/f{i}.bin", i % 7), 4096);
+    }
+    let large = 3 * 1024 * 1024;
+    random_file(rig.root.path(), "t/large.bin", large);
+    rig.proxy.throttle(1024 * 1024);
+    let dest = rig.local.path();
+    let started = std::time::Instant::now();
+    let args = ["get", "-r", &rig.proxy.url("t/"), s(dest)];
+    let out = wsresume()
+        .args(support::client_args(&args, &["--progress", "plain"]))
+        .assert()
+        .success();
+    let elapsed = started.elapsed();
+    let err = text(&out.get_output().stderr);
+    let count = files + 1;
+    let job: Vec<_> = err.lines().filter(|l| l.starts_with("total: ")).collect();
+    let bound = 11 + elapsed.as_secs() as usize / 5;
+    assert!(
+        !job.is_empty() && job.len() <= bound,
+        "{} job lines in {elapsed:?}:\n{err}",
+        job.len()
+    );
+    let last = job.last().unwrap();
+    let done = format!("total: {count} of {count} files, ");
+    assert!(last.starts_with(&done) && last.contains("(100%)"), "{last}");
+    for line in &job {
+        assert!(line.contains(&format!(" of {count} files, ")), "{line}");
+    }
+    let own: Vec<_> = err
+        .lines()
+        .filter(|l| !l.starts_with("total: ") && l.contains("% ("))
+        .collect();
+    assert!(!own.is_empty(), "no lines for the large file:\n{err}");
+    for line in own {
+        assert!(
+            line.starts_with("large.bin: "),
+            "a small file's line: {line}"
+        );
+    }
+    assert_eq!(
+        err.matches("sha256 ").count(),
+        count,
+        "one summary per file:\n{err}"
+    );
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+}

@@ -191,3 +191,59 @@ fn no_color_turns_colours_off() {
         assert!(done && exit_code(&end).as_deref() == Some("0"), "{end}");
     }
 }
+
+/// A tree at 80 columns: one overall line (files done of total, bytes,
+/// percentage) above the bar of the large file in flight; the small files
+/// get no bars of their own and no line wraps.
+#[test]
+fn a_tree_shows_one_overall_bar_above_the_files_in_flight() {
+    if !Tmux::available() {
+        eprintln!("tmux not installed: skipped");
+        return;
+    }
+    let rig = Rig::new(&[]);
+    let small = 150;
+    for i in 0..small {
+        random_file(rig.root.path(), &format!("t/s/f{i}.bin"), 4096);
+    }
+    random_file(rig.root.path(), "t/large.bin", SIZE);
+    rig.proxy.throttle(1024 * 1024);
+    let url = rig.proxy.url("t/");
+    let dest = rig.local.path().join("copy");
+    std::fs::create_dir(&dest).unwrap();
+    let args = ["get", "-r", url.as_str(), s(&dest), "--chunk-size", "64K"];
+    let tmux = Tmux::start_sized(&wsresume_shell(&[], &args), 80, 24);
+    let count = format!("/{}", small + 1);
+    let (screen, seen) = tmux.wait_for(WAIT, |screen| {
+        let lines: Vec<_> = screen.lines().collect();
+        let total = lines
+            .iter()
+            .position(|l| l.starts_with("total: ") && l.contains(&count));
+        let large = lines
+            .iter()
+            .position(|l| l.starts_with("large.bin") && l.contains("[="));
+        matches!((total, large), (Some(t), Some(l)) if t < l)
+    });
+    assert!(
+        seen,
+        "no overall line above the large file's bar:\n{screen}"
+    );
+    let total = screen.lines().find(|l| l.starts_with("total: ")).unwrap();
+    assert!(total.contains("MiB") && total.contains('%'), "{total}");
+    assert!(total.contains('['), "no overall bar drawn: {total}");
+    let bars = screen.lines().filter(|l| l.contains("[")).count();
+    assert!(bars <= 3, "bars for small files:\n{screen}");
+    // indicatif fills each bar's row with spaces to the last column, so
+    // with two bars tmux joins them (`-J`); a row whose text reaches the
+    // last column is one that wrapped.
+    for row in tmux.capture(false).lines() {
+        let used = row.trim_end().chars().count();
+        assert!(used < 80, "a row reaches column 80: {row:?}\n{screen}");
+    }
+    let (end, done) = tmux.wait_for(WAIT, |screen| exit_code(screen).is_some());
+    assert!(done && exit_code(&end).as_deref() == Some("0"), "{end}");
+    assert_eq!(
+        sha256_file(&dest.join("t/large.bin")),
+        sha256_file(&rig.root.path().join("t/large.bin"))
+    );
+}

@@ -110,6 +110,7 @@ pub fn files_label(done: usize, files: usize, room: usize) -> String {
     let forms = [
         format!("total: {done} of {files} files"),
         format!("total: {done}/{files} files"),
+        format!("total: {done}/{files}"),
         format!("{done}/{files} files"),
         format!("{done}/{files}"),
     ];
@@ -354,7 +355,8 @@ mod tests {
             (3, 10, 80, "total: 3 of 10 files"),
             (1234, 10_000, 24, "total: 1234/10000 files"),
             (10_000, 10_000, 24, "total: 10000/10000 files"),
-            (10_000, 10_000, 20, "10000/10000 files"),
+            (10_000, 10_000, 20, "total: 10000/10000"),
+            (10_000, 10_000, 17, "10000/10000 files"),
             (10_000, 10_000, 12, "10000/10000"),
             (10_000, 10_000, 6, "10000"),
             (10_000, 10_000, 3, "10…"),
