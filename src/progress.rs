@@ -1,10 +1,13 @@
 //! Progress on standard error, in one of three styles: indicatif bars on a
-//! terminal (one per file and an overall bar for several files, reconnects
-//! shown in the bar), short plain lines for logs (at most one per
-//! [`plain::INTERVAL`] or per 10 %), or nothing.
+//! terminal (an overall bar for several files — files done of total, bytes,
+//! rate, ETA — with a bar per file in flight under it, reconnects shown in
+//! the bar), short plain lines for logs (at most one per
+//! [`plain::INTERVAL`] or per 10 %, for a file and for a job of several
+//! files as a whole), or nothing.
 //!
 //! [`Progress`] is made once per command; [`FileProgress`] is the handle a
-//! transfer reports to. All output of a run goes through here, so notes and
+//! transfer reports to. Bytes moved without a handle (the small files of a
+//! session) count on the overall display only ([`Progress::advance`]). All output of a run goes through here, so notes and
 //! reconnect messages never tear a bar. Each bar's line is fitted to the
 //! terminal's width (`layout`) and fitted again when the width changes.
 
@@ -114,13 +117,13 @@ impl Progress {
         }
     }
 
-    /// `done` of `files` files are finished (the overall count; a smaller
-    /// `done` than one already given is ignored). Cheap: no text is made
-    /// per call.
+    /// `done` of the job's files are finished (the overall count; a
+    /// smaller `done` than one already given is ignored; `files` is the
+    /// job's count given to [`Progress::new`]). Cheap: no text is made per
+    /// call.
     pub fn file_done(&self, done: usize, files: usize) {
         if let Some(overall) = &self.overall {
-            debug_assert_eq!(files, overall.files, "file_done for another job");
-            overall.file_done(done);
+            overall.file_done(done.min(files));
         }
     }
 
@@ -136,7 +139,6 @@ impl Progress {
 /// The display of a job of several files as a whole: its bar above the
 /// files' bars, or its plain lines.
 struct Overall {
-    files: usize,
     /// Files finished (read by the bar's label when it is drawn).
     done: Arc<AtomicUsize>,
     bar: Option<FittedBar>,
@@ -165,12 +167,7 @@ impl Overall {
             }
             ProgressMode::None => return None,
         };
-        Some(Overall {
-            files,
-            done,
-            bar,
-            lines,
-        })
+        Some(Overall { done, bar, lines })
     }
 
     /// A file's count went from `from` to `to` bytes; `moved`: the bytes

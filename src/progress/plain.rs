@@ -132,6 +132,8 @@ pub struct JobLines {
     /// Bytes counted without moving now (skipped files, resumed parts):
     /// left out of the rate.
     credited: u64,
+    /// The line with every file done was printed.
+    ended: bool,
 }
 
 impl JobLines {
@@ -145,6 +147,7 @@ impl JobLines {
             started: now,
             position: 0,
             credited: 0,
+            ended: false,
         }
     }
 
@@ -157,12 +160,20 @@ impl JobLines {
         }
     }
 
-    /// The line to print with `done` files finished, if one is due at `now`.
+    /// The line to print with `done` files finished, if one is due at
+    /// `now`; the first time every file is done, always (failed files may
+    /// leave bytes uncounted), and nothing after that line.
     pub fn update(&mut self, done: usize, now: Instant) -> Option<String> {
+        if self.ended {
+            return None;
+        }
         let all_done = done >= self.files;
-        self.pace
-            .due(self.position, all_done, now)
-            .then(|| self.line(done, now))
+        let due = self.pace.due(self.position, all_done, now);
+        if !due && !all_done {
+            return None;
+        }
+        self.ended = all_done;
+        Some(self.line(done, now))
     }
 
     fn line(&self, done: usize, now: Instant) -> String {
@@ -298,6 +309,17 @@ mod tests {
             end,
             "total: 2 of 2 files, 1000 B of 1000 B (100%), 500 B/s, ETA 0s"
         );
+        // A failed file leaves bytes uncounted: the end is shown all the same.
+        let mut job = JobLines::new(2, 1000, start);
+        job.count(0, 500, true);
+        let at = start + Duration::from_secs(1);
+        assert!(job.update(1, at).is_some(), "50 %");
+        let end = job.update(2, at).expect("every file done");
+        assert!(
+            end.starts_with("total: 2 of 2 files, 500 B of 1000 B (50%)"),
+            "{end}"
+        );
+        assert!(job.update(2, at + INTERVAL).is_none(), "the end once");
     }
 
     #[test]
