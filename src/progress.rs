@@ -117,6 +117,23 @@ impl Progress {
         }
     }
 
+    /// `bytes` of a file without a [`FileProgress`] that the other side
+    /// already held (an identical file, skipped): they count on the overall
+    /// display like [`Progress::advance`], but not in the plain lines' rate.
+    pub fn skipped(&self, bytes: u64) {
+        if let Some(overall) = &self.overall {
+            overall.count(0, bytes, false);
+        }
+    }
+
+    /// Take back `bytes` given to [`Progress::advance`] that were lost (a
+    /// cut session: the small file is requested again from its start).
+    pub fn retract(&self, bytes: u64) {
+        if let Some(overall) = &self.overall {
+            overall.count(bytes, 0, true);
+        }
+    }
+
     /// `done` of the job's files are finished (the overall count; a
     /// smaller `done` than one already given is ignored; `files` is the
     /// job's count given to [`Progress::new`]). Cheap: no text is made per
@@ -506,5 +523,55 @@ fn adjust(bar: &ProgressBar, from: u64, to: u64) {
         bar.inc(to - from);
     } else {
         bar.dec(from - to);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overall_position(progress: &Progress) -> u64 {
+        let overall = progress.overall.as_ref().unwrap();
+        overall.bar.as_ref().unwrap().bar.position()
+    }
+
+    /// Bytes with and without a file's handle meet on the overall bar; no
+    /// handle, no bar of its own.
+    #[test]
+    fn the_overall_bar_counts_every_kind_of_byte() {
+        let progress = Progress::new(ProgressMode::Bar, false, 4, 10_000);
+        progress.advance(1000);
+        progress.skipped(500);
+        progress.retract(300);
+        assert_eq!(overall_position(&progress), 1200);
+        let file = progress.file("large.bin");
+        file.start(5000, 2000);
+        file.inc(1000);
+        assert_eq!(overall_position(&progress), 4200);
+        file.start(5000, 0);
+        assert_eq!(overall_position(&progress), 1200, "restarted from zero");
+        file.skipped(5000);
+        assert_eq!(overall_position(&progress), 6200);
+        progress.file_done(3, 4);
+        progress.file_done(2, 4);
+        let done = &progress.overall.as_ref().unwrap().done;
+        assert_eq!(done.load(Ordering::Relaxed), 3, "the count never goes back");
+    }
+
+    #[test]
+    fn one_file_or_no_display_has_no_overall() {
+        let cases = [
+            (ProgressMode::Bar, 1, false),
+            (ProgressMode::Bar, 2, true),
+            (ProgressMode::Plain, 1, false),
+            (ProgressMode::Plain, 2, true),
+            (ProgressMode::None, 2, false),
+        ];
+        for (mode, files, overall) in cases {
+            let progress = Progress::new(mode, false, files, 100);
+            assert_eq!(progress.overall.is_some(), overall, "{mode:?} {files}");
+            progress.advance(100);
+            progress.file_done(files, files);
+        }
     }
 }
