@@ -351,13 +351,13 @@ mod tests {
         let steps = 60_000;
         for step in 1..=steps {
             // A file every 6 ms, bytes in between; the last at the end.
-            let done = (step * files / steps) as usize;
+            let done = step * files / steps;
             job.count(0, total / steps as u64, true);
             let now = start + Duration::from_millis(step as u64);
             lines += usize::from(job.update(done, now).is_some());
         }
         let bound = 11 + steps / 5000;
-        assert!(lines <= bound as usize, "{lines} lines > {bound}");
+        assert!(lines <= bound, "{lines} lines > {bound}");
         assert!(lines >= 10, "{lines} lines: every tenth should show");
     }
 
