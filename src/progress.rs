@@ -7,19 +7,19 @@
 //!
 //! [`Progress`] is made once per command; [`FileProgress`] is the handle a
 //! transfer reports to. Bytes moved without a handle (the small files of a
-//! session) count on the overall display only ([`Progress::advance`]). All output of a run goes through here, so notes and
-//! reconnect messages never tear a bar. Each bar's line is fitted to the
-//! terminal's width (`layout`) and fitted again when the width changes.
+//! session) count on the overall display only ([`Progress::advance`]). All
+//! output of a run goes through here, so notes and reconnect messages never
+//! tear a bar. Each bar's line is fitted to the terminal's width (`layout`)
+//! and fitted again when the width changes.
 
 mod layout;
 mod plain;
 
+use std::fmt::Write;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use std::fmt::Write;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState};
 
