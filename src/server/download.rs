@@ -62,7 +62,7 @@ pub async fn serve<S: DataSocket>(
         Some(have) => identical(ctx, ws, &download, have, chunk_size).await?,
         None => false,
     };
-    let known = ctx.hashes.get(&download.etag, chunk_size);
+    let known = ctx.hashes.get(&download.etag, chunk_size).await;
     let start = match identical {
         // The client holds the file: nothing to send.
         true => Start::at_end(download.size),
@@ -84,10 +84,11 @@ pub async fn serve<S: DataSocket>(
     send_message(ws, &offer, ctx.limits.idle_timeout).await?;
     let (etag, size, offset) = (download.etag.clone(), download.size, start.offset);
     if !identical {
+        let watch = download.file.try_clone().ok();
         let plan = send_plan(ctx, download, chunk_size, start, known);
         let source = Source::new(plan, ws.get_ref().plain_tcp().is_some());
         if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
-            ctx.hashes.insert(&etag, chunk_size, hashes);
+            keep_hashes(ctx, watch, etag, chunk_size, hashes).await;
         }
     }
     await_verdict(ctx, ws, shutdown).await?;
@@ -97,6 +98,30 @@ pub async fn serve<S: DataSocket>(
         size,
         skipped: identical,
     })
+}
+
+/// Cache the hashes a download computed while it read the file, if the
+/// file (`watch`, another handle on it) still has the etag it had when
+/// it was opened: one changed in place meanwhile may have been read
+/// half old, half new.
+async fn keep_hashes(
+    ctx: &Arc<Context>,
+    watch: Option<File>,
+    etag: String,
+    chunk_size: u64,
+    hashes: FileHashes,
+) {
+    let Some(watch) = watch else { return };
+    let ctx = ctx.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        let unchanged = watch
+            .metadata()
+            .is_ok_and(|meta| crate::storage::etag(&meta) == etag);
+        if unchanged {
+            ctx.hashes.insert(&etag, chunk_size, hashes);
+        }
+    })
+    .await;
 }
 
 /// Where a download starts: at `offset`, after `state` (0 and the initial

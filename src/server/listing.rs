@@ -4,6 +4,8 @@
 //!
 //! The walk runs on a blocking thread; while it runs (hashing can take a
 //! while) the server pings the client so its silence time-out holds off.
+//! With `sha256`, digests come from the hash cache, and a file hashed here
+//! fills it (once per file version, however many ask at once).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,8 @@ use super::request::ListRequest;
 use super::shutdown::Shutdown;
 use super::translog::Moved;
 use crate::paths::{self, PathError, RelPath};
-use crate::protocol::{ErrorCode, Message};
+use crate::protocol::{EntryKind, ErrorCode, Message};
+use crate::storage::{ListOptions, Listing, StorageError};
 
 /// Encoded size of one `entries` message, well under the control limit.
 const BATCH_BYTES: usize = 12 * 1024;
@@ -45,9 +48,8 @@ where
 {
     let rel = parse_list_path(&request.path)
         .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
-    let storage = ctx.storage.clone();
-    let (walk_rel, options) = (rel.clone(), request.options);
-    let mut walk = tokio::task::spawn_blocking(move || storage.list(&walk_rel, options));
+    let (walk_ctx, walk_rel, options) = (ctx.clone(), rel.clone(), request.options);
+    let mut walk = tokio::task::spawn_blocking(move || walk_and_hash(&walk_ctx, &walk_rel, options));
     let listing = loop {
         tokio::select! {
             done = &mut walk => {
@@ -75,6 +77,49 @@ where
         entries: Some(count),
         skipped: false,
     })
+}
+
+/// The chunk size whose chaining values a listing's hashing keeps: the
+/// clients' default `--chunk-size`, so that a `get` after `ls --sha256`
+/// (or a tree download, which lists first) does not hash again.
+const LISTING_CHUNK_SIZE: u64 = 1 << 20;
+
+/// Walk `rel`; with `sha256`, each file's digest comes from the hash cache,
+/// or from one read of the file that fills the cache. Blocks.
+fn walk_and_hash(
+    ctx: &Context,
+    rel: &RelPath,
+    options: ListOptions,
+) -> Result<Listing, StorageError> {
+    let walk = ListOptions {
+        sha256: false,
+        ..options
+    };
+    let mut listing = ctx.storage.list(rel, walk)?;
+    if !options.sha256 {
+        return Ok(listing);
+    }
+    // A listing of one file names it by its file name alone.
+    let single = ctx.storage.open_download(rel).is_ok();
+    for entry in &mut listing.entries {
+        if entry.kind != EntryKind::File {
+            continue;
+        }
+        let file = match single {
+            true => rel.clone(),
+            false => rel.join(&entry.path),
+        };
+        let download = ctx.storage.open_download(&file)?;
+        let digest = super::identical::digest_blocking(ctx, &download, LISTING_CHUNK_SIZE)
+            .ok_or_else(|| {
+                StorageError::Io(crate::error::Error::local_io(
+                    format!("hashing {file}"),
+                    std::io::Error::other("the file changed while it was read"),
+                ))
+            })?;
+        entry.sha256 = Some(crate::chain::hex(&digest));
+    }
+    Ok(listing)
 }
 
 /// Send `entries` in `entries` messages of about [`BATCH_BYTES`] each.
