@@ -63,6 +63,13 @@ pub async fn serve<S: DataSocket>(
         None => false,
     };
     let known = ctx.hashes.get(&download.etag, chunk_size).await;
+    tracing::debug!(
+        "get /{path}: {}",
+        match known {
+            Some(_) => "chaining values from the hash cache",
+            None => "hashing while sending",
+        }
+    );
     let start = match identical {
         // The client holds the file: nothing to send.
         true => Start::at_end(download.size),
