@@ -194,7 +194,7 @@ impl HashCache {
     }
 
     async fn read_disk(&self, etag: &str) -> Option<disk::Entry> {
-        let disk = self.disk.clone()?;
+        let disk = self.disk.clone().filter(|d| d.may_hold(etag))?;
         let key = etag.to_string();
         tokio::task::spawn_blocking(move || disk.read(&key))
             .await
@@ -219,23 +219,22 @@ impl HashCache {
     }
 
     /// Remember the whole-file SHA-256 of `etag` (and persist it, unless
-    /// the cache directory holds an entry for `etag` already).
+    /// the cache directory holds an entry for `etag` already: one with
+    /// chaining values is not replaced by a digest alone).
     pub fn insert_digest(&self, etag: &str, digest: [u8; 32]) {
         self.lock().remember_digest(etag, digest);
-        if self.disk.as_ref().is_some_and(|d| !d.holds(etag)) {
-            let hashes = FileHashes {
-                states: Vec::new(),
-                digest,
-            };
-            self.persist(etag, 0, hashes);
-        }
+        let hashes = FileHashes {
+            states: Vec::new(),
+            digest,
+        };
+        self.persist(etag, 0, hashes, false);
     }
 
     /// Remember `hashes` of `etag` at `chunk_size`, and persist them.
     pub fn insert(&self, etag: &str, chunk_size: u64, hashes: FileHashes) {
         let hashes = Arc::new(hashes);
         self.remember(etag, chunk_size, hashes.clone());
-        self.persist(etag, chunk_size, Arc::unwrap_or_clone(hashes));
+        self.persist(etag, chunk_size, Arc::unwrap_or_clone(hashes), true);
     }
 
     /// Remember what an upload learnt about the file it put in place: its
@@ -254,13 +253,17 @@ impl HashCache {
         }
     }
 
-    /// Write an entry to the cache directory, off the async threads.
-    fn persist(&self, etag: &str, chunk_size: u64, hashes: FileHashes) {
+    /// Write an entry to the cache directory, off the async threads;
+    /// without `replace`, only when there is none for `etag` yet.
+    fn persist(&self, etag: &str, chunk_size: u64, hashes: FileHashes, replace: bool) {
         let Some(disk) = self.disk.clone() else {
             return;
         };
         let (key, entry) = (etag.to_string(), disk::Entry { chunk_size, hashes });
-        let write = move || disk.write(&key, &entry);
+        let write = move || match replace {
+            true => disk.write(&key, &entry),
+            false => disk.write_new(&key, &entry),
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(write)),
             Err(_) => write(),

@@ -78,9 +78,10 @@ where
 }
 
 /// The file's digest: cached, or read once. `None` when the file changed
-/// while it was read (then nothing is cached). Concurrent checks of one
-/// file version share one read ([`super::cache::HashCache::flight`]).
-async fn server_digest<K>(
+/// while it was read (then nothing is cached). Concurrent checks (and
+/// listings) of one file version share one read
+/// ([`super::cache::HashCache::flight`]).
+pub async fn server_digest<K>(
     ctx: &Arc<Context>,
     sink: &mut K,
     file: &Candidate<'_>,
@@ -123,28 +124,6 @@ where
             }
         }
     }
-}
-
-/// The digest of the file `download` opened, for a listing: cached, or
-/// read once (sharing the read with concurrent requests for the same
-/// file version). `None` when the file changed while it was read. Blocks.
-pub fn digest_blocking(
-    ctx: &Context,
-    download: &crate::storage::Download,
-    chunk_size: u64,
-) -> Option<[u8; 32]> {
-    if let Some(digest) = ctx.hashes.digest_blocking(&download.etag) {
-        return Some(digest);
-    }
-    let turn = ctx.hashes.flight(&download.etag);
-    let _turn = turn.blocking_lock();
-    learn(
-        ctx,
-        &download.file,
-        &download.etag,
-        download.size,
-        chunk_size,
-    )
 }
 
 /// With the file's turn held: the digest another pass just cached, or

@@ -49,8 +49,8 @@ where
     let rel = parse_list_path(&request.path)
         .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
     let (walk_ctx, walk_rel, options) = (ctx.clone(), rel.clone(), request.options);
-    let mut walk = tokio::task::spawn_blocking(move || walk_and_hash(&walk_ctx, &walk_rel, options));
-    let listing = loop {
+    let mut walk = tokio::task::spawn_blocking(move || walk_cached(&walk_ctx, &walk_rel, options));
+    let (mut listing, unhashed) = loop {
         tokio::select! {
             done = &mut walk => {
                 break done.map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
@@ -62,6 +62,13 @@ where
             refusal = shutdown.going_away() => return Err(refusal),
         }
     };
+    for (index, file) in unhashed {
+        let digest = tokio::select! {
+            digest = hash_once(ctx, sink, &file) => digest?,
+            refusal = shutdown.going_away() => return Err(refusal),
+        };
+        listing.entries[index].sha256 = Some(crate::chain::hex(&digest));
+    }
     let count = listing.entries.len();
     send_entries(sink, listing.entries, ctx.limits.idle_timeout).await?;
     let listed = Message::Listed {
@@ -84,24 +91,26 @@ where
 /// (or a tree download, which lists first) does not hash again.
 const LISTING_CHUNK_SIZE: u64 = 1 << 20;
 
-/// Walk `rel`; with `sha256`, each file's digest comes from the hash cache,
-/// or from one read of the file that fills the cache. Blocks.
-fn walk_and_hash(
+/// Walk `rel`; with `sha256`, each file's digest comes from the hash
+/// cache when it is there: the files it is not for are returned (their
+/// index in the listing and their path) for [`hash_once`]. Blocks.
+fn walk_cached(
     ctx: &Context,
     rel: &RelPath,
     options: ListOptions,
-) -> Result<Listing, StorageError> {
+) -> Result<(Listing, Vec<(usize, RelPath)>), StorageError> {
     let walk = ListOptions {
         sha256: false,
         ..options
     };
     let mut listing = ctx.storage.list(rel, walk)?;
+    let mut unhashed = Vec::new();
     if !options.sha256 {
-        return Ok(listing);
+        return Ok((listing, unhashed));
     }
     // A listing of one file names it by its file name alone.
     let single = ctx.storage.open_download(rel).is_ok();
-    for entry in &mut listing.entries {
+    for (index, entry) in listing.entries.iter_mut().enumerate() {
         if entry.kind != EntryKind::File {
             continue;
         }
@@ -110,16 +119,34 @@ fn walk_and_hash(
             false => rel.join(&entry.path),
         };
         let download = ctx.storage.open_download(&file)?;
-        let digest = super::identical::digest_blocking(ctx, &download, LISTING_CHUNK_SIZE)
-            .ok_or_else(|| {
-                StorageError::Io(crate::error::Error::local_io(
-                    format!("hashing {file}"),
-                    std::io::Error::other("the file changed while it was read"),
-                ))
-            })?;
-        entry.sha256 = Some(crate::chain::hex(&digest));
+        match ctx.hashes.digest_blocking(&download.etag) {
+            Some(digest) => entry.sha256 = Some(crate::chain::hex(&digest)),
+            None => unhashed.push((index, file)),
+        }
     }
-    Ok(listing)
+    Ok((listing, unhashed))
+}
+
+/// The digest of `file`, read once (sharing the read with whoever else
+/// needs it now) and kept in the hash cache, with its chaining values at
+/// [`LISTING_CHUNK_SIZE`].
+async fn hash_once<K>(ctx: &Arc<Context>, sink: &mut K, file: &RelPath) -> Result<[u8; 32], Refusal>
+where
+    K: Sink<WsMessage> + Unpin,
+{
+    let (storage, open) = (ctx.storage.clone(), file.clone());
+    let download = tokio::task::spawn_blocking(move || storage.open_download(&open))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    let candidate = super::identical::Candidate::of(&download, LISTING_CHUNK_SIZE);
+    super::identical::server_digest(ctx, sink, &candidate)
+        .await?
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::Internal,
+                format!("hashing /{file}: the file changed while it was read"),
+            )
+        })
 }
 
 /// Send `entries` in `entries` messages of about [`BATCH_BYTES`] each.

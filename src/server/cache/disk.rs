@@ -148,13 +148,10 @@ impl DiskCache {
 
     /// The entry of `key`, if a sound one is stored. Blocks.
     pub fn read(&self, key: &str) -> Option<Entry> {
-        let name = entry_name(key);
-        {
-            let index = self.index();
-            if index.complete && !index.entries.contains_key(&name) {
-                return None;
-            }
+        if !self.may_hold(key) {
+            return None;
         }
+        let name = entry_name(key);
         let path = self.dir.join(&name);
         let mut bytes = Vec::new();
         let mut file = File::open(&path).ok()?;
@@ -177,9 +174,20 @@ impl DiskCache {
         }
     }
 
-    /// Whether an entry of `key` is stored (as far as the index knows).
-    pub fn holds(&self, key: &str) -> bool {
-        self.index().entries.contains_key(&entry_name(key))
+    /// Whether an entry of `key` may be stored: false only when the index
+    /// knows every entry and not this one.
+    pub fn may_hold(&self, key: &str) -> bool {
+        let index = self.index();
+        !index.complete || index.entries.contains_key(&entry_name(key))
+    }
+
+    /// Store `entry` under `key` unless an entry of `key` is stored
+    /// already. Blocks; never fails.
+    pub fn write_new(&self, key: &str, entry: &Entry) {
+        let present = self.may_hold(key) && self.dir.join(entry_name(key)).exists();
+        if !present {
+            self.write(key, entry);
+        }
     }
 
     /// Store `entry` under `key`, replacing what was there, then prune the
@@ -394,7 +402,8 @@ mod tests {
         drop(cache);
         let cache = DiskCache::open(dir.path(), 3 * BLOCK * 4).unwrap();
         wait_scanned(&cache);
-        assert!(cache.holds("a"));
+        assert!(cache.may_hold("a"));
+        assert!(!cache.may_hold("b"));
         assert_eq!(cache.read("a"), Some(entry(4096, 2)));
         let path = dir.path().join(entry_name("a"));
         let mut bytes = fs::read(&path).unwrap();
