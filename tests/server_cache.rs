@@ -217,3 +217,33 @@ fn a_cache_dir_that_cannot_be_made_does_not_stop_serving() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--cache-dir"));
     assert!(!inside.exists());
 }
+
+#[test]
+fn concurrent_requests_for_one_unhashed_file_share_one_read() {
+    const BIG: u64 = 64 << 20;
+    const CLIENTS: usize = 6;
+    let t = setup();
+    let file = random_file(&t.root, "big.bin", BIG);
+    let sha = sha256_file(&file);
+    let before = rchar(t.server.pid());
+    let url = t.server.url("big.bin");
+    let listings: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            support::base_cmd()
+                .args(["ls", "--sha256", "--json", &url])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for listing in listings {
+        let out = listing.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).contains(&sha));
+    }
+    let read = rchar(t.server.pid()) - before;
+    assert!(
+        read < BIG + BIG / 2,
+        "{CLIENTS} listings read {read} bytes of a {BIG}-byte file"
+    );
+}
