@@ -158,7 +158,8 @@ pub struct ServeArgs {
     /// under ROOT), so a restart does not hash them again; an empty DIR
     /// keeps them in memory only [default: the platform cache dir,
     /// ~/.cache/wsresume/serve/<ROOT's hash>/ on Linux].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR",
+          value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
     pub cache_dir: Option<PathBuf>,
     /// Only log errors (a warning about listening beyond loopback without a
     /// token is still printed).

@@ -139,7 +139,11 @@ impl RelPath {
     /// `/` as a listing shows them (already checked by the walk).
     pub fn join(&self, tail: &str) -> RelPath {
         let mut segments = self.segments.clone();
-        segments.extend(tail.split('/').filter(|s| !s.is_empty()).map(str::to_string));
+        segments.extend(
+            tail.split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
         RelPath { segments }
     }
 

@@ -103,7 +103,12 @@ fn after_a_restart_a_file_served_before_is_not_hashed_again() {
     t.server.restart();
     fs::remove_file(&dest).unwrap();
     get(&t.server, "big.bin", &dest, &sha);
-    assert_eq!(logged(&t.server, FROM_CACHE), 1, "{}", t.server.stderr_text());
+    assert_eq!(
+        logged(&t.server, FROM_CACHE),
+        1,
+        "{}",
+        t.server.stderr_text()
+    );
     assert_eq!(logged(&t.server, HASHING), 0);
 
     // The client holds the file and says so: a restarted server answers
@@ -137,8 +142,18 @@ fn an_upload_and_a_listing_fill_the_cache_too() {
 
     t.server.restart();
     get(&t.server, "up.bin", &t.out.join("down.bin"), &sha);
-    get(&t.server, "listed.bin", &t.out.join("listed.bin"), &listed_sha);
-    assert_eq!(logged(&t.server, FROM_CACHE), 2, "{}", t.server.stderr_text());
+    get(
+        &t.server,
+        "listed.bin",
+        &t.out.join("listed.bin"),
+        &listed_sha,
+    );
+    assert_eq!(
+        logged(&t.server, FROM_CACHE),
+        2,
+        "{}",
+        t.server.stderr_text()
+    );
     assert_eq!(logged(&t.server, HASHING), 0);
 }
 
@@ -187,7 +202,12 @@ fn a_damaged_entry_is_a_miss() {
     }));
     t.server.restart();
     get(&t.server, "f.bin", &t.out.join("three"), &sha);
-    assert_eq!(logged(&t.server, FROM_CACHE), 1, "{}", t.server.stderr_text());
+    assert_eq!(
+        logged(&t.server, FROM_CACHE),
+        1,
+        "{}",
+        t.server.stderr_text()
+    );
 }
 
 #[test]
@@ -201,10 +221,21 @@ fn a_cache_dir_that_cannot_be_made_does_not_stop_serving() {
     let bad = blocker.join("cache");
     let server = Server::start(&root, &["--cache-dir", s(&bad)]);
     for dest in ["one", "two"] {
-        get(&server, "f.bin", &top.path().join(dest), &sha256_file(&file));
+        get(
+            &server,
+            "f.bin",
+            &top.path().join(dest),
+            &sha256_file(&file),
+        );
     }
     let log = server.stderr_text();
     assert_eq!(log.matches("hash cache").count(), 1, "{log}");
+
+    drop(server);
+    // An empty one: hashes in memory only.
+    let server = Server::start(&root, &["--cache-dir", ""]);
+    get(&server, "f.bin", &top.path().join("three"), &sha256_file(&file));
+    assert!(!server.stderr_text().contains("hash cache"));
 
     // A cache directory inside ROOT would be served: refused.
     let inside = root.join(".cache");

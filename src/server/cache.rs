@@ -291,7 +291,10 @@ mod tests {
         cache.insert("b", 64, hashes(10));
         assert!(cache.memory_get("a", 64).is_some());
         cache.insert("c", 64, hashes(10));
-        assert!(cache.memory_get("b", 64).is_none(), "b was least recently used");
+        assert!(
+            cache.memory_get("b", 64).is_none(),
+            "b was least recently used"
+        );
         assert!(cache.memory_get("a", 64).is_some());
         assert!(cache.memory_get("c", 64).is_some());
         assert!(
@@ -299,8 +302,15 @@ mod tests {
             "chunk size is part of the key"
         );
         cache.insert("huge", 64, hashes(100));
-        assert!(cache.memory_get("huge", 64).is_none(), "larger than the budget");
-        assert_eq!(cache.memory_digest("huge"), Some([0; 32]), "its digest is kept");
+        assert!(
+            cache.memory_get("huge", 64).is_none(),
+            "larger than the budget"
+        );
+        assert_eq!(
+            cache.memory_digest("huge"),
+            Some([0; 32]),
+            "its digest is kept"
+        );
     }
 
     #[test]
@@ -311,7 +321,11 @@ mod tests {
         }
         assert_eq!(cache.memory_digest("e0"), Some([1; 32]));
         cache.insert_digest("new", [2; 32]);
-        assert_eq!(cache.memory_digest("e1"), None, "the least recently used went");
+        assert_eq!(
+            cache.memory_digest("e1"),
+            None,
+            "the least recently used went"
+        );
         assert_eq!(cache.memory_digest("e0"), Some([1; 32]));
         assert_eq!(cache.memory_digest("new"), Some([2; 32]));
         assert_eq!(cache.memory_digest("unknown"), None);

@@ -100,9 +100,8 @@ where
         .map_err(|e| Refusal::new(ErrorCode::Internal, format!("reading the file: {e}")))?;
     let (read_ctx, etag) = (ctx.clone(), file.etag.to_string());
     let (size, chunk_size) = (file.size, file.chunk_size);
-    let read = tokio::task::spawn_blocking(move || {
-        learn(&read_ctx, &handle, &etag, size, chunk_size)
-    });
+    let read =
+        tokio::task::spawn_blocking(move || learn(&read_ctx, &handle, &etag, size, chunk_size));
     pinging(ctx, sink, read)
         .await?
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))

@@ -65,7 +65,9 @@ impl PlacedFile {
     /// The chunk size and the chaining value after every chunk but the
     /// last, when the sink kept them.
     pub fn chain(&self) -> Option<(u64, &[ChainState])> {
-        self.chain.get().map(|(size, states)| (*size, states.as_slice()))
+        self.chain
+            .get()
+            .map(|(size, states)| (*size, states.as_slice()))
     }
 
     /// Set the chaining values (once).
