@@ -158,8 +158,7 @@ pub struct ServeArgs {
     /// under ROOT), so a restart does not hash them again; an empty DIR
     /// keeps them in memory only [default: the platform cache dir,
     /// ~/.cache/wsresume/serve/<ROOT's hash>/ on Linux].
-    #[arg(long, value_name = "DIR",
-          value_parser = clap::builder::OsStringValueParser::new().map(PathBuf::from))]
+    #[arg(long, value_name = "DIR", value_parser = any_path())]
     pub cache_dir: Option<PathBuf>,
     /// Only log errors (a warning about listening beyond loopback without a
     /// token is still printed).
@@ -307,6 +306,12 @@ pub struct ConfigArgs {
     /// Client options (shown with their source).
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// A path value that may be empty (clap refuses empty paths by default).
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 #[cfg(test)]
