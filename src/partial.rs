@@ -509,7 +509,7 @@ impl Partial {
             )
         })?;
         if let Ok(meta) = self.part.metadata() {
-            let _ = self.placed.set(meta);
+            self.placed.set(meta);
         }
         if let Some(states) = self.chain_states(MAX_PLACED_STATES) {
             self.placed.set_chain(self.chunk_size, states);

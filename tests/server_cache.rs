@@ -234,7 +234,12 @@ fn a_cache_dir_that_cannot_be_made_does_not_stop_serving() {
     drop(server);
     // An empty one: hashes in memory only.
     let server = Server::start(&root, &["--cache-dir", ""]);
-    get(&server, "f.bin", &top.path().join("three"), &sha256_file(&file));
+    get(
+        &server,
+        "f.bin",
+        &top.path().join("three"),
+        &sha256_file(&file),
+    );
     assert!(!server.stderr_text().contains("hash cache"));
 
     // A cache directory inside ROOT would be served: refused.

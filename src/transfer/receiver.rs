@@ -57,9 +57,9 @@ impl PlacedFile {
         self.meta.get()
     }
 
-    /// Set the metadata (once).
-    pub fn set(&self, meta: std::fs::Metadata) -> std::result::Result<(), std::fs::Metadata> {
-        self.meta.set(meta)
+    /// Set the metadata (once; later calls change nothing).
+    pub fn set(&self, meta: std::fs::Metadata) {
+        let _ = self.meta.set(meta);
     }
 
     /// The chunk size and the chaining value after every chunk but the
