@@ -62,14 +62,7 @@ pub async fn serve<S: DataSocket>(
         Some(have) => identical(ctx, ws, &download, have, chunk_size).await?,
         None => false,
     };
-    let known = ctx.hashes.get(&download.etag, chunk_size).await;
-    tracing::debug!(
-        "get /{path}: {}",
-        match known {
-            Some(_) => "chaining values from the hash cache",
-            None => "hashing while sending",
-        }
-    );
+    let known = known_hashes(ctx, &download.etag, chunk_size, &path).await;
     let start = match identical {
         // The client holds the file: nothing to send.
         true => Start::at_end(download.size),
@@ -105,6 +98,23 @@ pub async fn serve<S: DataSocket>(
         size,
         skipped: identical,
     })
+}
+
+/// The chaining values of `etag` at `chunk_size`, if the hash cache has
+/// them (logged: the tests tell a restarted server's cache by it).
+async fn known_hashes(
+    ctx: &Context,
+    etag: &str,
+    chunk_size: u64,
+    path: &str,
+) -> Option<Arc<FileHashes>> {
+    let known = ctx.hashes.get(etag, chunk_size).await;
+    let how = match known {
+        Some(_) => "chaining values from the hash cache",
+        None => "hashing while sending",
+    };
+    tracing::debug!("get /{path}: {how}");
+    known
 }
 
 /// Cache the hashes a download computed while it read the file, if the
