@@ -13,7 +13,8 @@
 //! thread), and a miss in memory looks there before anyone hashes. And
 //! [`HashCache::flight`] gives one hashing pass per file version: whoever
 //! is about to hash a file takes its turn first, and finds the hashes
-//! cached when another pass just made them.
+//! cached when another pass just made them; concurrent downloads share
+//! their hashing chunk by chunk ([`HashCache::chain`]).
 
 mod disk;
 
@@ -21,6 +22,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use super::chains::{Chains, SharedChain};
 use crate::transfer::receiver::PlacedFile;
 use crate::transfer::sender::FileHashes;
 use disk::DiskCache;
@@ -37,6 +39,8 @@ pub struct HashCache {
     disk: Option<Arc<DiskCache>>,
     /// One turn per etag being hashed (see [`HashCache::flight`]).
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Chaining values being computed by downloads.
+    chains: Chains,
 }
 
 #[derive(Default)]
@@ -77,6 +81,7 @@ impl HashCache {
             inner: Mutex::new(Inner::default()),
             disk: None,
             flights: Mutex::default(),
+            chains: Chains::default(),
         }
     }
 
@@ -88,6 +93,14 @@ impl HashCache {
             disk: dir.and_then(|dir| DiskCache::open(dir, disk_budget)),
             ..HashCache::new(budget)
         }
+    }
+
+    /// The chain of values that concurrent downloads of the file `etag`
+    /// names (`size` bytes) at `chunk_size` compute together, or `None`
+    /// when it would have more values than the cache keeps.
+    pub fn chain(&self, etag: &str, size: u64, chunk_size: u64) -> Option<Arc<SharedChain>> {
+        let states = usize::try_from(size / chunk_size).ok()?;
+        (states <= self.max_states()).then(|| self.chains.join(etag, size, chunk_size))
     }
 
     /// The turn to hash the file `etag` names: whoever is about to read a

@@ -15,6 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::chains::{ChainSource, SharedChain, SharedStep};
 use super::context::Context;
 use super::frames::{self, DataSocket};
 use super::idle::IdleWatch;
@@ -86,7 +87,11 @@ pub async fn serve<S: DataSocket>(
     if !identical {
         let watch = download.file.try_clone().ok();
         let plan = send_plan(ctx, download, chunk_size, start, known);
-        let source = Source::new(plan, ws.get_ref().plain_tcp().is_some());
+        let sendfile = ws.get_ref().plain_tcp().is_some();
+        let shared = (sendfile && plan.offset == 0)
+            .then(|| ctx.hashes.chain(&etag, size, chunk_size))
+            .flatten();
+        let source = Source::new(plan, sendfile, shared);
         if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
             keep_hashes(ctx, watch, etag, chunk_size, hashes).await;
         }
@@ -312,16 +317,22 @@ enum Source {
         hashes: Arc<FileHashes>,
         schedule: Schedule,
     },
+    /// Hashes computed chunk by chunk with concurrent downloads of the same
+    /// file, on a plain TCP socket: data goes by `sendfile`.
+    Shared(ChainSource),
 }
 
 impl Source {
-    fn new(plan: sender::SendPlan, can_sendfile: bool) -> Source {
-        match plan.checks {
-            sender::Checks::Known(hashes) if can_sendfile => Source::Known {
+    fn new(plan: sender::SendPlan, can_sendfile: bool, shared: Option<Arc<SharedChain>>) -> Source {
+        match (&plan.checks, shared) {
+            (sender::Checks::Known(hashes), _) if can_sendfile => Source::Known {
                 schedule: Schedule::new(plan.offset, plan.size, plan.chunk_size),
+                hashes: hashes.clone(),
                 file: plan.file,
-                hashes,
             },
+            (sender::Checks::Compute { .. }, Some(chain)) => {
+                Source::Shared(ChainSource::new(plan.file, chain))
+            }
             _ => {
                 let (items, reader) = sender::spawn(plan);
                 Source::Reader { items, reader }
@@ -358,6 +369,17 @@ impl Source {
                     sha256: hashes.digest,
                 })),
             },
+            Source::Shared(source) => match source.next().await {
+                Ok(SharedStep::Range { offset, len }) => Ok(Outgoing::Range { offset, len }),
+                Ok(SharedStep::Chunk { index, state }) => {
+                    Ok(Outgoing::Item(Item::Chunk { index, state }))
+                }
+                Ok(SharedStep::Eof(sha256)) => Ok(Outgoing::Item(Item::Eof { sha256 })),
+                Err(e) => Err(Refusal::new(
+                    ErrorCode::Internal,
+                    format!("reading the file: {e}"),
+                )),
+            },
         }
     }
 
@@ -369,6 +391,7 @@ impl Source {
                 reader.await.ok().and_then(Result::ok).flatten()
             }
             Source::Known { .. } => None,
+            Source::Shared(source) => source.hashes(),
         }
     }
 
@@ -386,6 +409,9 @@ impl Source {
             },
             (Outgoing::Range { offset, len }, Source::Known { file, .. }) => {
                 frames::sendfile_binary(ws, file, offset, len, limit).await
+            }
+            (Outgoing::Range { offset, len }, Source::Shared(source)) => {
+                frames::sendfile_binary(ws, source.file(), offset, len, limit).await
             }
             (Outgoing::Range { .. }, Source::Reader { .. }) => Err(Refusal::new(
                 ErrorCode::Internal,
