@@ -27,6 +27,8 @@ pub struct SharedChain {
     /// Held while a chunk is hashed (on blocking threads only).
     hashing: Mutex<()>,
     progress: Mutex<Progress>,
+    /// Chunks hashed so far (each exactly once).
+    hashed: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -43,6 +45,7 @@ impl SharedChain {
             chunk_size,
             hashing: Mutex::new(()),
             progress: Mutex::default(),
+            hashed: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -104,6 +107,8 @@ impl SharedChain {
                 return Ok(());
             }
             let hasher = self.hash_chunk(file, next, state)?;
+            self.hashed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut progress = self.progress();
             match next == last {
                 true => progress.digest = Some(hasher.finalize()),
@@ -308,5 +313,41 @@ mod tests {
             };
             assert_eq!(chain.hashes(), Some(want), "{size} bytes");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_downloads_hash_each_chunk_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let (size, chunk) = (64 * 4096 + 10, 4096);
+        let data: Vec<u8> = (0..size).map(|j| (j % 253) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let chains = Chains::default();
+        let chain = chains.join("e", size, chunk);
+        let runs = (0..4).map(|_| {
+            let file = File::open(&path).unwrap();
+            let mut source = ChainSource::new(file, chains.join("e", size, chunk));
+            tokio::spawn(async move {
+                let (mut sent, mut checks) = (0u64, 0);
+                loop {
+                    match source.next().await.unwrap() {
+                        SharedStep::Range { offset, len } => {
+                            assert_eq!(offset, sent);
+                            sent += len as u64;
+                        }
+                        SharedStep::Chunk { .. } => checks += 1,
+                        SharedStep::Eof(digest) => return (sent, checks, digest),
+                    }
+                }
+            })
+        });
+        let want = crate::chain::sha256_file(&path).unwrap();
+        for run in runs.collect::<Vec<_>>() {
+            let (sent, checks, digest) = run.await.unwrap();
+            assert_eq!((sent, checks), (size, 64));
+            assert_eq!(crate::chain::hex(&digest), want);
+        }
+        let hashed = chain.hashed.load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(hashed, 65, "every chunk hashed once for four downloads");
     }
 }
