@@ -15,7 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-use super::chains::{ChainSource, SharedChain, SharedStep};
+use super::chains::{ChainSource, SharedStep};
 use super::context::Context;
 use super::frames::{self, DataSocket};
 use super::idle::IdleWatch;
@@ -87,11 +87,7 @@ pub async fn serve<S: DataSocket>(
     if !identical {
         let watch = download.file.try_clone().ok();
         let plan = send_plan(ctx, download, chunk_size, start, known);
-        let sendfile = ws.get_ref().plain_tcp().is_some();
-        let shared = (sendfile && plan.offset == 0)
-            .then(|| ctx.hashes.chain(&etag, size, chunk_size))
-            .flatten();
-        let source = Source::new(plan, sendfile, shared);
+        let source = Source::new(ctx, plan, ws.get_ref().plain_tcp().is_some(), &etag);
         if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
             keep_hashes(ctx, watch, etag, chunk_size, hashes).await;
         }
@@ -323,7 +319,15 @@ enum Source {
 }
 
 impl Source {
-    fn new(plan: sender::SendPlan, can_sendfile: bool, shared: Option<Arc<SharedChain>>) -> Source {
+    /// Cached hashes on plain TCP: `sendfile`; a whole file on plain TCP:
+    /// `sendfile` on the file's shared chain; otherwise a reading thread.
+    fn new(ctx: &Context, plan: sender::SendPlan, can_sendfile: bool, etag: &str) -> Source {
+        let shared = match &plan.checks {
+            sender::Checks::Compute { .. } if can_sendfile && plan.offset == 0 => {
+                ctx.hashes.chain(etag, plan.size, plan.chunk_size)
+            }
+            _ => None,
+        };
         match (&plan.checks, shared) {
             (sender::Checks::Known(hashes), _) if can_sendfile => Source::Known {
                 schedule: Schedule::new(plan.offset, plan.size, plan.chunk_size),
