@@ -2,7 +2,8 @@
 //! before a restart (from a download, an upload, a listing) are not learnt
 //! again; a file changed in place is never served with its old hashes; a
 //! damaged entry is a miss; a cache directory that cannot be made only
-//! turns persistence off, and one inside ROOT is refused.
+//! turns persistence off, and one inside ROOT is refused; concurrent
+//! listings and downloads of one unhashed file read it for hashing once.
 #![allow(clippy::unwrap_used)]
 
 use wsresume_testkit as support;
@@ -281,5 +282,37 @@ fn concurrent_requests_for_one_unhashed_file_share_one_read() {
     assert!(
         read < BIG + BIG / 2,
         "{CLIENTS} listings read {read} bytes of a {BIG}-byte file"
+    );
+}
+
+#[test]
+fn concurrent_downloads_of_one_unhashed_file_hash_it_once() {
+    const BIG: u64 = 32 << 20;
+    const CLIENTS: u64 = 6;
+    let t = setup();
+    let file = random_file(&t.root, "big.bin", BIG);
+    let sha = sha256_file(&file);
+    let before = rchar(t.server.pid());
+    let url = t.server.url("big.bin");
+    let gets: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let dest = t.out.join(format!("{i}.bin"));
+            let child = support::base_cmd()
+                .args(["get", "-q", &url, s(&dest)])
+                .spawn()
+                .unwrap();
+            (child, dest)
+        })
+        .collect();
+    for (mut child, dest) in gets {
+        assert!(child.wait().unwrap().success());
+        assert_eq!(sha256_file(&dest), sha);
+    }
+    // Each download sends the file (sendfile counts as read); hashing it
+    // reads it once more for all of them.
+    let read = rchar(t.server.pid()) - before;
+    assert!(
+        read < (CLIENTS + 2) * BIG,
+        "{CLIENTS} downloads read {read} bytes of a {BIG}-byte file"
     );
 }
