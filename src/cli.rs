@@ -154,6 +154,12 @@ pub struct ServeArgs {
     /// 30m, 12h, 7d); a client coming back to one is told and starts again.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     pub expire_uploads: String,
+    /// Keep the chaining values of files served or received in DIR (never
+    /// under ROOT), so a restart does not hash them again; an empty DIR
+    /// keeps them in memory only [default: the platform cache dir,
+    /// ~/.cache/wsresume/serve/<ROOT's hash>/ on Linux].
+    #[arg(long, value_name = "DIR", value_parser = any_path())]
+    pub cache_dir: Option<PathBuf>,
     /// Only log errors (a warning about listening beyond loopback without a
     /// token is still printed).
     #[arg(short, long)]
@@ -300,6 +306,12 @@ pub struct ConfigArgs {
     /// Client options (shown with their source).
     #[command(flatten)]
     pub client: ClientArgs,
+}
+
+/// A path value that may be empty (clap refuses empty paths by default).
+fn any_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().map(PathBuf::from)
 }
 
 #[cfg(test)]

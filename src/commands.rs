@@ -22,6 +22,8 @@ use output::Output;
 
 /// Memory for the server's cache of file hashes (32 bytes per chunk).
 const HASH_CACHE_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes of chaining values the server keeps in its cache directory.
+const HASH_CACHE_DISK_BYTES: u64 = 256 * 1024 * 1024;
 use crate::storage::LocalFs;
 use crate::{config, server};
 
@@ -128,6 +130,8 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
     let storage = LocalFs::new(&root)?;
+    let canonical = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+    let cache_dir = config::serve_cache_dir(args.cache_dir.as_deref(), &canonical)?;
     let access = Access {
         token: config::server_token(&args)?,
         tls: match (&args.tls_cert, &args.tls_key) {
@@ -144,7 +148,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("reading the listening address")?;
     let served = Served {
-        root: std::fs::canonicalize(&root).unwrap_or(root),
+        root: canonical,
         read_only: args.read_only,
         token: access.token.is_some(),
         tls: access.tls.is_some(),
@@ -161,7 +165,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let ctx = Context {
         storage: Arc::new(storage),
         writers: Writers::default(),
-        hashes: HashCache::new(HASH_CACHE_BYTES),
+        hashes: HashCache::persisted(
+            HASH_CACHE_BYTES,
+            cache_dir.as_deref(),
+            HASH_CACHE_DISK_BYTES,
+        ),
         read_only: args.read_only,
         limits,
     };

@@ -7,10 +7,12 @@
 
 use std::time::Duration;
 
+mod cache_dir;
 mod duration;
 mod file;
 mod layers;
 
+pub use cache_dir::serve_cache_dir;
 pub use duration::parse_duration;
 pub use file::ConfigFile;
 pub use layers::{ClientSettings, Setting, Source};

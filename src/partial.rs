@@ -69,6 +69,8 @@ const WRITEBACK_BYTES: u64 = 2 << 20;
 /// chunk later, when a background sync has returned.
 const INLINE_COMMIT_BYTES: u64 = 4 << 20;
 const STATE_LEN: u64 = 32;
+/// Most chaining values a finished partial hands on (4 MiB of them).
+const MAX_PLACED_STATES: usize = 1 << 17;
 
 /// The files a transfer into `target` keeps next to it.
 #[derive(Debug, Clone)]
@@ -507,7 +509,10 @@ impl Partial {
             )
         })?;
         if let Ok(meta) = self.part.metadata() {
-            let _ = self.placed.set(meta);
+            self.placed.set(meta);
+        }
+        if let Some(states) = self.chain_states(MAX_PLACED_STATES) {
+            self.placed.set_chain(self.chunk_size, states);
         }
         self.finished = true;
         self.pending.clear();

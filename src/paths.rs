@@ -135,6 +135,18 @@ impl RelPath {
         self.segments.last().map(String::as_str)
     }
 
+    /// This path followed by `tail`, a relative path of segments joined by
+    /// `/` as a listing shows them (already checked by the walk).
+    pub fn join(&self, tail: &str) -> RelPath {
+        let mut segments = self.segments.clone();
+        segments.extend(
+            tail.split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+        RelPath { segments }
+    }
+
     /// The path as a relative [`PathBuf`].
     pub fn to_path_buf(&self) -> PathBuf {
         self.segments.iter().collect()

@@ -96,6 +96,27 @@ impl Partial {
         Ok(ChainState(state))
     }
 
+    /// The chaining value after every verified chunk (the log, then what
+    /// waits to be logged), when that is every chunk below the file's end
+    /// and there are at most `max` of them: what the finished file's
+    /// [`super::Placed`] carries for a hash cache.
+    pub(super) fn chain_states(&self, max: usize) -> Option<Vec<ChainState>> {
+        let size = self.source.size;
+        let below_end = size.saturating_sub(1) / self.chunk_size;
+        let count = self.committed_chunks + self.pending.len() as u64;
+        if count != below_end || usize::try_from(count).ok()? > max {
+            return None;
+        }
+        let mut bytes = vec![0u8; usize::try_from(self.committed_chunks * STATE_LEN).ok()?];
+        self.chunks.read_exact_at(&mut bytes, 0).ok()?;
+        let mut states = Vec::with_capacity(count as usize);
+        for state in bytes.chunks_exact(STATE_LEN as usize) {
+            states.push(ChainState(state.try_into().ok()?));
+        }
+        states.extend_from_slice(&self.pending);
+        Some(states)
+    }
+
     fn log_len(&self) -> Result<u64> {
         self.chunks
             .metadata()

@@ -215,6 +215,11 @@ fn finish_renames_last_and_removes_the_state_files() {
     partial.finish().unwrap();
     assert_eq!(fs::read(&target).unwrap(), setup.bytes);
     assert_eq!(placed.get().map(fs::Metadata::len), Some(setup.source.size));
+    assert_eq!(
+        placed.chain(),
+        Some((C, &setup.states[..3])),
+        "the chaining values of every chunk below the end, for a hash cache"
+    );
     let left: Vec<PathBuf> = [&setup.paths.part, &setup.paths.state, &setup.paths.chunks]
         .into_iter()
         .chain([&setup.paths.tmp])

@@ -15,6 +15,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+use super::chains::{ChainSource, SharedStep};
 use super::context::Context;
 use super::frames::{self, DataSocket};
 use super::idle::IdleWatch;
@@ -62,7 +63,7 @@ pub async fn serve<S: DataSocket>(
         Some(have) => identical(ctx, ws, &download, have, chunk_size).await?,
         None => false,
     };
-    let known = ctx.hashes.get(&download.etag, chunk_size);
+    let known = known_hashes(ctx, &download.etag, chunk_size, &path).await;
     let start = match identical {
         // The client holds the file: nothing to send.
         true => Start::at_end(download.size),
@@ -84,10 +85,11 @@ pub async fn serve<S: DataSocket>(
     send_message(ws, &offer, ctx.limits.idle_timeout).await?;
     let (etag, size, offset) = (download.etag.clone(), download.size, start.offset);
     if !identical {
+        let watch = download.file.try_clone().ok();
         let plan = send_plan(ctx, download, chunk_size, start, known);
-        let source = Source::new(plan, ws.get_ref().plain_tcp().is_some());
+        let source = Source::new(ctx, plan, ws.get_ref().plain_tcp().is_some(), &etag);
         if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
-            ctx.hashes.insert(&etag, chunk_size, hashes);
+            keep_hashes(ctx, watch, etag, chunk_size, hashes).await;
         }
     }
     await_verdict(ctx, ws, shutdown).await?;
@@ -97,6 +99,47 @@ pub async fn serve<S: DataSocket>(
         size,
         skipped: identical,
     })
+}
+
+/// The chaining values of `etag` at `chunk_size`, if the hash cache has
+/// them (logged: the tests tell a restarted server's cache by it).
+async fn known_hashes(
+    ctx: &Context,
+    etag: &str,
+    chunk_size: u64,
+    path: &str,
+) -> Option<Arc<FileHashes>> {
+    let known = ctx.hashes.get(etag, chunk_size).await;
+    let how = match known {
+        Some(_) => "chaining values from the hash cache",
+        None => "hashing while sending",
+    };
+    tracing::debug!("get /{path}: {how}");
+    known
+}
+
+/// Cache the hashes a download computed while it read the file, if the
+/// file (`watch`, another handle on it) still has the etag it had when
+/// it was opened: one changed in place meanwhile may have been read
+/// half old, half new.
+async fn keep_hashes(
+    ctx: &Arc<Context>,
+    watch: Option<File>,
+    etag: String,
+    chunk_size: u64,
+    hashes: FileHashes,
+) {
+    let Some(watch) = watch else { return };
+    let ctx = ctx.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        let unchanged = watch
+            .metadata()
+            .is_ok_and(|meta| crate::storage::etag(&meta) == etag);
+        if unchanged {
+            ctx.hashes.insert(&etag, chunk_size, hashes);
+        }
+    })
+    .await;
 }
 
 /// Where a download starts: at `offset`, after `state` (0 and the initial
@@ -270,16 +313,30 @@ enum Source {
         hashes: Arc<FileHashes>,
         schedule: Schedule,
     },
+    /// Hashes computed chunk by chunk with concurrent downloads of the same
+    /// file, on a plain TCP socket: data goes by `sendfile`.
+    Shared(ChainSource),
 }
 
 impl Source {
-    fn new(plan: sender::SendPlan, can_sendfile: bool) -> Source {
-        match plan.checks {
-            sender::Checks::Known(hashes) if can_sendfile => Source::Known {
+    /// Cached hashes on plain TCP: `sendfile`; a whole file on plain TCP:
+    /// `sendfile` on the file's shared chain; otherwise a reading thread.
+    fn new(ctx: &Context, plan: sender::SendPlan, can_sendfile: bool, etag: &str) -> Source {
+        let shared = match &plan.checks {
+            sender::Checks::Compute { .. } if can_sendfile && plan.offset == 0 => {
+                ctx.hashes.chain(etag, plan.size, plan.chunk_size)
+            }
+            _ => None,
+        };
+        match (&plan.checks, shared) {
+            (sender::Checks::Known(hashes), _) if can_sendfile => Source::Known {
                 schedule: Schedule::new(plan.offset, plan.size, plan.chunk_size),
+                hashes: hashes.clone(),
                 file: plan.file,
-                hashes,
             },
+            (sender::Checks::Compute { .. }, Some(chain)) => {
+                Source::Shared(ChainSource::new(plan.file, chain))
+            }
             _ => {
                 let (items, reader) = sender::spawn(plan);
                 Source::Reader { items, reader }
@@ -316,6 +373,17 @@ impl Source {
                     sha256: hashes.digest,
                 })),
             },
+            Source::Shared(source) => match source.next().await {
+                Ok(SharedStep::Range { offset, len }) => Ok(Outgoing::Range { offset, len }),
+                Ok(SharedStep::Chunk { index, state }) => {
+                    Ok(Outgoing::Item(Item::Chunk { index, state }))
+                }
+                Ok(SharedStep::Eof(sha256)) => Ok(Outgoing::Item(Item::Eof { sha256 })),
+                Err(e) => Err(Refusal::new(
+                    ErrorCode::Internal,
+                    format!("reading the file: {e}"),
+                )),
+            },
         }
     }
 
@@ -327,6 +395,7 @@ impl Source {
                 reader.await.ok().and_then(Result::ok).flatten()
             }
             Source::Known { .. } => None,
+            Source::Shared(source) => source.hashes(),
         }
     }
 
@@ -344,6 +413,9 @@ impl Source {
             },
             (Outgoing::Range { offset, len }, Source::Known { file, .. }) => {
                 frames::sendfile_binary(ws, file, offset, len, limit).await
+            }
+            (Outgoing::Range { offset, len }, Source::Shared(source)) => {
+                frames::sendfile_binary(ws, source.file(), offset, len, limit).await
             }
             (Outgoing::Range { .. }, Source::Reader { .. }) => Err(Refusal::new(
                 ErrorCode::Internal,

@@ -78,8 +78,10 @@ where
 }
 
 /// The file's digest: cached, or read once. `None` when the file changed
-/// while it was read (then nothing is cached).
-async fn server_digest<K>(
+/// while it was read (then nothing is cached). Concurrent checks (and
+/// listings) of one file version share one read
+/// ([`super::cache::HashCache::flight`]).
+pub async fn server_digest<K>(
     ctx: &Arc<Context>,
     sink: &mut K,
     file: &Candidate<'_>,
@@ -87,48 +89,70 @@ async fn server_digest<K>(
 where
     K: Sink<WsMessage> + Unpin,
 {
-    if let Some(digest) = ctx.hashes.digest(file.etag) {
+    if let Some(digest) = ctx.hashes.digest(file.etag).await {
         return Ok(Some(digest));
     }
+    let turn = ctx.hashes.flight(file.etag).lock_owned();
+    let _turn = pinging(ctx, sink, turn).await?;
     let handle = file
         .file
         .try_clone()
         .map_err(|e| Refusal::new(ErrorCode::Internal, format!("reading the file: {e}")))?;
-    let (size, chunk_size, collect) = (file.size, file.chunk_size, ctx.hashes.max_states());
-    let mut read = tokio::task::spawn_blocking(move || {
-        let hashes = hash_file(&handle, size, chunk_size, collect)?;
-        let now = handle.metadata()?;
-        Ok::<_, std::io::Error>((hashes, crate::storage::etag(&now)))
-    });
-    let (hashes, etag_after) = loop {
+    let (read_ctx, etag) = (ctx.clone(), file.etag.to_string());
+    let (size, chunk_size) = (file.size, file.chunk_size);
+    let read =
+        tokio::task::spawn_blocking(move || learn(&read_ctx, &handle, &etag, size, chunk_size));
+    pinging(ctx, sink, read)
+        .await?
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// Await `work`, pinging the client meanwhile so its silence time-out
+/// holds off.
+async fn pinging<K, F>(ctx: &Context, sink: &mut K, work: F) -> Result<F::Output, Refusal>
+where
+    K: Sink<WsMessage> + Unpin,
+    F: std::future::Future,
+{
+    tokio::pin!(work);
+    loop {
         tokio::select! {
-            done = &mut read => {
-                let done = done.map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
-                match done {
-                    Ok(done) => break done,
-                    // Shrunk or unreadable now: not the file the etag named.
-                    Err(e) => {
-                        tracing::debug!("hashing for the identical check failed: {e}");
-                        return Ok(None);
-                    }
-                }
-            }
+            done = &mut work => return Ok(done),
             () = tokio::time::sleep(PING_EVERY) => {
                 send_frame(sink, WsMessage::Ping(bytes::Bytes::new()), ctx.limits.idle_timeout).await?;
             }
         }
-    };
-    if etag_after != file.etag {
-        return Ok(None);
     }
-    let (states, digest) = hashes;
+}
+
+/// With the file's turn held: the digest another pass just cached, or
+/// else read the file once and cache what the read learnt (the digest,
+/// and the chaining values when they fit) if the file did not change
+/// meanwhile. Blocks.
+fn learn(ctx: &Context, file: &File, etag: &str, size: u64, chunk_size: u64) -> Option<[u8; 32]> {
+    if let Some(digest) = ctx.hashes.digest_blocking(etag) {
+        return Some(digest);
+    }
+    let read = hash_file(file, size, chunk_size, ctx.hashes.max_states())
+        .and_then(|hashes| Ok((hashes, crate::storage::etag(&file.metadata()?))));
+    let ((states, digest), etag_after) = match read {
+        Ok(read) => read,
+        // Shrunk or unreadable now: not the file the etag named.
+        Err(e) => {
+            tracing::debug!("hashing {etag} failed: {e}");
+            return None;
+        }
+    };
+    if etag_after != etag {
+        return None;
+    }
     match states {
         Some(states) => ctx
             .hashes
-            .insert(file.etag, chunk_size, FileHashes { states, digest }),
-        None => ctx.hashes.insert_digest(file.etag, digest),
+            .insert(etag, chunk_size, FileHashes { states, digest }),
+        None => ctx.hashes.insert_digest(etag, digest),
     }
-    Ok(Some(digest))
+    Some(digest)
 }
 
 /// Read `size` bytes of `file` once: the digest, and the chaining value at

@@ -4,6 +4,8 @@
 //!
 //! The walk runs on a blocking thread; while it runs (hashing can take a
 //! while) the server pings the client so its silence time-out holds off.
+//! With `sha256`, digests come from the hash cache, and a file hashed here
+//! fills it (once per file version, however many ask at once).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +19,8 @@ use super::request::ListRequest;
 use super::shutdown::Shutdown;
 use super::translog::Moved;
 use crate::paths::{self, PathError, RelPath};
-use crate::protocol::{ErrorCode, Message};
+use crate::protocol::{EntryKind, ErrorCode, Message};
+use crate::storage::{ListOptions, Listing, StorageError};
 
 /// Encoded size of one `entries` message, well under the control limit.
 const BATCH_BYTES: usize = 12 * 1024;
@@ -45,10 +48,9 @@ where
 {
     let rel = parse_list_path(&request.path)
         .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
-    let storage = ctx.storage.clone();
-    let (walk_rel, options) = (rel.clone(), request.options);
-    let mut walk = tokio::task::spawn_blocking(move || storage.list(&walk_rel, options));
-    let listing = loop {
+    let (walk_ctx, walk_rel, options) = (ctx.clone(), rel.clone(), request.options);
+    let mut walk = tokio::task::spawn_blocking(move || walk_cached(&walk_ctx, &walk_rel, options));
+    let (mut listing, unhashed) = loop {
         tokio::select! {
             done = &mut walk => {
                 break done.map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
@@ -60,6 +62,13 @@ where
             refusal = shutdown.going_away() => return Err(refusal),
         }
     };
+    for (index, file) in unhashed {
+        let digest = tokio::select! {
+            digest = hash_once(ctx, sink, &file) => digest?,
+            refusal = shutdown.going_away() => return Err(refusal),
+        };
+        listing.entries[index].sha256 = Some(crate::chain::hex(&digest));
+    }
     let count = listing.entries.len();
     send_entries(sink, listing.entries, ctx.limits.idle_timeout).await?;
     let listed = Message::Listed {
@@ -75,6 +84,69 @@ where
         entries: Some(count),
         skipped: false,
     })
+}
+
+/// The chunk size whose chaining values a listing's hashing keeps: the
+/// clients' default `--chunk-size`, so that a `get` after `ls --sha256`
+/// (or a tree download, which lists first) does not hash again.
+const LISTING_CHUNK_SIZE: u64 = 1 << 20;
+
+/// Walk `rel`; with `sha256`, each file's digest comes from the hash
+/// cache when it is there: the files it is not for are returned (their
+/// index in the listing and their path) for [`hash_once`]. Blocks.
+fn walk_cached(
+    ctx: &Context,
+    rel: &RelPath,
+    options: ListOptions,
+) -> Result<(Listing, Vec<(usize, RelPath)>), StorageError> {
+    let walk = ListOptions {
+        sha256: false,
+        ..options
+    };
+    let mut listing = ctx.storage.list(rel, walk)?;
+    let mut unhashed = Vec::new();
+    if !options.sha256 {
+        return Ok((listing, unhashed));
+    }
+    // A listing of one file names it by its file name alone.
+    let single = ctx.storage.open_download(rel).is_ok();
+    for (index, entry) in listing.entries.iter_mut().enumerate() {
+        if entry.kind != EntryKind::File {
+            continue;
+        }
+        let file = match single {
+            true => rel.clone(),
+            false => rel.join(&entry.path),
+        };
+        let download = ctx.storage.open_download(&file)?;
+        match ctx.hashes.digest_blocking(&download.etag) {
+            Some(digest) => entry.sha256 = Some(crate::chain::hex(&digest)),
+            None => unhashed.push((index, file)),
+        }
+    }
+    Ok((listing, unhashed))
+}
+
+/// The digest of `file`, read once (sharing the read with whoever else
+/// needs it now) and kept in the hash cache, with its chaining values at
+/// [`LISTING_CHUNK_SIZE`].
+async fn hash_once<K>(ctx: &Arc<Context>, sink: &mut K, file: &RelPath) -> Result<[u8; 32], Refusal>
+where
+    K: Sink<WsMessage> + Unpin,
+{
+    let (storage, open) = (ctx.storage.clone(), file.clone());
+    let download = tokio::task::spawn_blocking(move || storage.open_download(&open))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    let candidate = super::identical::Candidate::of(&download, LISTING_CHUNK_SIZE);
+    super::identical::server_digest(ctx, sink, &candidate)
+        .await?
+        .ok_or_else(|| {
+            Refusal::new(
+                ErrorCode::Internal,
+                format!("hashing /{file}: the file changed while it was read"),
+            )
+        })
 }
 
 /// Send `entries` in `entries` messages of about [`BATCH_BYTES`] each.

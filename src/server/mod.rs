@@ -9,6 +9,7 @@
 
 mod busy;
 mod cache;
+mod chains;
 mod connection;
 mod context;
 mod download;

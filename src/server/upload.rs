@@ -80,11 +80,8 @@ where
     let result = pump(ctx, sink, stream, &mut task, &mut guard, shutdown).await;
     let _ = task.close().await;
     let digest = result?;
-    // The stored file's digest, for a client that sends it again.
-    if let Some(meta) = placed.as_ref().and_then(|p| p.get()) {
-        ctx.hashes
-            .insert_digest(&crate::storage::etag(meta), digest);
-    }
+    // The stored file's hashes, for a client that sends or gets it again.
+    ctx.hashes.insert_placed(placed.as_deref(), digest);
     Ok(Stored {
         path: rel.to_string(),
         offset,

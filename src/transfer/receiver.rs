@@ -41,8 +41,40 @@ pub trait ChunkSink: Send {
 
 /// The finished file's metadata, taken through the open file right after
 /// the rename (so it describes the file now at the target, with the times
-/// the rename gave it).
-pub type Placed = std::sync::Arc<std::sync::OnceLock<std::fs::Metadata>>;
+/// the rename gave it), and the chaining values the sink verified.
+pub type Placed = std::sync::Arc<PlacedFile>;
+
+/// What a sink tells about the file it put in place (see [`Placed`]).
+#[derive(Debug, Default)]
+pub struct PlacedFile {
+    meta: std::sync::OnceLock<std::fs::Metadata>,
+    chain: std::sync::OnceLock<(u64, Vec<ChainState>)>,
+}
+
+impl PlacedFile {
+    /// The placed file's metadata, once it is in place.
+    pub fn get(&self) -> Option<&std::fs::Metadata> {
+        self.meta.get()
+    }
+
+    /// Set the metadata (once; later calls change nothing).
+    pub fn set(&self, meta: std::fs::Metadata) {
+        let _ = self.meta.set(meta);
+    }
+
+    /// The chunk size and the chaining value after every chunk but the
+    /// last, when the sink kept them.
+    pub fn chain(&self) -> Option<(u64, &[ChainState])> {
+        self.chain
+            .get()
+            .map(|(size, states)| (*size, states.as_slice()))
+    }
+
+    /// Set the chaining values (once).
+    pub fn set_chain(&self, chunk_size: u64, states: Vec<ChainState>) {
+        let _ = self.chain.set((chunk_size, states));
+    }
+}
 
 /// What accepting an item led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -203,6 +203,11 @@ impl Server {
     pub fn stderr_text(&self) -> String {
         self.proc.stderr_text()
     }
+
+    /// The server's process id (for /proc/PID/...).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
+    }
 }
 
 impl Drop for Server {
