@@ -7,6 +7,7 @@ that issue 3 sets.
 The tree part's targets are issue 11's.
 """
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -216,9 +217,8 @@ def tree_label(meta):
 class TreeRuns:
     """The tree part's rows: medians of the finished runs, or why there are none."""
 
-    def __init__(self, rows, timeout):
+    def __init__(self, rows):
         self.runs = defaultdict(list)
-        self.timeout = timeout
         for r in rows:
             if r.get("kind") == "run":
                 self.runs[(r["link"], r["set"], r["op"], r["tool"])].append(r)
@@ -235,16 +235,17 @@ class TreeRuns:
         if value is not None:
             return f"{value:.2f}"
         status = rows[0]["status"]
-        return f"timeout (> {self.timeout} s)" if status == "timeout" else status
+        return f"timeout (> {rows[0].get('timeout_s')} s)" if status == "timeout" else status
 
     def ratio(self, link, set_, op, tool):
         mine, rsync = self.median(link, set_, op, tool), self.median(link, set_, op, "rsync")
         if mine is None or not rsync:
-            timed_out = any(r["status"] == "timeout" for r in self.runs.get((link, set_, op, tool), []))
+            timed_out = [r for r in self.runs.get((link, set_, op, tool), []) if r["status"] == "timeout"]
             if timed_out and rsync:
-                return f"> {self.timeout / rsync:.0f}"
+                return f"> {timed_out[0].get('timeout_s', 60) / rsync:.0f}"
             return ""
-        return f"{mine / rsync:.2f}"
+        value = mine / rsync
+        return f"{value:.2f}" if value < 10 else f"{value:.0f}"
 
     def curl_connections(self, link, set_):
         found = [r["detail"] for r in self.runs.get((link, set_, "get", "curl"), []) if r["status"] == "ok"]
@@ -255,7 +256,7 @@ def tree(rows):
     print("## Trees: get -r and send -r against rsync and curl\n")
     config = next((r for r in rows if r.get("kind") == "config"), {})
     sets = {r["set"]: r for r in rows if r.get("kind") == "set"}
-    timeout = config.get("timeout_s", "?")
+    timeouts = f"{config.get('timeout_s', '?')} s on loopback, {config.get('delay_timeout_s', '?')} s through the delay"
     parallel = config.get("parallel") or "not passed (the default)"
     print(
         f"Peers side by side in one run: {config.get('rsync', 'rsync')} as a daemon (`rsync -a` "
@@ -266,13 +267,19 @@ def tree(rows):
         f"in each direction. No-op: the same command again into the finished tree. Every output's "
         f"sha256sum manifest equals the source's. Times in seconds, "
         f"{'one run' if config.get('runs', 1) == 1 else 'medians of %s runs' % config.get('runs')}; × rsync: wsresume's time over rsync's; each run capped at "
-        f"{timeout} s. Tree scale {config.get('scale', 1)}.\n"
+        f"{timeouts}. Tree scale {config.get('scale', 1)}. {config.get('wsresume', '')}.\n"
     )
+    load = next((r for r in rows if r.get("kind") == "load"), None)
+    if load:
+        print(
+            f"Load average (1, 5, 15 min) at the start: {config.get('load_start')}; at the end: "
+            f"{load['load_end']} ({os.cpu_count()} CPUs).\n"
+        )
     for r in rows:
         if r.get("status") in ("failed", "wrong"):
             where = " ".join(str(r.get(k, "")) for k in ("link", "set", "op", "tool"))
             print(f"**Failed:** {where}: {r['status']} {r.get('detail', '')}\n")
-    runs = TreeRuns(rows, timeout)
+    runs = TreeRuns(rows)
     for link, title in LINKS.items():
         present = [s for s in sets if any(k[0] == link and k[1] == s for k in runs.runs)]
         if not present:
@@ -289,6 +296,10 @@ def tree(rows):
                     f"{runs.cell(link, s, op, 'wsresume')} | {runs.ratio(link, s, op, 'wsresume')} | "
                     f"{runs.ratio(link, s, op, 'curl')} |"
                 )
+        notes = sorted({f"{tree_label(sets[k[1]])} {dict(TREE_OPS)[k[2]]} by {k[3]}: {r['note']}"
+                        for k, rs in runs.runs.items() for r in rs if k[0] == link and r.get("note")})
+        for note in notes:
+            print(f"\n* {note}.")
         conns = {s: runs.curl_connections(link, s) for s in present}
         conns = ", ".join(f"{s}: {c}" for s, c in conns.items() if c)
         if conns:

@@ -18,15 +18,17 @@
 # finished tree (the no-op re-run), then send (rsync and wsresume) and its
 # no-op re-run. Every transfer is checked: the output's sha256sum manifest
 # (every file's path and SHA-256, so also the file count and no leftovers)
-# equals the source's. Each run is capped at BENCH_TREE_TIMEOUT seconds and
-# recorded as "timeout" past it. Also: a single small get through the delay
+# equals the source's. Each run is capped at BENCH_TREE_TIMEOUT seconds (120)
+# on loopback, BENCH_TREE_DELAY_TIMEOUT (60) through the delay, and recorded
+# as "timeout" past it; a no-op re-run after a transfer that timed out runs
+# into a tree completed with `cp -a` (noted in the report). Also: a single small get through the delay
 # vs curl of the same file (BENCH_TREE_SINGLE_RUNS each, medians), and a
 # single get of one file as large as the mixed tree's large files together
 # (loopback, freshly started server) to compare per-byte rates with the
 # mixed tree's get -r (also against a freshly started server).
 #
 #   BENCH_ONLY=tree bench/run.sh
-#   BENCH_ONLY=tree BENCH_TREE_SCALE=0.1 BENCH_TREE_TIMEOUT=30 bench/run.sh   # quick
+#   BENCH_ONLY=tree BENCH_TREE_SCALE=0.1 BENCH_TREE_DELAY_TIMEOUT=20 bench/run.sh  # quick
 #   BENCH_ONLY=tree BENCH_TREE_LINKS=loopback BENCH_TREE_SETS=t10k bench/run.sh
 #   BENCH_ONLY=tree BENCH_PARALLEL=4 bench/run.sh     # wsresume ... --parallel 4
 
@@ -35,11 +37,13 @@ TREE_LINKS=${BENCH_TREE_LINKS:-loopback delay}
 TREE_SETS=${BENCH_TREE_SETS:-t300 t10k mixed}
 TREE_DELAY_SETS=${BENCH_TREE_DELAY_SETS:-t300 t10k}
 TREE_DELAY_MS=${BENCH_TREE_DELAY_MS:-25}
-TREE_TIMEOUT=${BENCH_TREE_TIMEOUT:-60}
+TREE_TIMEOUT=${BENCH_TREE_TIMEOUT:-120}
+TREE_DELAY_TIMEOUT=${BENCH_TREE_DELAY_TIMEOUT:-60}
 TREE_RUNS=${BENCH_TREE_RUNS:-1}
 TREE_SINGLE_RUNS=${BENCH_TREE_SINGLE_RUNS:-5}
 WS_PAR=()
 PROXY_PIDS=()
+TREE_NOTE=""
 [ -z "${BENCH_PARALLEL:-}" ] || WS_PAR=(--parallel "$BENCH_PARALLEL")
 
 scaled() { python3 -c "import sys; print(max(1, round($1 * float(sys.argv[1]))))" "$TREE_SCALE"; }
@@ -139,13 +143,13 @@ tree_ports() {
   fi
 }
 
-# tree_time LINK SET OP TOOL OUT CMD...: run CMD (capped at TREE_TIMEOUT), then
+# tree_time LINK SET OP TOOL OUT CMD...: run CMD (capped at RUN_TIMEOUT), then
 # check OUT against SET's manifest, and record the result.
 tree_time() {
   local link=$1 set=$2 op=$3 tool=$4 out=$5 rc=0 t0 us status=ok detail=""; shift 5
   settle
   t0=$(usecs)
-  timeout -k 5 "$TREE_TIMEOUT" "$@" > "$WORK/tree-cmd.out" 2> "$WORK/tree-cmd.err" || rc=$?
+  timeout -k 5 "$RUN_TIMEOUT" "$@" > "$WORK/tree-cmd.out" 2> "$WORK/tree-cmd.err" || rc=$?
   us=$(( $(usecs) - t0 ))
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     status=timeout
@@ -160,8 +164,9 @@ tree_time() {
   fi
   log "tree: $link $set $op $tool: $status $(awk -v u="$us" 'BEGIN {printf "%.2f s", u / 1e6}')"
   record part=tree kind=run link="$link" set="$set" op="$op" tool="$tool" \
-    seconds="$(awk -v u="$us" 'BEGIN {printf "%.3f", u / 1e6}')" status="$status" detail="$detail"
-  LAST_STATUS=$status
+    seconds="$(awk -v u="$us" 'BEGIN {printf "%.3f", u / 1e6}')" status="$status" detail="$detail" \
+    note="$TREE_NOTE" timeout_s="$RUN_TIMEOUT"
+  LAST_STATUS=$status TREE_NOTE=""
 }
 
 # curl_config SET OUT PORT: one url/output pair per file of the tree.
@@ -185,29 +190,32 @@ tree_set() {
   rm -rf "$out/curl"
   tree_time "$link" "$set" get wsresume "$out/ws/$set" "$WS" get -r "$ws_url/trees/$set" "$out/ws/" -q "${WS_PAR[@]}"
   ws_ok=$LAST_STATUS
-  tree_noop "$link" "$set" noop_get rsync "$rs_ok" "$out/rsync/$set" rsync -a "$rsync_url/trees/$set/" "$out/rsync/$set/"
-  tree_noop "$link" "$set" noop_get wsresume "$ws_ok" "$out/ws/$set" "$WS" get -r "$ws_url/trees/$set" "$out/ws/" -q "${WS_PAR[@]}"
+  tree_noop "$link" "$set" noop_get rsync "$rs_ok" "$src" "$out/rsync/$set" rsync -a "$rsync_url/trees/$set/" "$out/rsync/$set/"
+  tree_noop "$link" "$set" noop_get wsresume "$ws_ok" "$src" "$out/ws/$set" "$WS" get -r "$ws_url/trees/$set" "$out/ws/" -q "${WS_PAR[@]}"
   rm -rf "$out"
 
   tree_time "$link" "$set" send rsync "$WORK/src/up/rsync/$set" rsync -a "$src/" "$rsync_url/up/rsync/$set/"
   rs_ok=$LAST_STATUS
   tree_time "$link" "$set" send wsresume "$WORK/src/up/ws/$set" "$WS" send -r "$src" "$ws_url/up/ws/" -q "${WS_PAR[@]}"
   ws_ok=$LAST_STATUS
-  tree_noop "$link" "$set" noop_send rsync "$rs_ok" "$WORK/src/up/rsync/$set" rsync -a "$src/" "$rsync_url/up/rsync/$set/"
-  tree_noop "$link" "$set" noop_send wsresume "$ws_ok" "$WORK/src/up/ws/$set" "$WS" send -r "$src" "$ws_url/up/ws/" -q "${WS_PAR[@]}"
+  tree_noop "$link" "$set" noop_send rsync "$rs_ok" "$src" "$WORK/src/up/rsync/$set" rsync -a "$src/" "$rsync_url/up/rsync/$set/"
+  tree_noop "$link" "$set" noop_send wsresume "$ws_ok" "$src" "$WORK/src/up/ws/$set" "$WS" send -r "$src" "$ws_url/up/ws/" -q "${WS_PAR[@]}"
   rm -rf "$WORK/src/up"
 }
 
-# tree_noop LINK SET OP TOOL STATUS_OF_THE_TRANSFER OUT CMD...: the re-run
-# into the finished tree, only when the transfer before it finished.
+# tree_noop LINK SET OP TOOL STATUS_OF_THE_TRANSFER SOURCE OUT CMD...: the
+# re-run into the finished tree. When the transfer before it did not finish
+# (a timeout), OUT is first made a finished copy of SOURCE with `cp -a`
+# (same contents and modification times), so the no-op is measured anyway.
 tree_noop() {
-  local link=$1 set=$2 op=$3 tool=$4 before=$5; shift 5
-  if [ "$before" = ok ]; then
-    tree_time "$link" "$set" "$op" "$tool" "$@"
-  else
-    record part=tree kind=run link="$link" set="$set" op="$op" tool="$tool" status=skipped \
-      detail="the transfer before it: $before"
+  local link=$1 set=$2 op=$3 tool=$4 before=$5 source=$6 out=$7; shift 5
+  if [ "$before" != ok ]; then
+    rm -rf "$out"; cp -a "$source" "$out"
+    log "tree: $link $set $op $tool: the transfer before it: $before; the tree completed with cp -a"
   fi
+  shift
+  [ "$before" = ok ] || TREE_NOTE="into a tree completed with cp -a (the transfer before it: $before)"
+  tree_time "$link" "$set" "$op" "$tool" "$@"
 }
 
 # tree_single_small: one small get through the delay vs curl of the same
@@ -256,9 +264,11 @@ tree_single_large() {
 
 part_tree() {
   local link set sets spec
-  record part=tree kind=config scale="$TREE_SCALE" delay_ms="$TREE_DELAY_MS" timeout_s="$TREE_TIMEOUT" \
+  record part=tree kind=config scale="$TREE_SCALE" delay_ms="$TREE_DELAY_MS" \
+    timeout_s="$TREE_TIMEOUT" delay_timeout_s="$TREE_DELAY_TIMEOUT" \
     runs="$TREE_RUNS" parallel="${BENCH_PARALLEL:-}" rsync="$(rsync --version | head -n1 | awk '{print $1, $3}')" \
-    curl="$(curl --version | head -n1 | cut -d' ' -f1,2)" nginx="$(nginx -v 2>&1 | cut -d/ -f2)"
+    curl="$(curl --version | head -n1 | cut -d' ' -f1,2)" nginx="$(nginx -v 2>&1 | cut -d/ -f2)" \
+    wsresume="$("$WS" --version)" load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
   for set in $TREE_SETS; do
     make_tree "$set"; spec=$(tree_spec "$set")
     record part=tree kind=set set="$set" files="$TREE_FILES" bytes="$TREE_BYTES" spec="$spec"
@@ -267,8 +277,8 @@ part_tree() {
   start_rsyncd
   for link in $TREE_LINKS; do
     case $link in
-      loopback) sets=$TREE_SETS ;;
-      delay) sets=$(for s in $TREE_SETS; do if [[ " $TREE_DELAY_SETS " == *" $s "* ]]; then echo "$s"; fi; done) ;;
+      loopback) sets=$TREE_SETS RUN_TIMEOUT=$TREE_TIMEOUT ;;
+      delay) RUN_TIMEOUT=$TREE_DELAY_TIMEOUT sets=$(for s in $TREE_SETS; do if [[ " $TREE_DELAY_SETS " == *" $s "* ]]; then echo "$s"; fi; done) ;;
       *) log "BENCH_TREE_LINKS: unknown link '$link' (loopback, delay)"; exit 2 ;;
     esac
     for set in $sets; do
@@ -291,4 +301,5 @@ part_tree() {
   if [[ " $TREE_SETS " == *" mixed "* ]] && [[ " $TREE_LINKS " == *" loopback "* ]]; then
     tree_single_large
   fi
+  record part=tree kind=load load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 }
