@@ -154,7 +154,7 @@ tree_time() {
   if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
     status=timeout
   elif [ "$rc" != 0 ]; then
-    status=failed detail="exit $rc: $(head -c 300 "$WORK/tree-cmd.err")"
+    status=failed detail="exit $rc: $(grep -m1 . "$WORK/tree-cmd.err" | head -c 300)"
   elif ! manifest "$out" | cmp -s - "$WORK/sums/tree-$set.sha256"; then
     status=wrong detail="the output's sha256sum manifest differs from the source's"
   fi
