@@ -176,7 +176,7 @@ curl_config() {
     "$WORK/sums/tree-$1.sha256"
 }
 
-# tree_set LINK SET RUN: every tool's get, no-op get, send, no-op send.
+# tree_set LINK SET: every tool's get, no-op get, send, no-op send.
 tree_set() {
   local link=$1 set=$2 src=$WORK/src/trees/$2 out=$WORK/out/tree ws_ok rs_ok
   local rsync_url="rsync://127.0.0.1:$C_RSYNC/bench" ws_url="ws://127.0.0.1:$C_WS"
