@@ -2,9 +2,12 @@
 that issue 3 sets.
 
     report.py compare TIMES SIZE SERVE_RSS   the 1 GiB comparison (medians)
-    report.py parts PARTS_JSONL              resume, memory, concurrency, small
+    report.py parts PARTS_JSONL              resume, memory, concurrency, small, tree
+
+The tree part's targets are issue 11's.
 """
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
@@ -192,12 +195,185 @@ def small(rows):
         print()
 
 
+TREE_OPS = (("get", "get -r"), ("noop_get", "no-op get -r"), ("send", "send -r"), ("noop_send", "no-op send -r"))
+LINKS = {"loopback": "loopback", "delay": "through the delay proxy"}
+
+
+def human_size(n):
+    for unit, size in (("GiB", 1 << 30), ("MiB", MIB), ("KiB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n / MIB:.1f} MiB"
+
+
+def tree_label(meta):
+    small_n, small_b, big_n, big_b = (int(x) for x in str(meta["spec"]).split())
+    label = f"{small_n:,} × {human_size(small_b)}"
+    if big_n:
+        label = f"{big_n} × {human_size(big_b)} + {label}"
+    return label
+
+
+class TreeRuns:
+    """The tree part's rows: medians of the finished runs, or why there are none."""
+
+    def __init__(self, rows):
+        self.runs = defaultdict(list)
+        for r in rows:
+            if r.get("kind") == "run":
+                self.runs[(r["link"], r["set"], r["op"], r["tool"])].append(r)
+
+    def median(self, *key):
+        done = [r["seconds"] for r in self.runs.get(key, []) if r["status"] == "ok"]
+        return statistics.median(done) if done else None
+
+    def cell(self, *key):
+        rows = self.runs.get(key)
+        if not rows:
+            return ""
+        value = self.median(*key)
+        if value is not None:
+            return f"{value:.2f}"
+        status = rows[0]["status"]
+        return f"timeout (> {rows[0].get('timeout_s')} s)" if status == "timeout" else status
+
+    def ratio(self, link, set_, op, tool):
+        mine, rsync = self.median(link, set_, op, tool), self.median(link, set_, op, "rsync")
+        if mine is None or not rsync:
+            timed_out = [r for r in self.runs.get((link, set_, op, tool), []) if r["status"] == "timeout"]
+            if timed_out and rsync:
+                return f"> {timed_out[0].get('timeout_s', 60) / rsync:.0f}"
+            return ""
+        value = mine / rsync
+        return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+
+    def curl_connections(self, link, set_):
+        found = [r["detail"] for r in self.runs.get((link, set_, "get", "curl"), []) if r["status"] == "ok"]
+        return found[0].split(": ")[-1] if found else ""
+
+
+def tree(rows):
+    print("## Trees: get -r and send -r against rsync and curl\n")
+    config = next((r for r in rows if r.get("kind") == "config"), {})
+    sets = {r["set"]: r for r in rows if r.get("kind") == "set"}
+    timeouts = f"{config.get('timeout_s', '?')} s on loopback, {config.get('delay_timeout_s', '?')} s through the delay"
+    parallel = config.get("parallel") or "not passed (the default)"
+    print(
+        f"Peers side by side in one run: {config.get('rsync', 'rsync')} as a daemon (`rsync -a` "
+        f"through rsync://), {config.get('curl', 'curl')} fetching every file of the tree on one "
+        f"keep-alive connection from nginx {config.get('nginx', '')} (get only), `wsresume get -r` / "
+        f"`send -r` against `wsresume serve` (started afresh for each tree; `--parallel`: {parallel}). "
+        f"The delay proxy (bench/delay_proxy.py) delivers every byte {config.get('delay_ms')} ms late "
+        f"in each direction. No-op: the same command again into the finished tree. Every output's "
+        f"sha256sum manifest equals the source's. Times in seconds, "
+        f"{'one run' if config.get('runs', 1) == 1 else 'medians of %s runs' % config.get('runs')}; × rsync: wsresume's time over rsync's; each run capped at "
+        f"{timeouts}. Tree scale {config.get('scale', 1)}. {config.get('wsresume', '')}.\n"
+    )
+    load = next((r for r in rows if r.get("kind") == "load"), None)
+    if load:
+        print(
+            f"Load average (1, 5, 15 min) at the start: {config.get('load_start')}; at the end: "
+            f"{load['load_end']} ({os.cpu_count()} CPUs).\n"
+        )
+    for r in rows:
+        if r.get("status") in ("failed", "wrong"):
+            where = " ".join(str(r.get(k, "")) for k in ("link", "set", "op", "tool"))
+            print(f"**Failed:** {where}: {r['status']} {r.get('detail', '')}\n")
+    runs = TreeRuns(rows)
+    for link, title in LINKS.items():
+        present = [s for s in sets if any(k[0] == link and k[1] == s for k in runs.runs)]
+        if not present:
+            continue
+        print(f"### {title.capitalize()}\n")
+        print("| tree | files | MiB | op | rsync | curl | wsresume | wsresume × rsync | curl × rsync |")
+        print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+        for s in present:
+            meta = sets[s]
+            for i, (op, label) in enumerate(TREE_OPS):
+                head = f"{tree_label(meta)} | {meta['files']:,} | {meta['bytes'] / MIB:.1f}" if i == 0 else " | |"
+                print(
+                    f"| {head} | {label} | {runs.cell(link, s, op, 'rsync')} | {runs.cell(link, s, op, 'curl')} | "
+                    f"{runs.cell(link, s, op, 'wsresume')} | {runs.ratio(link, s, op, 'wsresume')} | "
+                    f"{runs.ratio(link, s, op, 'curl')} |"
+                )
+        notes = sorted({f"{tree_label(sets[k[1]])} {dict(TREE_OPS)[k[2]]} by {k[3]}: {r['note']}"
+                        for k, rs in runs.runs.items() for r in rs if k[0] == link and r.get("note")})
+        for note in notes:
+            print(f"\n* {note}.")
+        conns = {s: runs.curl_connections(link, s) for s in present}
+        conns = ", ".join(f"{s}: {c}" for s, c in conns.items() if c)
+        if conns:
+            print(f"\ncurl's TCP connections per tree (`%{{num_connects}}` summed): {conns}.")
+        print()
+    tree_singles(rows, config)
+    tree_targets(runs, rows, sets)
+
+
+def tree_singles(rows, config):
+    small = defaultdict(list)
+    for r in rows:
+        if r.get("kind") == "single" and r["op"] == "small":
+            small[r["tool"]].append(r["seconds"])
+    if small:
+        rtt = 2 * float(config.get("delay_ms", 25)) / 1000
+        print(f"### One small file through the delay proxy ({rtt * 1000:.0f} ms round trip)\n")
+        print(f"A 4 KiB file, a new process each, {len(small['curl'])} runs each alternated; medians.\n")
+        print("| tool | s | round trips |")
+        print("|---|---:|---:|")
+        for tool in ("wsresume", "curl"):
+            if small[tool]:
+                m = statistics.median(small[tool])
+                print(f"| {'wsresume get' if tool == 'wsresume' else 'curl'} | {m:.3f} | {m / rtt:.1f} |")
+        print()
+
+
+def tree_per_byte(runs, rows, sets):
+    """(mixed tree MiB/s by get -r, single large get MiB/s), or None."""
+    large = [r for r in rows if r.get("kind") == "single" and r["op"] == "large" and r.get("status") == "ok"]
+    mixed = runs.median("loopback", "mixed", "get", "wsresume")
+    if not large or mixed is None or "mixed" not in sets:
+        return None
+    single = statistics.median(r["bytes"] / r["seconds"] for r in large) / MIB
+    return sets["mixed"]["bytes"] / mixed / MIB, single, large[0]["bytes"]
+
+
+def tree_targets(runs, rows, sets):
+    print("### Targets (issue 11)\n")
+    print("| target | value | | |")
+    print("|---|---:|---|---|")
+
+    def line(text, link, set_, op, limit):
+        if set_ not in sets:
+            return
+        value = runs.ratio(link, set_, op, "wsresume")
+        if not value:
+            return
+        ok = not value.startswith(">") and float(value) <= limit
+        print(f"| {text.format(tree_label(sets[set_]))} | {value} × rsync | ≤ {limit} | {verdict(ok)} |")
+
+    for op, label in (("get", "get -r"), ("send", "send -r")):
+        line(f"50 ms round trip, {{}}: `{label}`", "delay", "t300", op, 1.5)
+    for op, label in (("get", "get -r"), ("send", "send -r")):
+        line(f"loopback, {{}}: `{label}`", "loopback", "t10k", op, 1.5)
+    for op, label in (("noop_get", "get -r"), ("noop_send", "send -r")):
+        line(f"loopback, {{}}, no-op `{label}`", "loopback", "t10k", op, 1.0)
+    per_byte = tree_per_byte(runs, rows, sets)
+    if per_byte:
+        mixed, single, size = per_byte
+        print(
+            f"| mixed tree `get -r` per byte vs a single {human_size(size)} `get` | {mixed:.0f} vs "
+            f"{single:.0f} MiB/s | ≥ 1.0 × | {verdict(mixed >= single)} |"
+        )
+    print()
+
+
 def parts(path):
     rows = defaultdict(list)
     for line in open(path):
         row = json.loads(line)
         rows[row["part"]].append(row)
-    for name, show in (("resume", resume), ("memory", memory), ("concurrency", concurrency), ("small", small)):
+    shows = (("resume", resume), ("memory", memory), ("concurrency", concurrency), ("small", small), ("tree", tree))
+    for name, show in shows:
         if rows[name]:
             show(rows[name])
 

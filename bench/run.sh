@@ -15,18 +15,27 @@
 #                server (examples/loadgen.rs): time to first byte, server RSS
 #   small        BENCH_SMALL_COUNT (1000) sequential gets of a 4 KiB file vs
 #                as many curl requests to nginx
+#   tree         trees (300 x 16 KiB, 10,000 x 4 KiB, a mixed tree) by
+#                `get -r`/`send -r` vs rsync (daemon) and curl (one keep-alive
+#                connection), on loopback and through a 50 ms round-trip
+#                delay proxy; no-op re-runs; bench/tree.sh says more
+#                (BENCH_TREE_*, BENCH_PARALLEL)
+#
+# BENCH_NO_BUILD=1 uses target/release/wsresume as it is (no cargo build).
 #
 #   bench/run.sh                 # everything; compare at 1 GiB, 5 rounds
 #   BENCH_SIZE=256M BENCH_RUNS=3 bench/run.sh
 #   BENCH_ONLY=resume,small bench/run.sh
 #   BENCH_ONLY=resume BENCH_RESUME_SIZE=256M bench/run.sh
+#   BENCH_ONLY=tree bench/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+PATH=$PATH:/usr/sbin:/sbin # nginx
 SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-5}
 WORK=${BENCH_DIR:-/tmp/wsresume-bench}
-ONLY=${BENCH_ONLY:-compare,resume,memory,concurrency,small}
+ONLY=${BENCH_ONLY:-compare,resume,memory,concurrency,small,tree}
 RESUME_SIZE=${BENCH_RESUME_SIZE:-4G}
 MEM_SIZES=${BENCH_MEM_SIZES:-1G 4G}
 MEM_SEND=${BENCH_MEM_SEND:-1}
@@ -55,22 +64,29 @@ trap cleanup EXIT
 want() { [[ ",$ONLY," == *",$1,"* ]]; }
 
 install_tools() {
-  local need=()
-  command -v nginx >/dev/null || need+=(nginx)
+  local need=() sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
   command -v curl >/dev/null || need+=(curl)
   command -v openssl >/dev/null || need+=(openssl)
   [ -x /usr/bin/time ] || need+=(time)
   if want resume; then command -v strace >/dev/null || need+=(strace); fi
   if want concurrency; then command -v ss >/dev/null || need+=(iproute2); fi
+  if want tree; then command -v rsync >/dev/null || need+=(rsync); fi
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi
   if want compare && [ ! -x "$TOOLS/bin/websocat" ]; then
     log "installing websocat 1.x with cargo (a few minutes)"
     cargo install --quiet --locked websocat --version '^1' --root "$TOOLS"
   fi
-  cargo build --release --quiet
+  if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x "$WS" ]; then
+    log "BENCH_NO_BUILD=1: using $WS as it is ($("$WS" --version))"
+  else
+    cargo build --release --quiet
+  fi
   if want concurrency; then cargo build --release --quiet --example loadgen; fi
 }
 
@@ -101,6 +117,7 @@ events { worker_connections 1024; }
 http {
   access_log off;
   sendfile on;
+  keepalive_requests 1000000;
   server { listen 127.0.0.1:$NGINX_PORT; root $WORK/src; }
 }
 CONF
@@ -512,6 +529,9 @@ PY
   rm -rf "$wsdir" "$curldir"
 }
 
+# shellcheck source=bench/tree.sh
+. "$REPO/bench/tree.sh"
+
 write_results() {
   {
     echo "# wsresume benchmark results"
@@ -533,8 +553,8 @@ main() {
   local part
   for part in ${ONLY//,/ }; do
     case $part in
-      compare | resume | memory | concurrency | small) ;;
-      *) log "BENCH_ONLY: unknown part '$part' (compare, resume, memory, concurrency, small)"; exit 2 ;;
+      compare | resume | memory | concurrency | small | tree) ;;
+      *) log "BENCH_ONLY: unknown part '$part' (compare, resume, memory, concurrency, small, tree)"; exit 2 ;;
     esac
   done
   # 1,000 connections need more than 1,024 descriptors on each side.
@@ -542,7 +562,7 @@ main() {
   install_tools
   mkdir -p "$WORK/src" "$WORK/out"
   rm -f "$WORK/times" "$WORK/parts.jsonl"
-  for part in compare resume memory concurrency small; do
+  for part in compare resume memory concurrency small tree; do
     want "$part" || continue
     "part_$part"
     write_results
