@@ -226,3 +226,127 @@ fn pipelined_gets_are_answered_in_order_and_an_error_does_not_end_the_session() 
     assert!(matches!(read_get_answer(&mut ws), Answer::File { .. }));
     close(&mut ws);
 }
+
+#[test]
+fn eager_puts_land_whole_and_are_answered_in_order() {
+    let root = tmp();
+    let server = Server::start(root.path(), &[]);
+    let mut ws = session(server.addr());
+    let files: Vec<(String, Vec<u8>)> = [0usize, 1, 4096, 300_000, 1 << 20]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| (format!("d{}/f {i}", i % 2), random_bytes(len)))
+        .collect();
+    for (name, data) in &files {
+        send_eager(
+            &mut ws,
+            &format!("/{}", name.replace(' ', "%20")),
+            data,
+            &sha256(data),
+        );
+    }
+    for (name, data) in &files {
+        let done = next_message(&mut ws);
+        assert_eq!(done["type"], "done", "{name}: {done}");
+        assert_eq!(done["sha256"], sha256(data), "{name}");
+        let stored = std::fs::read(root.path().join(name)).unwrap();
+        assert!(stored == *data, "{name}: wrong content");
+    }
+    support::assert_no_leftovers(&[root.path()]);
+    close(&mut ws);
+}
+
+#[test]
+fn a_refused_eager_put_is_answered_alone_and_the_session_goes_on() {
+    let root = tmp();
+    std::fs::create_dir(root.path().join("dir")).unwrap();
+    let server = Server::start(root.path(), &["--max-file-size", "1000"]);
+    let mut ws = session(server.addr());
+    let good = random_bytes(500);
+    let big = random_bytes(2000);
+    // (path, data, eof digest, expected answer)
+    let cases = [
+        ("/bad", &good, sha256(b"other"), "integrity"),
+        ("/big", &big, sha256(&big), "too_large"),
+        ("/dir", &good, sha256(&good), "is_directory"),
+        ("/a%2fb", &good, sha256(&good), "forbidden"),
+        ("/ok", &good, sha256(&good), "done"),
+    ];
+    for (path, data, digest, _) in &cases {
+        send_eager(&mut ws, path, data, digest);
+    }
+    for (path, _, _, want) in &cases {
+        let answer = next_message(&mut ws);
+        let got = answer["code"].as_str().or(answer["type"].as_str());
+        assert_eq!(got, Some(*want), "{path}: {answer}");
+    }
+    assert_eq!(std::fs::read(root.path().join("ok")).unwrap(), good);
+    assert!(!root.path().join("bad").exists() && !root.path().join("big").exists());
+    ws.send_text(&get("/ok"));
+    let Answer::File { data, .. } = read_get_answer(&mut ws) else {
+        panic!("refused")
+    };
+    assert_eq!(data, good);
+    close(&mut ws);
+    support::assert_no_leftovers(&[root.path()]);
+}
+
+#[test]
+fn an_eager_put_to_a_target_being_uploaded_is_busy_and_identical_ones_are_skipped() {
+    let root = tmp();
+    let same = random_bytes(3000);
+    write(root.path(), "same", &same);
+    let server = Server::start(root.path(), &[]);
+    // A v1 upload to /busy, accepted and left waiting for its data.
+    let (mut v1, _) = open(server.addr(), "wsresume.v1");
+    v1.send_text(
+        r#"{"type":"put","path":"/busy","size":100,"chunk_size":4096,"source_id":"other"}"#,
+    );
+    assert_eq!(next_message(&mut v1)["type"], "accept");
+    let mut ws = session(server.addr());
+    let data = random_bytes(100);
+    send_eager(&mut ws, "/busy", &data, &sha256(&data));
+    let with_digest = format!(
+        r#"{{"type":"put","path":"/same","size":3000,"chunk_size":4096,"source_id":"x","sha256":"{}","eager":true}}"#,
+        sha256(&same)
+    );
+    ws.send_text(&with_digest);
+    ws.send_frame(BINARY, &same);
+    ws.send_text(&format!(r#"{{"type":"eof","sha256":"{}"}}"#, sha256(&same)));
+    let busy = next_message(&mut ws);
+    assert_eq!(busy["code"], "busy", "{busy}");
+    let skipped = next_message(&mut ws);
+    assert_eq!(
+        (&skipped["type"], &skipped["skipped"]),
+        (&"done".into(), &true.into()),
+        "{skipped}"
+    );
+    close(&mut ws);
+}
+
+/// A small file's target is never partial: before its `done` it holds
+/// the old version, after it the new one, whole.
+#[test]
+fn an_eager_put_replaces_its_target_whole_before_done() {
+    let root = tmp();
+    let target = root.path().join("t");
+    let old = random_bytes(1 << 20);
+    let new = random_bytes(1 << 20);
+    std::fs::write(&target, &old).unwrap();
+    let server = Server::start(root.path(), &[]);
+    let mut ws = session(server.addr());
+    ws.stream
+        .set_read_timeout(Some(Duration::from_millis(1)))
+        .unwrap();
+    send_eager(&mut ws, "/t", &new, &sha256(&new));
+    let done = loop {
+        let now = std::fs::read(&target).unwrap();
+        assert!(now == old || now == new, "partial target seen");
+        if let Some((TEXT, payload)) = ws.read_frame(Duration::from_millis(5)) {
+            break json(&String::from_utf8(payload).unwrap());
+        }
+    };
+    assert_eq!(done["type"], "done", "{done}");
+    assert!(std::fs::read(&target).unwrap() == new);
+    support::assert_no_leftovers(&[root.path()]);
+}
