@@ -12,20 +12,22 @@
 //! client's close ends it (answered); so does a silence of
 //! `--idle-timeout` (close 1000).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::batch::Batch;
 use super::context::Context;
-use super::download::{self, Ending};
+use super::download::{self, Ending, Opened};
 use super::frames::DataSocket;
 use super::refusal::{Refusal, close, feed_frame, flush_frames, received, refuse};
-use super::request::Request;
+use super::request::{GetRequest, Request};
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
 use super::{eager, listing, upload};
@@ -33,6 +35,14 @@ use crate::protocol::{ErrorCode, Message};
 
 /// How long the last answers, an error or a close may take at the end.
 const END_LIMIT: Duration = Duration::from_secs(2);
+/// Most `get`s already waiting that are opened together, in one call on
+/// the blocking pool...
+const READ_AHEAD: usize = 32;
+/// ... reading at most this many bytes of small files.
+const READ_AHEAD_BYTES: u64 = 8 << 20;
+
+/// What the next frame brings: a request, the end, or a refusal.
+type Next = Result<Result<Request, Stop>, Refusal>;
 
 /// How the session's requests stopped coming.
 enum Stop {
@@ -53,31 +63,123 @@ pub async fn run<S: DataSocket>(
 ) -> Result<Moved, Refusal> {
     log.begin_session();
     let mut batch = Batch::default();
+    let mut ahead = VecDeque::new();
     let mut first = Some(deadline);
     let ended = loop {
-        let request = match next_request(ctx, ws, &mut batch, first.take(), shutdown).await {
+        let next = match ahead.pop_front() {
+            Some(next) => next,
+            None => next_request(ctx, ws, &mut batch, first.take(), shutdown).await,
+        };
+        let request = match next {
             Ok(Ok(request)) => request,
             Ok(Err(stop)) => break Ok(stop),
             Err(refusal) => break Err(refusal),
         };
-        log.request(&request);
-        let plain_put = matches!(&request, Request::Put(p) if !p.eager);
-        let result = dispatch(ctx, ws, request, &mut batch, shutdown).await;
-        log.answered(&result);
-        if let Err(refusal) = result {
-            if ends_session(&refusal, plain_put) {
-                break Err(refusal);
-            }
-            let error = Message::Error {
-                code: refusal.code,
-                message: refusal.message,
-            };
-            if let Err(refusal) = batch.answer(ws, error, ctx.limits.idle_timeout).await {
-                break Err(refusal);
-            }
+        let mut session = Session {
+            ctx,
+            batch: &mut batch,
+            shutdown: &mut *shutdown,
+            log: &mut *log,
+        };
+        let handled = match request {
+            Request::Get(get) => session.gets(ws, get, &mut ahead).await,
+            request => session.handle(ws, request, None).await,
+        };
+        if let Err(refusal) = handled {
+            break Err(refusal);
         }
     };
     finish(ctx, ws, &mut batch, ended).await
+}
+
+/// What handling a request needs besides the socket.
+struct Session<'a> {
+    ctx: &'a Arc<Context>,
+    batch: &'a mut Batch,
+    shutdown: &'a mut Shutdown,
+    log: &'a mut TransferLog,
+}
+
+impl Session<'_> {
+    /// One request (its file already `opened`, for a read-ahead `get`):
+    /// logged, handled, a per-file refusal answered. An error ends the
+    /// session.
+    async fn handle<S: DataSocket>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        request: Request,
+        opened: Option<Result<Opened, Refusal>>,
+    ) -> Result<(), Refusal> {
+        self.log.request(&request);
+        let plain_put = matches!(&request, Request::Put(p) if !p.eager);
+        let result = dispatch(self.ctx, ws, request, opened, self.batch, self.shutdown).await;
+        self.log.answered(&result);
+        let Err(refusal) = result else {
+            return Ok(());
+        };
+        if ends_session(&refusal, plain_put) {
+            return Err(refusal);
+        }
+        let error = Message::Error {
+            code: refusal.code,
+            message: refusal.message,
+        };
+        self.batch
+            .answer(ws, error, self.ctx.limits.idle_timeout)
+            .await
+    }
+
+    /// A `get` and the `get`s already waiting behind it (at most
+    /// [`READ_AHEAD`]): once the batch is in place, their files are opened
+    /// (small ones read whole, up to [`READ_AHEAD_BYTES`]) in ONE call on
+    /// the blocking pool, then each is answered in order. The request that
+    /// stopped the read-ahead waits in `ahead`.
+    async fn gets<S: DataSocket>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        first: GetRequest,
+        ahead: &mut VecDeque<Next>,
+    ) -> Result<(), Refusal> {
+        let mut gets = vec![first];
+        while gets.len() < READ_AHEAD {
+            let Some(incoming) = ws.next().now_or_never() else {
+                break;
+            };
+            match classify(incoming) {
+                None => {}
+                Some(Ok(Ok(Request::Get(get)))) => gets.push(get),
+                Some(other) => {
+                    ahead.push_back(other);
+                    break;
+                }
+            }
+        }
+        self.batch.flush(self.ctx, ws).await?;
+        let (ctx, requests) = (self.ctx.clone(), gets.clone());
+        let opened = tokio::task::spawn_blocking(move || open_all(&ctx, &requests))
+            .await
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        for (get, opened) in gets.into_iter().zip(opened) {
+            self.handle(ws, Request::Get(get), opened).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Open the files of `gets` in order while the small files read stay
+/// within [`READ_AHEAD_BYTES`]; the rest are opened when served. Blocks.
+fn open_all(ctx: &Context, gets: &[GetRequest]) -> Vec<Option<Result<Opened, Refusal>>> {
+    let mut read = 0;
+    gets.iter()
+        .map(|get| {
+            if read > READ_AHEAD_BYTES {
+                return None;
+            }
+            let opened = download::open(ctx, get, Ending::Session);
+            read += opened.as_ref().map_or(0, Opened::whole_bytes);
+            Some(opened)
+        })
+        .collect()
 }
 
 /// Whether `refusal` ends the session rather than one request: malformed
@@ -99,6 +201,7 @@ async fn dispatch<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     request: Request,
+    opened: Option<Result<Opened, Refusal>>,
     batch: &mut Batch,
     shutdown: &mut Shutdown,
 ) -> Result<Moved, Refusal> {
@@ -106,9 +209,16 @@ async fn dispatch<S: DataSocket>(
         batch.flush(ctx, ws).await?;
     }
     match request {
-        Request::Get(get) => download::serve(ctx, ws, get, shutdown, Ending::Session)
-            .await
-            .map(Moved::from),
+        Request::Get(get) => match opened {
+            Some(opened) => {
+                download::serve_opened(ctx, ws, get, opened?, shutdown, Ending::Session)
+                    .await
+                    .map(Moved::from)
+            }
+            None => download::serve(ctx, ws, get, shutdown, Ending::Session)
+                .await
+                .map(Moved::from),
+        },
         Request::Put(put) if put.eager => eager::receive(ctx, ws, put, batch, shutdown)
             .await
             .map(Moved::from),
@@ -152,22 +262,29 @@ async fn next_request<S: DataSocket>(
                 }
             }
         };
-        if matches!(incoming, None | Some(Ok(WsMessage::Close(_)))) {
-            return Ok(Err(Stop::Closed));
-        }
-        match received(incoming)? {
-            WsMessage::Text(text) => {
-                return Ok(Ok(Request::from_message(Message::decode(&text)?)?));
-            }
-            WsMessage::Ping(_) | WsMessage::Pong(_) => {}
-            _ => {
-                return Err(Refusal::new(
-                    ErrorCode::BadRequest,
-                    "expected a request (get, put or list)",
-                ));
-            }
+        if let Some(next) = classify(incoming) {
+            return next;
         }
     }
+}
+
+/// What a frame read between requests means; None for pings and pongs.
+fn classify(incoming: Option<Result<WsMessage, WsError>>) -> Option<Next> {
+    if matches!(incoming, None | Some(Ok(WsMessage::Close(_)))) {
+        return Some(Ok(Err(Stop::Closed)));
+    }
+    let request = match received(incoming) {
+        Err(refusal) => Err(refusal),
+        Ok(WsMessage::Text(text)) => Message::decode(&text)
+            .map_err(Refusal::from)
+            .and_then(Request::from_message),
+        Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => return None,
+        Ok(_) => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            "expected a request (get, put or list)",
+        )),
+    };
+    Some(request.map(Ok))
 }
 
 /// End the session: make the batch durable (answering it when the
