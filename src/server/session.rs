@@ -27,7 +27,7 @@ use super::context::Context;
 use super::download::{self, Ending, Opened};
 use super::frames::DataSocket;
 use super::refusal::{Refusal, close, feed_frame, flush_frames, received, refuse};
-use super::request::{GetRequest, Request};
+use super::request::{GetRequest, PutRequest, Request};
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
 use super::{eager, listing, upload};
@@ -83,6 +83,7 @@ pub async fn run<S: DataSocket>(
         };
         let handled = match request {
             Request::Get(get) => session.gets(ws, get, &mut ahead).await,
+            Request::Put(put) if put.eager => session.eager_puts(ws, put, &mut ahead).await,
             request => session.handle(ws, request, None).await,
         };
         if let Err(refusal) = handled {
@@ -113,6 +114,17 @@ impl Session<'_> {
         self.log.request(&request);
         let plain_put = matches!(&request, Request::Put(p) if !p.eager);
         let result = dispatch(self.ctx, ws, request, opened, self.batch, self.shutdown).await;
+        self.conclude(ws, result, plain_put).await
+    }
+
+    /// A request's result: logged, and a per-file refusal answered. An
+    /// error ends the session.
+    async fn conclude<S: DataSocket>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        result: Result<Moved, Refusal>,
+        plain_put: bool,
+    ) -> Result<(), Refusal> {
         self.log.answered(&result);
         let Err(refusal) = result else {
             return Ok(());
@@ -163,6 +175,65 @@ impl Session<'_> {
             self.handle(ws, Request::Get(get), opened).await?;
         }
         Ok(())
+    }
+}
+
+impl Session<'_> {
+    /// An eager upload and those already waiting behind it (at most
+    /// [`READ_AHEAD`] files, [`READ_AHEAD_BYTES`]): their bodies read, then
+    /// ONE call on the blocking pool verifies, holds and writes them all
+    /// ([`eager::prepare`]), then each is concluded in order (the batch,
+    /// an answer). What stopped the group waits in `ahead`.
+    async fn eager_puts<S: DataSocket>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        first: PutRequest,
+        ahead: &mut VecDeque<Next>,
+    ) -> Result<(), Refusal> {
+        let mut group = Vec::new();
+        let (mut next, mut bytes) = (Some(first), 0);
+        while let Some(put) = next.take() {
+            bytes += put.size;
+            match eager::arrive(self.ctx, ws, put, self.shutdown).await {
+                Ok(arrived) => group.push(arrived),
+                Err(refusal) => ahead.push_back(Err(refusal)),
+            }
+            if group.len() < READ_AHEAD && bytes < READ_AHEAD_BYTES && ahead.is_empty() {
+                next = waiting_eager_put(ws, ahead);
+            }
+        }
+        let ctx = self.ctx.clone();
+        let (group, prepared) = tokio::task::spawn_blocking(move || {
+            let prepared: Vec<_> = group.iter().map(|a| eager::prepare(&ctx, a)).collect();
+            (group, prepared)
+        })
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        for (arrived, prepared) in group.into_iter().zip(prepared) {
+            self.log.request(&Request::Put(arrived.put.clone()));
+            let result = eager::conclude(self.ctx, ws, arrived, prepared, self.batch).await;
+            self.conclude(ws, result.map(Moved::from), false).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The eager upload waiting next on the socket, if that is what waits; any
+/// other request (or the end) goes to `ahead`.
+fn waiting_eager_put<S: DataSocket>(
+    ws: &mut WebSocketStream<S>,
+    ahead: &mut VecDeque<Next>,
+) -> Option<PutRequest> {
+    loop {
+        let incoming = ws.next().now_or_never()?;
+        match classify(incoming) {
+            None => {}
+            Some(Ok(Ok(Request::Put(put)))) if put.eager => return Some(put),
+            Some(other) => {
+                ahead.push_back(other);
+                return None;
+            }
+        }
     }
 }
 
@@ -219,9 +290,11 @@ async fn dispatch<S: DataSocket>(
                 .await
                 .map(Moved::from),
         },
-        Request::Put(put) if put.eager => eager::receive(ctx, ws, put, batch, shutdown)
-            .await
-            .map(Moved::from),
+        // The session loop takes eager uploads in groups (`eager_puts`).
+        Request::Put(put) if put.eager => Err(Refusal::new(
+            ErrorCode::Internal,
+            "an eager put outside its group",
+        )),
         Request::Put(put) => {
             let (mut sink, mut stream) = StreamExt::split(ws);
             upload::receive(ctx, &mut sink, &mut stream, put, shutdown)
