@@ -49,6 +49,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Drop a client that has not finished the upgrade and sent its request within this time (seconds, or 500ms, 10s, 1m)')
             [CompletionResult]::new('--idle-timeout', '--idle-timeout', [CompletionResultType]::ParameterName, 'Drop a connection on which nothing arrives for this long (seconds, or 90s, 5m, 1h)')
             [CompletionResult]::new('--expire-uploads', '--expire-uploads', [CompletionResultType]::ParameterName, 'Remove partial uploads untouched for this long (seconds, or 90s, 30m, 12h, 7d); a client coming back to one is told and starts again')
+            [CompletionResult]::new('--max-protocol', '--max-protocol', [CompletionResultType]::ParameterName, 'Highest protocol version offered to clients (tests only: 1 behaves as a server without sessions)')
             [CompletionResult]::new('--read-only', '--read-only', [CompletionResultType]::ParameterName, 'Serve downloads only; refuse uploads')
             [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Only log errors (a warning about listening beyond loopback without a token is still printed)')
             [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Only log errors (a warning about listening beyond loopback without a token is still printed)')

@@ -359,9 +359,7 @@ fn a_session_carries_plain_puts_and_lists_and_ends_on_idle_or_bad_messages() {
     let mut ws = session(server.addr());
     // A plain put: accept, data, eof, done; then the session goes on.
     let data = random_bytes(10_000);
-    ws.send_text(&format!(
-        r#"{{"type":"put","path":"/p","size":10000,"chunk_size":16384,"source_id":"p"}}"#
-    ));
+    ws.send_text(r#"{"type":"put","path":"/p","size":10000,"chunk_size":16384,"source_id":"p"}"#);
     assert_eq!(next_message(&mut ws)["type"], "accept");
     ws.send_frame(BINARY, &data);
     ws.send_text(&format!(r#"{{"type":"eof","sha256":"{}"}}"#, sha256(&data)));

@@ -405,3 +405,70 @@ pub async fn feed<S: DataSocket>(
 ) -> Result<(), Refusal> {
     feed_frame(ws, WsMessage::text(message.encode()), limit).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_broken_sessions_end_on_a_refusal() {
+        use ErrorCode::*;
+        // (code, plain put, half-written frame, ends the session)
+        let cases = [
+            (NotFound, false, false, false),
+            (Forbidden, false, false, false),
+            (IsDirectory, true, false, false),
+            (ReadOnly, true, false, false),
+            (TooLarge, false, false, false),
+            (Busy, true, false, false),
+            (Integrity, false, false, false),
+            (Integrity, true, false, true),
+            (Superseded, true, false, true),
+            (BadRequest, false, false, true),
+            (Internal, false, false, true),
+            (GoingAway, false, false, true),
+            (NotFound, false, true, true),
+        ];
+        for (code, plain_put, mid_frame, ends) in cases {
+            let mut refusal = Refusal::new(code, "m");
+            if mid_frame {
+                refusal = refusal.mid_frame();
+            }
+            assert_eq!(
+                ends_session(&refusal, plain_put),
+                ends,
+                "{code:?} {plain_put}"
+            );
+        }
+    }
+
+    #[test]
+    fn frames_between_requests_are_requests_pings_or_the_end() {
+        let get = r#"{"type":"get","path":"/a","chunk_size":4096}"#;
+        let kind = |incoming| match classify(incoming) {
+            None => "ping",
+            Some(Ok(Ok(_))) => "request",
+            Some(Ok(Err(Stop::Closed))) => "closed",
+            Some(Ok(Err(Stop::Idle))) => "idle",
+            Some(Err(refusal)) if refusal.code == ErrorCode::BadRequest => "bad",
+            Some(Err(_)) => "error",
+        };
+        let cases = [
+            (Some(Ok(WsMessage::text(get))), "request"),
+            (Some(Ok(WsMessage::Ping(Default::default()))), "ping"),
+            (Some(Ok(WsMessage::Pong(Default::default()))), "ping"),
+            (Some(Ok(WsMessage::Close(None))), "closed"),
+            (None, "closed"),
+            (Some(Ok(WsMessage::Binary(vec![1u8].into()))), "bad"),
+            (
+                Some(Ok(WsMessage::text(r#"{"type":"ack","offset":0}"#))),
+                "bad",
+            ),
+            (Some(Ok(WsMessage::text("not json"))), "bad"),
+        ];
+        for (incoming, want) in cases {
+            let shown = format!("{incoming:?}");
+            assert_eq!(kind(incoming), want, "{shown}");
+        }
+    }
+}
