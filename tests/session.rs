@@ -185,7 +185,8 @@ fn a_v1_connection_serves_one_request_and_no_eager_put() {
 #[test]
 fn pipelined_gets_are_answered_in_order_and_an_error_does_not_end_the_session() {
     let root = tmp();
-    let files: Vec<(String, Vec<u8>)> = [0usize, 1, 4096, 70_000, 300_000, 1 << 20]
+    // Up to 1 MiB: small, read whole; 3 MiB: streamed with chunk checks.
+    let files: Vec<(String, Vec<u8>)> = [0usize, 1, 4096, 70_000, 300_000, 1 << 20, 3 << 20]
         .iter()
         .enumerate()
         .map(|(i, &len)| (format!("f{i}"), random_bytes(len)))
@@ -585,4 +586,18 @@ fn many_small_eager_puts_on_one_session() {
         took.as_secs_f64(),
         count as f64 / took.as_secs_f64()
     );
+}
+
+#[test]
+fn a_shutdown_ends_a_waiting_session_with_1001() {
+    let root = tmp();
+    write(root.path(), "a", b"aaa");
+    let mut server = Server::start(root.path(), &[]);
+    let mut ws = session(server.addr());
+    ws.send_text(&get("/a"));
+    assert!(matches!(read_get_answer(&mut ws), Answer::File { .. }));
+    let waiting = std::thread::spawn(move || ws.read_close(WAIT));
+    assert_eq!(server.terminate().and_then(|st| st.code()), Some(0));
+    let (code, reason) = waiting.join().unwrap().expect("no close frame");
+    assert_eq!(code, 1001, "{reason}");
 }
