@@ -477,13 +477,13 @@ fn pipelined_gets(addr: SocketAddr, names: &[String], window: usize) -> (Duratio
 }
 
 /// Many small `get`s on one session: every byte arrives; prints the rate
-/// (`WSRESUME_SESSION_GETS` sets how many, default 2,000).
+/// (`WSRESUME_SESSION_GETS` sets how many, default 1,000).
 #[test]
 fn many_small_gets_on_one_session() {
     let count: usize = std::env::var("WSRESUME_SESSION_GETS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(1_000);
     let root = tmp();
     let names: Vec<String> = (0..count).map(|i| format!("f{i:05}")).collect();
     let data = random_bytes(4096);
@@ -562,13 +562,13 @@ fn pipelined_puts(addr: SocketAddr, names: &[String], data: &[u8], window: usize
 }
 
 /// Many small eager `put`s on one session: every file lands whole; prints
-/// the rate (`WSRESUME_SESSION_PUTS` sets how many, default 2,000).
+/// the rate (`WSRESUME_SESSION_PUTS` sets how many, default 1,000).
 #[test]
 fn many_small_eager_puts_on_one_session() {
     let count: usize = std::env::var("WSRESUME_SESSION_PUTS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(1_000);
     let root = tmp();
     let names: Vec<String> = (0..count).map(|i| format!("d{}/f{i:05}", i % 10)).collect();
     let data = random_bytes(4096);
