@@ -1,7 +1,9 @@
 //! A session (`wsresume.v2`): many requests on one connection, pipelined
-//! by the client. Requests are read one after another and handled strictly
-//! in order, each answered in order; the next one is read only when the
-//! previous one is finished (TCP flow control bounds the backlog).
+//! by the client. Requests are handled strictly one after another, each
+//! answered in order; only requests already waiting are taken a little
+//! ahead (a group of `get`s opened together, a group of eager `put`s
+//! written together), the rest wait in the socket (TCP flow control bounds
+//! the backlog).
 //!
 //! Answers are queued, not flushed, while another request is already
 //! waiting; when none is, the batch of eager uploads is made durable and
