@@ -160,6 +160,11 @@ pub struct ServeArgs {
     /// ~/.cache/wsresume/serve/<ROOT's hash>/ on Linux].
     #[arg(long, value_name = "DIR", value_parser = any_path())]
     pub cache_dir: Option<PathBuf>,
+    /// Highest protocol version offered to clients (tests only: 1 behaves
+    /// as a server without sessions).
+    #[arg(long, value_name = "N", default_value_t = 2, hide = true,
+          value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub max_protocol: u8,
     /// Only log errors (a warning about listening beyond loopback without a
     /// token is still printed).
     #[arg(short, long)]
