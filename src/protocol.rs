@@ -12,6 +12,10 @@ use crate::error::Error;
 
 /// The WebSocket subprotocol naming this protocol version.
 pub const SUBPROTOCOL: &str = "wsresume.v1";
+/// The session protocol (many requests per connection, pipelined).
+pub const SUBPROTOCOL_V2: &str = "wsresume.v2";
+/// Largest file a session carries in one piece (eager `put`, in-memory `get`).
+pub const SMALL_FILE_MAX: u64 = 1 << 20;
 /// Most entries in one listing, on both sides (memory bound).
 pub const MAX_LIST_ENTRIES: usize = 100_000;
 /// Largest binary frame a sender produces.
@@ -104,6 +108,10 @@ pub struct Put {
     /// `mode & 0o777`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
+    /// Session only: the data and `eof` follow at once, without `accept`;
+    /// the server answers with one `done` or `error`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub eager: bool,
 }
 
 /// `offer`: what the server will send for a `get`.
@@ -437,6 +445,7 @@ mod tests {
                     sha256: None,
                     mtime_ns: None,
                     mode: None,
+                    eager: false,
                 }),
                 r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s"}"#.into(),
             ),
@@ -449,6 +458,7 @@ mod tests {
                     sha256: Some("cd".into()),
                     mtime_ns: Some(-1_500_000_000),
                     mode: Some(0o640),
+                    eager: false,
                 }),
                 r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s","sha256":"cd","mtime_ns":-1500000000,"mode":416}"#.into(),
             ),

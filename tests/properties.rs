@@ -81,6 +81,7 @@ fn message() -> impl Strategy<Value = Message> {
                         sha256,
                         mtime_ns,
                         mode,
+                        eager: false,
                     }
                 )
             ),

@@ -260,6 +260,7 @@ impl Upload<'_> {
             sha256: self.source.sha256.clone().filter(|_| !plain),
             mtime_ns: Some(self.source.identity.mtime_ns).filter(|_| !plain),
             mode: Some(self.source.mode).filter(|_| self.opts.preserve && !plain),
+            eager: false,
         })
     }
 
