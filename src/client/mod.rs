@@ -10,6 +10,7 @@ pub mod get;
 pub mod list;
 mod retry;
 pub mod send;
+pub mod session;
 mod stdout;
 
 use std::sync::Arc;
