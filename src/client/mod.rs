@@ -24,6 +24,9 @@ pub struct ClientOptions {
     pub token: Option<String>,
     /// `--retries`.
     pub retries: u32,
+    /// `--parallel`: session connections of a tree, and large files in
+    /// flight at once.
+    pub parallel: usize,
     /// `--retry-max-delay`.
     pub retry_max_delay: Duration,
     /// `--timeout`: silence after which a connection is dead.

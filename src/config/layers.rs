@@ -52,6 +52,8 @@ pub struct ClientSettings {
     pub token: Setting<Option<String>>,
     /// `--retries`.
     pub retries: Setting<u32>,
+    /// `--parallel`.
+    pub parallel: Setting<u32>,
     /// `--retry-max-delay`.
     pub retry_max_delay: Setting<Duration>,
     /// `--timeout`.
@@ -68,6 +70,10 @@ pub struct ClientSettings {
 
 /// Defaults of the client settings.
 pub const DEFAULT_RETRIES: u32 = 10;
+/// Default `--parallel` (measured: see BENCHMARKS.md).
+pub const DEFAULT_PARALLEL: u32 = 2;
+/// Largest `--parallel`.
+pub const MAX_PARALLEL: u32 = 64;
 /// Default `--retry-max-delay`.
 pub const DEFAULT_RETRY_MAX_DELAY: Duration = Duration::from_secs(30);
 /// Default `--timeout`.
@@ -227,6 +233,13 @@ impl ClientSettings {
                 "WSRESUME_RETRIES",
                 f.retries,
                 DEFAULT_RETRIES,
+                number,
+            )?,
+            parallel: layer(
+                ("--parallel", args.parallel),
+                "WSRESUME_PARALLEL",
+                f.parallel,
+                DEFAULT_PARALLEL,
                 number,
             )?,
             retry_max_delay: duration_layer(

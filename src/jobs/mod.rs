@@ -11,6 +11,7 @@
 
 pub mod dest;
 pub mod files;
+mod parallel;
 pub mod setup;
 pub mod tree;
 
@@ -146,9 +147,7 @@ pub enum Ran {
 /// several files failed.
 pub async fn run(job: Job, opts: &ClientOptions, reporter: &dyn Reporter) -> anyhow::Result<Ran> {
     let count = job.files.len();
-    let total = job.files.iter().map(|f| f.size).sum();
-    let progress = Progress::new(opts.progress, !opts.quiet, count, total);
-    let mut summary = Summary {
+    let summary = Summary {
         direction: job.direction,
         tree: job.tree,
         files: count,
@@ -156,6 +155,16 @@ pub async fn run(job: Job, opts: &ClientOptions, reporter: &dyn Reporter) -> any
         skipped: 0,
         failed: 0,
     };
+    if job.tree && !job.probe {
+        // Trees: small files in sessions, large ones alongside.
+        let (mut summary, failures) = parallel::run(&job, opts, reporter, summary).await;
+        summary.failed = failures.len();
+        reporter.finished(&summary);
+        return several_failed(failures, count).map(|()| Ran::Done);
+    }
+    let total = job.files.iter().map(|f| f.size).sum();
+    let progress = Progress::new(opts.progress, !opts.quiet, count, total);
+    let mut summary = summary;
     let mut failures = Vec::new();
     for (done, file) in job.files.iter().enumerate() {
         know_local_digest(file).await;

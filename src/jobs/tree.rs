@@ -94,6 +94,9 @@ pub async fn get_tree(
     }
     let top = dest::tree_target(dest, url, create_dirs)?;
     dest::create_tree_dir(&top)?;
+    // One lock for the whole tree (`TOP.wsresume-lock`): small files of
+    // its sessions take none of their own.
+    let _lock = crate::client::get::lock_target(&top, opts, &FileProgress::hidden()).await?;
     let url = dir_url;
     let mut files = Vec::new();
     for (rel, size) in remote {
