@@ -154,6 +154,11 @@ pub struct ServeArgs {
     /// 30m, 12h, 7d); a client coming back to one is told and starts again.
     #[arg(long, value_name = "DURATION", default_value = "7d")]
     pub expire_uploads: String,
+    /// Highest protocol version offered to clients (tests only: 1 behaves
+    /// as a server without sessions).
+    #[arg(long, value_name = "N", default_value_t = 2, hide = true,
+          value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub max_protocol: u8,
     /// Only log errors (a warning about listening beyond loopback without a
     /// token is still printed).
     #[arg(short, long)]

@@ -178,6 +178,7 @@ fn server_limits(limits: config::ServeLimits) -> ServerLimits {
         handshake_timeout: limits.handshake_timeout,
         idle_timeout: limits.idle_timeout,
         upload_expiry: limits.upload_expiry,
+        sessions: limits.sessions,
     }
 }
 

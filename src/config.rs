@@ -203,6 +203,8 @@ pub struct ServeLimits {
     pub idle_timeout: Duration,
     /// `--expire-uploads` (more than 0).
     pub upload_expiry: Duration,
+    /// Hidden `--max-protocol`: 1 turns sessions (wsresume.v2) off.
+    pub sessions: bool,
 }
 
 /// A duration flag of `serve`: [`parse_duration`]'s forms, more than 0.
@@ -242,6 +244,7 @@ pub fn serve_limits(args: &ServeArgs) -> Result<ServeLimits> {
         handshake_timeout: serve_duration("--handshake-timeout", &args.handshake_timeout)?,
         idle_timeout: serve_duration("--idle-timeout", &args.idle_timeout)?,
         upload_expiry: serve_duration("--expire-uploads", &args.expire_uploads)?,
+        sessions: args.max_protocol >= 2,
     })
 }
 

@@ -50,7 +50,10 @@ use percent_encoding::{AsciiSet, CONTROLS};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// `--version`: the crate version and the protocol it speaks.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (protocol wsresume.v1)");
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (protocol wsresume.v2, wsresume.v1)"
+);
 
 /// Characters percent-encoded when a file name becomes a URL path segment.
 pub const PATH_SEGMENT: &AsciiSet = &CONTROLS

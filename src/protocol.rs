@@ -1,4 +1,4 @@
-//! The wsresume.v1 wire protocol as plain data: message types, their JSON
+//! The wsresume wire protocol (v1, and v2 sessions) as plain data: message types, their JSON
 //! encoding, close codes and how each refusal maps to an exit code.
 //!
 //! Control messages are WebSocket text frames holding one JSON object with a
@@ -12,9 +12,12 @@ use crate::error::Error;
 
 /// The WebSocket subprotocol naming this protocol version.
 pub const SUBPROTOCOL: &str = "wsresume.v1";
-/// The session protocol (many requests per connection, pipelined).
+/// The subprotocol of sessions: many requests per connection, pipelined
+/// (PROTOCOL.md section 13).
 pub const SUBPROTOCOL_V2: &str = "wsresume.v2";
-/// Largest file a session carries in one piece (eager `put`, in-memory `get`).
+/// Largest file that goes through a session as one piece (an eager `put`,
+/// a download read whole): no per-chunk state, written, verified, synced
+/// in a batch and renamed.
 pub const SMALL_FILE_MAX: u64 = 1 << 20;
 /// Most entries in one listing, on both sides (memory bound).
 pub const MAX_LIST_ENTRIES: usize = 100_000;
@@ -108,8 +111,9 @@ pub struct Put {
     /// `mode & 0o777`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<u32>,
-    /// Session only: the data and `eof` follow at once, without `accept`;
-    /// the server answers with one `done` or `error`.
+    /// Sessions only: the data and `eof` follow at once, without waiting
+    /// for `accept`; the one answer is `done` or `error`. The file is one
+    /// chunk of at most [`SMALL_FILE_MAX`] bytes.
     #[serde(default, skip_serializing_if = "is_false")]
     pub eager: bool,
 }
@@ -461,6 +465,19 @@ mod tests {
                     eager: false,
                 }),
                 r#"{"type":"put","path":"/u","size":5,"chunk_size":64,"source_id":"s","sha256":"cd","mtime_ns":-1500000000,"mode":416}"#.into(),
+            ),
+            (
+                Message::Put(crate::protocol::Put {
+                    path: "/e".into(),
+                    size: 3,
+                    chunk_size: 4096,
+                    source_id: "s".into(),
+                    sha256: None,
+                    mtime_ns: None,
+                    mode: None,
+                    eager: true,
+                }),
+                r#"{"type":"put","path":"/e","size":3,"chunk_size":4096,"source_id":"s","eager":true}"#.into(),
             ),
             (
                 Message::Offer(crate::protocol::Offer {

@@ -67,5 +67,8 @@ fn version_names_the_protocol() {
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.starts_with("wsresume "), "{text}");
-    assert!(text.contains("protocol wsresume.v1"), "{text}");
+    assert!(
+        text.contains("(protocol wsresume.v2, wsresume.v1)"),
+        "{text}"
+    );
 }

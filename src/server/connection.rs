@@ -1,9 +1,10 @@
 //! One connection from the TCP accept to the close: the handshake (TLS, or
 //! the check for a TLS hello on a plain listener; the WebSocket upgrade;
-//! the request) within ONE `--handshake-timeout` budget counted from the
-//! accept, the request dispatched to its handler, then the close. A
-//! shutdown ends every stage: before the upgrade by dropping the
-//! connection, after it with close 1001.
+//! the first request) within ONE `--handshake-timeout` budget counted from
+//! the accept; then a v1 connection's one request dispatched to its
+//! handler and the close, or a session ([`super::session`]). A shutdown
+//! ends every stage: before the upgrade by dropping the connection, after
+//! it with close 1001.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +16,13 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::context::Context;
+use super::download::Ending;
 use super::frames::DataSocket;
 use super::refusal::{Refusal, close, refuse};
 use super::request::Request;
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
-use super::{Access, download, handshake, listing, upload};
+use super::{Access, download, handshake, listing, session, upload};
 use crate::protocol::ErrorCode;
 
 /// How long a refusal's error message and close frame may take.
@@ -64,12 +66,20 @@ async fn handle<S: DataSocket>(
     shutdown: &mut Shutdown,
     log: &mut TransferLog,
 ) -> Result<Moved, Refusal> {
-    let secure = stream.plain_tcp().is_none();
+    let terms = handshake::Terms {
+        token,
+        sessions: ctx.limits.sessions,
+        secure: stream.plain_tcp().is_none(),
+    };
     let max_message = ctx.limits.max_message;
-    let mut ws = tokio::select! {
-        upgraded = handshake::accept(stream, token, deadline, max_message, secure) => upgraded?,
+    let upgraded = tokio::select! {
+        upgraded = handshake::accept(stream, terms, deadline, max_message) => upgraded?,
         refusal = shutdown.going_away() => return Err(refusal),
     };
+    let mut ws = upgraded.ws;
+    if upgraded.session {
+        return session::run(ctx, &mut ws, deadline, shutdown, log).await;
+    }
     let request = tokio::select! {
         request = Request::read(&mut ws, deadline) => request,
         refusal = shutdown.going_away() => Err(refusal),
@@ -93,9 +103,13 @@ async fn dispatch<S: DataSocket>(
     shutdown: &mut Shutdown,
 ) -> Result<Moved, Refusal> {
     match request {
-        Request::Get(get) => download::serve(ctx, ws, get, shutdown)
+        Request::Get(get) => download::serve(ctx, ws, get, shutdown, Ending::Verdict)
             .await
             .map(Moved::from),
+        Request::Put(put) if put.eager => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            "an eager put needs a session (wsresume.v2)",
+        )),
         Request::Put(put) => {
             let (mut sink, mut stream) = StreamExt::split(ws);
             upload::receive(ctx, &mut sink, &mut stream, put, shutdown)
@@ -133,7 +147,7 @@ async fn end<S: DataSocket>(
 /// the socket is never dropped with unread bytes in it. That would reset
 /// the connection and could destroy the last messages before the client
 /// read them. Bounded by the idle time-out.
-async fn finish_close<S: DataSocket>(ws: &mut WebSocketStream<S>, limit: Duration) {
+pub(super) async fn finish_close<S: DataSocket>(ws: &mut WebSocketStream<S>, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, ws.next()).await {
         if matches!(frame, WsMessage::Close(_)) {

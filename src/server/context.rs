@@ -38,6 +38,8 @@ pub struct ServerLimits {
     pub idle_timeout: Duration,
     /// Expire partial uploads untouched for this long.
     pub upload_expiry: Duration,
+    /// Offer sessions (wsresume.v2) to clients that ask for them.
+    pub sessions: bool,
 }
 
 impl Default for ServerLimits {
@@ -49,6 +51,7 @@ impl Default for ServerLimits {
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             upload_expiry: Duration::from_secs(7 * 86_400),
+            sessions: true,
         }
     }
 }

@@ -21,6 +21,7 @@ use super::idle::IdleWatch;
 use super::refusal::{Refusal, expect_only_keepalive, send_frame, send_message};
 use super::request::GetRequest;
 use super::shutdown::Shutdown;
+use super::small;
 use crate::chain::ChainState;
 use crate::paths;
 use crate::protocol::{ErrorCode, Have, Message, ResumePoint};
@@ -40,24 +41,43 @@ pub struct Served {
     pub skipped: bool,
 }
 
+/// How a download ends, and what is read from the client meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// One request per connection (v1): pings are read while sending, and
+    /// after `eof` the client's close is its verdict.
+    Verdict,
+    /// A session: nothing is read while sending (the next requests wait in
+    /// the socket), and the request is over after `eof`; a small file is
+    /// read whole on the blocking pool, with no thread of its own.
+    Session,
+}
+
 /// Serve the file `request` names from where it resumes; returns when the
-/// client has the file (its close after `eof`).
+/// client has the file (its close after `eof`), or in a session once `eof`
+/// is written.
 pub async fn serve<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     request: GetRequest,
     shutdown: &mut Shutdown,
+    ending: Ending,
 ) -> Result<Served, Refusal> {
     let chunk_size =
         check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
     let rel = paths::parse_request_path(&request.path)
         .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
-    let storage = ctx.storage.clone();
-    let open_rel = rel.clone();
-    let download = tokio::task::spawn_blocking(move || storage.open_download(&open_rel))
-        .await
-        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
     let path = rel.to_string();
+    let whole = ending == Ending::Session;
+    let ctx_open = ctx.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || small::load(&ctx_open, &rel, chunk_size, whole))
+            .await
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    let download = match loaded {
+        small::Loaded::Whole(file) => return small::serve(ctx, ws, &request, file, path).await,
+        small::Loaded::Open(download) => download,
+    };
     let identical = match &request.have {
         Some(have) => identical(ctx, ws, &download, have, chunk_size).await?,
         None => false,
@@ -86,11 +106,14 @@ pub async fn serve<S: DataSocket>(
     if !identical {
         let plan = send_plan(ctx, download, chunk_size, start, known);
         let source = Source::new(plan, ws.get_ref().plain_tcp().is_some());
-        if let Some(hashes) = stream_items(ctx, ws, source, shutdown).await? {
+        let reading = ending == Ending::Verdict;
+        if let Some(hashes) = stream_items(ctx, ws, source, shutdown, reading).await? {
             ctx.hashes.insert(&etag, chunk_size, hashes);
         }
     }
-    await_verdict(ctx, ws, shutdown).await?;
+    if ending == Ending::Verdict {
+        await_verdict(ctx, ws, shutdown).await?;
+    }
     Ok(Served {
         path,
         offset,
@@ -353,11 +376,14 @@ impl Source {
     }
 }
 
+/// Send the source's items; `reading`: read pings meanwhile, and judge the
+/// client's silence (in a session the next requests wait unread).
 async fn stream_items<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     mut source: Source,
     shutdown: &mut Shutdown,
+    reading: bool,
 ) -> Result<Option<FileHashes>, Refusal> {
     let mut idle = IdleWatch::new(ctx.limits.idle_timeout);
     loop {
@@ -367,12 +393,12 @@ async fn stream_items<S: DataSocket>(
         let outgoing = tokio::select! {
             biased;
             refusal = shutdown.going_away() => return Err(refusal),
-            incoming = ws.next() => {
+            incoming = ws.next(), if reading => {
                 idle.heard();
                 expect_only_keepalive(incoming)?;
                 continue;
             }
-            refusal = idle.expired() => return Err(refusal),
+            refusal = idle.expired(), if reading => return Err(refusal),
             outgoing = source.next() => outgoing?,
         };
         let last = matches!(outgoing, Outgoing::Item(Item::Eof { .. }));

@@ -1,8 +1,9 @@
 //! The WebSocket upgrade: reads the request head itself (bounded, by the
 //! connection's handshake deadline), answers a plain HTTP request (curl, a browser)
 //! with `426 Upgrade Required` and a line saying what this server is, checks
-//! the subprotocol (protocol version) and the bearer token before anything
-//! else happens, and sets the frame limits.
+//! the subprotocol (protocol version: `wsresume.v2`, a session, when the
+//! client offers it and sessions are on; else `wsresume.v1`) and the bearer
+//! token before anything else happens, and sets the frame limits.
 
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::refusal::Refusal;
-use crate::protocol::{ErrorCode, SUBPROTOCOL};
+use crate::protocol::{ErrorCode, SUBPROTOCOL, SUBPROTOCOL_V2};
 
 /// Largest request head read before giving up on a client.
 const MAX_HEAD: usize = 16 * 1024;
@@ -29,24 +30,42 @@ const MAX_HEAD: usize = 16 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(1);
 const DRAIN_BYTES: usize = 64 * 1024;
 
-/// Upgrade `stream` (`secure` when it is TLS) by `deadline`, refusing with
-/// an HTTP error when the client is a plain HTTP client (426 with an
-/// explanation), speaks another protocol version (426) or presents no or
-/// the wrong token (401).
+/// What the upgrade agreed on.
+pub struct Upgraded<S> {
+    /// The WebSocket.
+    pub ws: WebSocketStream<S>,
+    /// `wsresume.v2`: a session of many requests; else one request.
+    pub session: bool,
+}
+
+/// How a connection may be upgraded: the token it must present, whether
+/// sessions are offered, whether the stream is TLS.
+#[derive(Clone, Copy)]
+pub struct Terms<'a> {
+    /// The bearer token required, if any.
+    pub token: Option<&'a str>,
+    /// Pick `wsresume.v2` when the client offers it.
+    pub sessions: bool,
+    /// The stream is TLS (for the 426 answer's URL).
+    pub secure: bool,
+}
+
+/// Upgrade `stream` by `deadline`, refusing with an HTTP error when the
+/// client is a plain HTTP client (426 with an explanation), speaks another
+/// protocol version (426) or presents no or the wrong token (401).
 pub async fn accept<S>(
     stream: S,
-    token: Option<&str>,
+    terms: Terms<'_>,
     deadline: tokio::time::Instant,
     max_message: usize,
-    secure: bool,
-) -> Result<WebSocketStream<S>, Refusal>
+) -> Result<Upgraded<S>, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let config = crate::ws_config()
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
-    match tokio::time::timeout_at(deadline, upgrade(stream, token, config, secure)).await {
+    match tokio::time::timeout_at(deadline, upgrade(stream, terms, config)).await {
         Ok(result) => result,
         Err(_) => Err(Refusal::new(ErrorCode::BadRequest, "handshake timed out")),
     }
@@ -54,13 +73,13 @@ where
 
 async fn upgrade<S>(
     mut stream: S,
-    token: Option<&str>,
+    terms: Terms<'_>,
     config: WebSocketConfig,
-    secure: bool,
-) -> Result<WebSocketStream<S>, Refusal>
+) -> Result<Upgraded<S>, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let secure = terms.secure;
     let (request, tail) = match read_head(&mut stream).await? {
         Head::Get(request, tail) => (request, tail),
         Head::Plain { method } => {
@@ -83,15 +102,16 @@ where
             StatusCode::BAD_REQUEST,
             "data arrived before the upgrade was answered",
         )),
-        Ok(response) => check(&request, response, token),
+        Ok(response) => check(&request, response, terms),
     };
     match checked {
-        Ok(response) => {
+        Ok((response, session)) => {
             let mut head = Vec::new();
             write_response(&mut head, &response).map_err(handshake_failed)?;
             stream.write_all(&head).await.map_err(io_failed)?;
             stream.flush().await.map_err(io_failed)?;
-            Ok(WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await)
+            let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
+            Ok(Upgraded { ws, session })
         }
         Err(response) => {
             let status = response.status();
@@ -246,27 +266,51 @@ fn io_failed(e: std::io::Error) -> Refusal {
     Refusal::new(ErrorCode::GoingAway, format!("handshake failed: {e}"))
 }
 
+/// The subprotocol to answer among those `offered`: v2 when offered and
+/// `sessions` are on, else v1 when offered, else none.
+fn pick_protocol<'a>(
+    offered: impl Iterator<Item = &'a str>,
+    sessions: bool,
+) -> Option<&'static str> {
+    let mut best = None;
+    for p in offered.map(str::trim) {
+        if p == SUBPROTOCOL_V2 && sessions {
+            return Some(SUBPROTOCOL_V2);
+        }
+        if p == SUBPROTOCOL {
+            best = Some(SUBPROTOCOL);
+        }
+    }
+    best
+}
+
+/// Check the request's subprotocol and token: the response and whether the
+/// connection is a session.
 // The error type is tungstenite's error response.
 #[allow(clippy::result_large_err)]
 fn check(
     request: &Request,
     mut response: Response,
-    token: Option<&str>,
-) -> Result<Response, ErrorResponse> {
+    terms: Terms<'_>,
+) -> Result<(Response, bool), ErrorResponse> {
     let offered = request
         .headers()
         .get_all("sec-websocket-protocol")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == SUBPROTOCOL);
-    if !offered {
+        .flat_map(|v| v.split(','));
+    let Some(protocol) = pick_protocol(offered, terms.sessions) else {
+        let speaks = if terms.sessions {
+            format!("{SUBPROTOCOL_V2}, {SUBPROTOCOL}")
+        } else {
+            SUBPROTOCOL.to_string()
+        };
         return Err(reject(
             StatusCode::UPGRADE_REQUIRED,
-            &format!("unsupported protocol version: this server speaks {SUBPROTOCOL}"),
+            &format!("unsupported protocol version: this server speaks {speaks}"),
         ));
-    }
-    if let Some(expected) = token {
+    };
+    if let Some(expected) = terms.token {
         let presented = request
             .headers()
             .get("authorization")
@@ -284,11 +328,10 @@ fn check(
             return Err(reject(StatusCode::UNAUTHORIZED, message));
         }
     }
-    response.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static(SUBPROTOCOL),
-    );
-    Ok(response)
+    response
+        .headers_mut()
+        .insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
+    Ok((response, protocol == SUBPROTOCOL_V2))
 }
 
 fn reject(status: StatusCode, message: &str) -> ErrorResponse {
@@ -300,4 +343,31 @@ fn reject(status: StatusCode, message: &str) -> ErrorResponse {
             .insert("www-authenticate", HeaderValue::from_static("Bearer"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_is_picked_when_offered_and_sessions_are_on() {
+        // (offered, sessions on, answer)
+        let cases = [
+            ("wsresume.v2, wsresume.v1", true, Some(SUBPROTOCOL_V2)),
+            ("wsresume.v1, wsresume.v2", true, Some(SUBPROTOCOL_V2)),
+            ("wsresume.v2", true, Some(SUBPROTOCOL_V2)),
+            ("wsresume.v1", true, Some(SUBPROTOCOL)),
+            ("wsresume.v2, wsresume.v1", false, Some(SUBPROTOCOL)),
+            ("wsresume.v2", false, None),
+            ("wsresume.v3, chat", true, None),
+            ("", true, None),
+        ];
+        for (offered, sessions, want) in cases {
+            assert_eq!(
+                pick_protocol(offered.split(','), sessions),
+                want,
+                "{offered} {sessions}"
+            );
+        }
+    }
 }

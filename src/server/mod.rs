@@ -3,15 +3,18 @@
 //! [`shutdown::Shutdown`]).
 //!
 //! A connection ([`connection`]) is a WebSocket handshake (subprotocol and
-//! token checked), one request ([`request::Request`]: `get`, `put` or
-//! `list`), then its handler; whatever ends it is logged in one place,
+//! token checked), then one request ([`request::Request`]: `get`, `put` or
+//! `list`) and its handler (`wsresume.v1`), or a session of many
+//! ([`session`], `wsresume.v2`); whatever ends it is logged in one place,
 //! [`Server::spawn_connection`].
 
+mod batch;
 mod busy;
 mod cache;
 mod connection;
 mod context;
 mod download;
+mod eager;
 mod frames;
 mod handshake;
 mod identical;
@@ -19,7 +22,9 @@ mod idle;
 mod listing;
 mod refusal;
 mod request;
+mod session;
 mod shutdown;
+mod small;
 mod translog;
 mod upload;
 mod writers;

@@ -93,6 +93,32 @@ where
     }
 }
 
+/// Queue one frame without flushing it (a session flushes when no request
+/// is waiting), giving up after `limit` when the queue is full and the
+/// peer does not read.
+pub async fn feed_frame<S>(sink: &mut S, frame: WsMessage, limit: Duration) -> Result<(), Refusal>
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    match tokio::time::timeout(limit, sink.feed(frame)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Refusal::new(ErrorCode::GoingAway, "connection lost")),
+        Err(_) => Err(Refusal::new(ErrorCode::GoingAway, "peer stopped reading")),
+    }
+}
+
+/// Flush what was queued, giving up after `limit`.
+pub async fn flush_frames<S>(sink: &mut S, limit: Duration) -> Result<(), Refusal>
+where
+    S: Sink<WsMessage> + Unpin,
+{
+    match tokio::time::timeout(limit, sink.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Refusal::new(ErrorCode::GoingAway, "connection lost")),
+        Err(_) => Err(Refusal::new(ErrorCode::GoingAway, "peer stopped reading")),
+    }
+}
+
 /// Tell the client why, then close with the matching close code.
 pub async fn refuse<S>(sink: &mut S, refusal: &Refusal, limit: Duration)
 where

@@ -1,6 +1,7 @@
-//! The server's log of transfers: one `info` line per connection that made
-//! a request (who, what, bytes, where it resumed, how it ended, how long),
-//! and a connection id on every line logged while serving it.
+//! The server's log of transfers: one `info` line per request (who, what,
+//! bytes, where it resumed, how it ended, how long; a v1 connection makes
+//! one request, a session many, and ends with a line of its own), and a
+//! connection id on every line logged while serving it.
 
 use std::time::{Duration, Instant};
 
@@ -50,11 +51,29 @@ impl From<super::upload::Stored> for Moved {
     }
 }
 
+impl Moved {
+    /// A session's result: what it moved was logged request by request.
+    pub fn session() -> Moved {
+        Moved {
+            path: String::new(),
+            size: 0,
+            offset: 0,
+            sha256: None,
+            entries: None,
+            skipped: false,
+        }
+    }
+}
+
 /// One connection's record, logged when it ends.
 pub struct TransferLog {
     peer: String,
     started: Instant,
     what: Option<String>,
+    /// The current request's start.
+    request_started: Instant,
+    /// A session's requests so far, and how many were refused.
+    session: Option<(u64, u64)>,
 }
 
 impl TransferLog {
@@ -64,11 +83,29 @@ impl TransferLog {
             peer,
             started: Instant::now(),
             what: None,
+            request_started: Instant::now(),
+            session: None,
         }
+    }
+
+    /// The connection is a session: each request is logged as it ends.
+    pub fn begin_session(&mut self) {
+        self.session = Some((0, 0));
+    }
+
+    /// A session's request ended: log it as a connection's is.
+    pub fn answered(&mut self, result: &Result<Moved, Refusal>) {
+        self.line(result, self.request_started.elapsed());
+        if let Some((requests, refused)) = &mut self.session {
+            *requests += 1;
+            *refused += u64::from(result.is_err());
+        }
+        self.what = None;
     }
 
     /// The request arrived.
     pub fn request(&mut self, request: &Request) {
+        self.request_started = Instant::now();
         self.what = Some(match request {
             Request::Get(get) => match &get.resume {
                 Some(r) => format!("get {} (resume at {})", get.path, r.offset),
@@ -81,8 +118,25 @@ impl TransferLog {
 
     /// Log how the connection ended.
     pub fn finish(&self, result: &Result<Moved, Refusal>) {
-        let what = self.what.as_deref().unwrap_or("connection");
+        let Some((requests, refused)) = self.session else {
+            return self.line(result, self.started.elapsed());
+        };
         let took = secs(self.started.elapsed());
+        let peer = &self.peer;
+        let how = match result {
+            Ok(_) => "closed".to_string(),
+            Err(refusal) => format!("ended by {:?}: {}", refusal.code, refusal.message),
+        };
+        tracing::info!(
+            peer,
+            "session: {requests} requests ({refused} refused), {how}, after {took}"
+        );
+    }
+
+    /// The line of one request (or a connection that made none).
+    fn line(&self, result: &Result<Moved, Refusal>, took: Duration) {
+        let what = self.what.as_deref().unwrap_or("connection");
+        let took = secs(took);
         let peer = &self.peer;
         match result {
             Ok(Moved {

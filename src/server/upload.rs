@@ -242,15 +242,19 @@ where
 {
     let mut verified = task.verified();
     let mut idle = IdleWatch::new(ctx.limits.idle_timeout);
+    // After `eof` nothing more of this upload comes: in a session what
+    // follows is the next request, read once this one is answered.
+    let mut ended = false;
     let mut pings =
         tokio::time::interval_at(tokio::time::Instant::now() + UPLOADER_PING, UPLOADER_PING);
     loop {
         tokio::select! {
-            refusal = idle.expired() => return Err(refusal),
+            refusal = idle.expired(), if !ended => return Err(refusal),
             _ = pings.tick() => ping_uploader(ctx, sink).await,
-            incoming = stream.next() => {
+            incoming = stream.next(), if !ended => {
                 idle.heard();
                 if let Some(item) = item_from(incoming)? {
+                    ended = matches!(item, Item::Eof { .. });
                     // A disk behind (a full queue, a sync to wait for) must
                     // not silence the pings.
                     let pushing = task.push(item);

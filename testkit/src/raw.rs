@@ -21,11 +21,31 @@ pub struct RawWs {
 
 /// The upgrade request for `path`, with the wsresume subprotocol.
 pub fn upgrade_request(addr: SocketAddr, path: &str, extra_headers: &str) -> String {
+    upgrade_request_offering(addr, path, "wsresume.v1", extra_headers)
+}
+
+/// The upgrade request for `path`, offering `protocols` (comma-separated).
+pub fn upgrade_request_offering(
+    addr: SocketAddr,
+    path: &str,
+    protocols: &str,
+    extra_headers: &str,
+) -> String {
     format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-         Sec-WebSocket-Protocol: wsresume.v1\r\n{extra_headers}\r\n"
+         Sec-WebSocket-Protocol: {protocols}\r\n{extra_headers}\r\n"
     )
+}
+
+/// The subprotocol a response head names (`Sec-WebSocket-Protocol`).
+pub fn chosen_protocol(head: &str) -> Option<String> {
+    head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("sec-websocket-protocol")
+            .then(|| value.trim().to_string())
+    })
 }
 
 impl RawWs {
@@ -135,6 +155,21 @@ impl RawWs {
                 if opcode == TEXT {
                     return Some(String::from_utf8_lossy(&payload).into_owned());
                 }
+            }
+            if !self.fill() {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Reads the next frame of any kind (opcode, payload) within `timeout`;
+    /// None at EOF or when the time is up.
+    pub fn read_frame(&mut self, timeout: Duration) -> Option<(u8, Vec<u8>)> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(frame) = self.take_frame() {
+                return Some(frame);
             }
             if !self.fill() {
                 return None;
