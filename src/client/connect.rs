@@ -232,6 +232,7 @@ pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<(Ws, bool)
         )));
     };
     opts.contact.made();
+    opts.contact.spoke(session);
     Ok((ws, session))
 }
 

@@ -354,9 +354,10 @@ fn ends_connection(code: ErrorCode) -> bool {
 fn copy_error(e: &Error) -> Error {
     match e {
         Error::Usage(m) => Error::Usage(m.clone()),
-        Error::LocalIo { context, source } => {
-            Error::local_io(context.clone(), std::io::Error::new(source.kind(), source.to_string()))
-        }
+        Error::LocalIo { context, source } => Error::local_io(
+            context.clone(),
+            std::io::Error::new(source.kind(), source.to_string()),
+        ),
         Error::Network(m) => Error::Network(m.clone()),
         Error::UnknownHost(m) => Error::UnknownHost(m.clone()),
         Error::ConnectionRefused(m) => Error::ConnectionRefused(m.clone()),

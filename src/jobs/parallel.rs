@@ -120,7 +120,8 @@ impl Tree<'_> {
                 self.settle_session(index, Err(Error::local_io(what, e)));
                 continue;
             }
-            if file.size > max {
+            // An old server (found by the listing's connection): file by file.
+            if file.size > max || self.opts.contact.old_server() {
                 large.push(index);
                 continue;
             }
@@ -234,8 +235,14 @@ mod tests {
                 .map(|g| g.into_iter().map(|f| f.id).collect())
                 .collect()
         };
-        assert_eq!(ids(groups((0..5).map(file).collect(), 2)), [vec![0, 2, 4], vec![1, 3]]);
-        assert_eq!(ids(groups((0..2).map(file).collect(), 4)), [vec![0], vec![1]]);
+        assert_eq!(
+            ids(groups((0..5).map(file).collect(), 2)),
+            [vec![0, 2, 4], vec![1, 3]]
+        );
+        assert_eq!(
+            ids(groups((0..2).map(file).collect(), 4)),
+            [vec![0], vec![1]]
+        );
         assert!(groups(Vec::new(), 3).is_empty());
     }
 }

@@ -111,7 +111,10 @@ fn write_part(paths: &PartialPaths, file: &Verified) -> Result<File> {
         .map_err(io)?;
     handle.write_all(&file.data).map_err(io)?;
     if let Err(e) = file.attrs.apply(&handle) {
-        tracing::debug!("could not set the time or mode of {}: {e}", paths.part.display());
+        tracing::debug!(
+            "could not set the time or mode of {}: {e}",
+            paths.part.display()
+        );
     }
     Ok(handle)
 }
@@ -137,9 +140,8 @@ fn sync_all(written: &[(usize, String, PartialPaths, File)]) -> Vec<Result<()>> 
 
 /// Rename the part onto the target and remember the digest.
 fn place(paths: &PartialPaths, sha256: &str) -> Result<()> {
-    fs::rename(&paths.part, &paths.target).map_err(|e| {
-        Error::local_io(format!("renaming onto {}", paths.target.display()), e)
-    })?;
+    fs::rename(&paths.part, &paths.target)
+        .map_err(|e| Error::local_io(format!("renaming onto {}", paths.target.display()), e))?;
     if let Ok(meta) = fs::metadata(&paths.target) {
         digests::record(&paths.target, &meta, sha256);
     }
@@ -167,11 +169,15 @@ mod tests {
                 target,
                 data: vec![id as u8; 10],
                 sha256: "00".repeat(32),
-                attrs: FileAttrs { mtime_ns: Some(1_000_000_000), mode: None },
+                attrs: FileAttrs {
+                    mtime_ns: Some(1_000_000_000),
+                    mode: None,
+                },
             });
         }
         let results = batch.flush();
-        let outcome: Vec<(usize, bool)> = results.iter().map(|(id, _, r)| (*id, r.is_ok())).collect();
+        let outcome: Vec<(usize, bool)> =
+            results.iter().map(|(id, _, r)| (*id, r.is_ok())).collect();
         assert_eq!(outcome, [(2, false), (1, true)]);
         assert_eq!(fs::read(&ok).unwrap(), vec![1; 10]);
         assert!(!dir.path().join("a.bin.wsresume-part").exists());
