@@ -36,6 +36,7 @@ pub(super) fn get_job(url: &RemoteUrl, dest: Dest) -> FileJob {
         size: 0,
         there: None,
         into_dir: false,
+        identical: None,
     }
 }
 
@@ -97,6 +98,7 @@ fn send_jobs(files: &[PathBuf], url: &RemoteUrl) -> Result<Vec<FileJob>, Error> 
                 there: None,
                 // Standard input has no name to go by inside a directory.
                 into_dir: !to_dir && file.as_os_str() != "/dev/stdin",
+                identical: None,
                 local: Dest::File(file),
             })
         })

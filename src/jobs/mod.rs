@@ -73,6 +73,9 @@ pub struct FileJob {
     /// Send only: when `remote` turns out to be a directory on the server,
     /// send the file into it under its own name (as `cp` and `scp` do).
     pub into_dir: bool,
+    /// Both sides hold this SHA-256 (the digest cache against a listing
+    /// with digests): reported skipped without a request.
+    pub identical: Option<String>,
 }
 
 /// What to move.

@@ -120,6 +120,19 @@ impl Tree<'_> {
                 self.settle_session(index, Err(Error::local_io(what, e)));
                 continue;
             }
+            if let Some(sha256) = &file.identical {
+                let outcome = Outcome {
+                    bytes: file.size,
+                    sha256: sha256.clone(),
+                    resumed_from: file.size,
+                    transferred: 0,
+                    attempts: 1,
+                    skipped: true,
+                };
+                self.progress.advance(file.size);
+                self.settle_session(index, Ok(outcome));
+                continue;
+            }
             // An old server (found by the listing's connection): file by file.
             if file.size > max || self.opts.contact.old_server() {
                 large.push(index);

@@ -21,6 +21,8 @@ use crate::progress::FileProgress;
 use crate::protocol::EntryKind;
 use crate::walk::{Event, Walk};
 
+mod same;
+
 /// Most files one tree transfer takes on (what one listing can show).
 const MAX_FILES: usize = crate::protocol::MAX_LIST_ENTRIES;
 
@@ -56,8 +58,10 @@ pub async fn send_tree(
             local: Dest::File(local),
             size,
             into_dir: false,
+            identical: None,
         });
     }
+    same::mark_identical(opts, &url, &mut files).await;
     run_tree(Direction::Send, files, opts, reporter).await
 }
 
@@ -112,6 +116,7 @@ pub async fn get_tree(
             size,
             there,
             into_dir: false,
+            identical: None,
         });
     }
     run_tree(Direction::Get, files, opts, reporter).await
