@@ -1,6 +1,7 @@
 //! The server's storage behind a narrow interface: open a file to serve, open
-//! (or resume) a partial upload, list a directory ([`ListOptions`],
-//! [`Listing`]), expire abandoned uploads. [`LocalFs`] keeps everything
+//! (or resume) a partial upload, write a small file whole and commit a
+//! batch of them durably ([`StagedFile`], `storage/small.rs`), list a
+//! directory ([`ListOptions`], [`Listing`]), expire abandoned uploads. [`LocalFs`] keeps everything
 //! under ROOT on the local filesystem; an object store can implement the
 //! same trait. Nothing here knows the server.
 
@@ -15,8 +16,10 @@ use crate::paths::{self, PathError, RelPath};
 use crate::transfer::receiver::ChunkSink;
 
 mod listing;
+mod small;
 
 pub use listing::{ListOptions, Listing};
+pub use small::StagedFile;
 
 /// Why storage could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +104,28 @@ pub trait Storage: Send + Sync + 'static {
         max_age: std::time::Duration,
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError>;
+    /// Write a small file (its digest verified) whole beside the target
+    /// `rel` resolves to, with `attrs`, after checking it fits on the disk:
+    /// not yet durable, not yet in place ([`Storage::commit_small`]).
+    fn stage_small(
+        &self,
+        rel: &RelPath,
+        data: &[u8],
+        attrs: crate::attrs::FileAttrs,
+    ) -> Result<StagedFile, StorageError> {
+        let _ = (rel, data, attrs);
+        Err(StorageError::Forbidden(
+            "this server cannot store small files whole".into(),
+        ))
+    }
+    /// Make `staged` files durable together, then put each in place: their
+    /// metadata afterwards, in order.
+    fn commit_small(&self, staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {
+        let _ = staged;
+        Err(StorageError::Forbidden(
+            "this server cannot store small files whole".into(),
+        ))
+    }
     /// List the directory (or file) at `rel`.
     fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
         let _ = (rel, options);
@@ -213,6 +238,21 @@ impl Storage for LocalFs {
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError> {
         Ok(crate::expiry::sweep(&self.root, max_age, hold)?)
+    }
+
+    fn stage_small(
+        &self,
+        rel: &RelPath,
+        data: &[u8],
+        attrs: crate::attrs::FileAttrs,
+    ) -> Result<StagedFile, StorageError> {
+        let target = paths::resolve_for_create(&self.root, rel)?;
+        ensure_space(&target, rel, data.len() as u64)?;
+        small::stage(&target, data, attrs)
+    }
+
+    fn commit_small(&self, staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {
+        small::commit(staged)
     }
 }
 

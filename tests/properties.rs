@@ -68,12 +68,13 @@ fn message() -> impl Strategy<Value = Message> {
             (
                 prop::option::of("[0-9a-f]{64}"),
                 any::<Option<i64>>(),
-                any::<Option<u32>>()
+                any::<Option<u32>>(),
+                any::<bool>()
             )
         )
             .prop_map(
-                |((path, size, chunk_size, source_id), (sha256, mtime_ns, mode))| Message::Put(
-                    protocol::Put {
+                |((path, size, chunk_size, source_id), (sha256, mtime_ns, mode, eager))| {
+                    Message::Put(protocol::Put {
                         path,
                         size,
                         chunk_size,
@@ -81,9 +82,9 @@ fn message() -> impl Strategy<Value = Message> {
                         sha256,
                         mtime_ns,
                         mode,
-                        eager: false,
-                    }
-                )
+                        eager,
+                    })
+                }
             ),
         (any::<u64>(), chain_state()).prop_map(|(index, state)| Message::Chunk { index, state }),
         any::<u64>().prop_map(|offset| Message::Ack { offset }),

@@ -65,15 +65,7 @@ pub async fn serve<S: DataSocket>(
 ) -> Result<Served, Refusal> {
     let chunk_size =
         check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
-    let rel = paths::parse_request_path(&request.path)
-        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
-    let path = rel.to_string();
-    let whole = ending == Ending::Session;
-    let ctx_open = ctx.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || small::load(&ctx_open, &rel, chunk_size, whole))
-            .await
-            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    let (path, loaded) = open(ctx, &request, chunk_size, ending).await?;
     let download = match loaded {
         small::Loaded::Whole(file) => return small::serve(ctx, ws, &request, file, path).await,
         small::Loaded::Open(download) => download,
@@ -120,6 +112,25 @@ pub async fn serve<S: DataSocket>(
         size,
         skipped: identical,
     })
+}
+
+/// Open the file `request` names (in a session, a small one is read whole):
+/// its path under ROOT and what was loaded.
+async fn open(
+    ctx: &Arc<Context>,
+    request: &GetRequest,
+    chunk_size: u64,
+    ending: Ending,
+) -> Result<(String, small::Loaded), Refusal> {
+    let rel = paths::parse_request_path(&request.path)
+        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
+    let path = rel.to_string();
+    let whole = ending == Ending::Session;
+    let ctx = ctx.clone();
+    let loaded = tokio::task::spawn_blocking(move || small::load(&ctx, &rel, chunk_size, whole))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    Ok((path, loaded))
 }
 
 /// Where a download starts: at `offset`, after `state` (0 and the initial

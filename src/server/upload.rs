@@ -99,7 +99,7 @@ where
 /// ROOT and the chunk size. Touches nothing; whether the rest fits on the
 /// disk is checked when the partial is opened ([`open`]), once what it
 /// already holds is known.
-fn admit(ctx: &Context, request: &PutRequest) -> Result<(RelPath, u64), Refusal> {
+pub(super) fn admit(ctx: &Context, request: &PutRequest) -> Result<(RelPath, u64), Refusal> {
     if ctx.read_only {
         return Err(Refusal::new(
             ErrorCode::ReadOnly,
@@ -130,8 +130,18 @@ async fn claim(ctx: &Context, rel: &RelPath, source_id: &str) -> Result<WriterGu
     let key = tokio::task::spawn_blocking(move || storage.upload_key(&key_rel))
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    claim_key(ctx, rel, &key, source_id).await
+}
+
+/// [`claim`] with the target's key (`Storage::upload_key`) known.
+pub(super) async fn claim_key(
+    ctx: &Context,
+    rel: &RelPath,
+    key: &str,
+    source_id: &str,
+) -> Result<WriterGuard, Refusal> {
     ctx.writers
-        .claim(&key, source_id)
+        .claim(key, source_id)
         .await
         .map_err(|e| match e {
             ClaimError::Busy => Refusal::new(
@@ -195,24 +205,9 @@ where
         return Ok(None);
     };
     let digest = super::identical::parse_digest(sha256)?;
-    let storage = ctx.storage.clone();
-    let open_rel = rel.clone();
-    // Anything but an existing regular file: upload as usual.
-    let Ok(Ok(target)) =
-        tokio::task::spawn_blocking(move || storage.open_download(&open_rel)).await
-    else {
-        return Ok(None);
-    };
-    let candidate = super::identical::Candidate::of(&target, chunk_size);
-    if !super::identical::holds(ctx, sink, &candidate, request.size, digest).await? {
+    if !target_holds(ctx, sink, rel, request, digest, chunk_size).await? {
         return Ok(None);
     }
-    let (settle_ctx, file, attrs) = (ctx.clone(), target.file, request.attrs());
-    tokio::task::spawn_blocking(move || {
-        super::identical::settle(&settle_ctx, &file, attrs, digest);
-    })
-    .await
-    .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
     let done = Message::Done {
         sha256: hex(&digest),
         skipped: true,
@@ -225,6 +220,40 @@ where
         sha256: hex(&digest),
         skipped: true,
     }))
+}
+
+/// Whether the target of `rel` already holds the `request.size` bytes whose
+/// SHA-256 is `digest`; if so it is given the requested attributes.
+pub(super) async fn target_holds<K>(
+    ctx: &Arc<Context>,
+    sink: &mut K,
+    rel: &RelPath,
+    request: &PutRequest,
+    digest: [u8; 32],
+    chunk_size: u64,
+) -> Result<bool, Refusal>
+where
+    K: Sink<WsMessage> + Unpin,
+{
+    let storage = ctx.storage.clone();
+    let open_rel = rel.clone();
+    // Anything but an existing regular file: upload as usual.
+    let Ok(Ok(target)) =
+        tokio::task::spawn_blocking(move || storage.open_download(&open_rel)).await
+    else {
+        return Ok(false);
+    };
+    let candidate = super::identical::Candidate::of(&target, chunk_size);
+    if !super::identical::holds(ctx, sink, &candidate, request.size, digest).await? {
+        return Ok(false);
+    }
+    let (settle_ctx, file, attrs) = (ctx.clone(), target.file, request.attrs());
+    tokio::task::spawn_blocking(move || {
+        super::identical::settle(&settle_ctx, &file, attrs, digest);
+    })
+    .await
+    .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+    Ok(true)
 }
 
 /// Move items from the socket to the receiver until the file checks out.
