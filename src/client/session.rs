@@ -17,12 +17,14 @@ mod get;
 mod put;
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use super::ClientOptions;
 use super::connect::RemoteUrl;
 use super::connection::{Connection, Frame};
 use super::retry::{self, Attempts, Recovery};
+use crate::digests::{self, Identity, TreeDigests};
 use crate::error::{Error, Result};
 use crate::progress::{FileProgress, Progress};
 use crate::protocol::{ErrorCode, Message, SMALL_FILE_MAX};
@@ -73,15 +75,41 @@ pub enum Way {
 /// Where a session sends each file's result, as soon as it is final.
 pub type Reports = tokio::sync::mpsc::UnboundedSender<(usize, Finished)>;
 
+/// A tree's digest index, shared by its sessions and their batches.
+pub type Index = Arc<Mutex<TreeDigests>>;
+
+/// The digest of the local file at `path` (with `identity`): from the
+/// tree's index, else from its own cache entry.
+fn lookup_digest(index: Option<&Index>, path: &Path, identity: &Identity) -> Option<String> {
+    if let Some(index) = index
+        && let Ok(mut index) = index.lock()
+        && let Some(sha256) = index.lookup(path, identity)
+    {
+        return Some(sha256);
+    }
+    digests::lookup(path, identity)
+}
+
+/// Keep the digest of the local file at `path` (as `meta` describes it):
+/// in the tree's index when there is one (one file for the whole tree),
+/// else in its own cache entry.
+fn record_digest(index: Option<&Index>, path: &Path, meta: &std::fs::Metadata, sha256: &str) {
+    match index.and_then(|index| index.lock().ok()) {
+        Some(mut index) => index.record(path, Identity::of(meta), sha256),
+        None => digests::record(path, meta, sha256),
+    }
+}
+
 /// Move `files` over one session connection (reconnecting as needed),
 /// sending each file's result to `reports`; bytes moved count on
-/// `progress`'s overall bar.
+/// `progress`'s overall bar; digests are kept in `index` when given.
 pub async fn run(
     opts: &ClientOptions,
     way: Way,
     files: Vec<SmallFile>,
     progress: &Progress,
     reports: Reports,
+    index: Option<Index>,
 ) {
     if files.is_empty() {
         return;
@@ -99,6 +127,7 @@ pub async fn run(
         restart: false,
         progress,
         reports,
+        index,
     };
     let ran = retry::run(opts, &FileProgress::hidden(), &mut session).await;
     // Whatever was verified is kept, even when the session gave up.
@@ -145,6 +174,8 @@ struct Session<'a> {
     restart: bool,
     progress: &'a Progress,
     reports: Reports,
+    /// The tree's digest index.
+    index: Option<Index>,
 }
 
 /// What one connection of a session has outstanding.
@@ -225,7 +256,7 @@ impl Session<'_> {
             let at = wire.sent.len();
             let file = &self.pending[at];
             let sent = match self.way {
-                Way::Get => Ok(get::request(conn, file, self.opts)),
+                Way::Get => Ok(get::request(conn, file, self.opts, self.index.as_ref())),
                 Way::Send => put::request(conn, file, self.opts, &mut wire.eager_bytes).await,
             };
             match sent {
@@ -286,7 +317,10 @@ impl Session<'_> {
             return;
         }
         let batch = std::mem::take(&mut self.batch);
-        self.flushing = Some(tokio::task::spawn_blocking(move || batch.flush()));
+        let index = self.index.clone();
+        self.flushing = Some(tokio::task::spawn_blocking(move || {
+            batch.flush(|path, meta, sha256| record_digest(index.as_ref(), path, meta, sha256))
+        }));
     }
 
     /// Report the files of a finished flush.

@@ -1,9 +1,11 @@
 //! Jobs: what one `get` or `send` moves and the one runner that moves it.
 //! A job is one file, several files or a tree, in either [`Direction`];
 //! [`run`] calls the client file by file (`client::get::get`,
-//! `client::send::send_or_into`) with one progress display per job, keeps
-//! going past a failed file, and hands each file's report and the job's
-//! summary to the caller's [`Reporter`] (the command prints them).
+//! `client::send::send_or_into`), or for a tree moves small files in
+//! sessions and large ones alongside ([`parallel`]), with one progress
+//! display per job, keeps going past a failed file, and hands each file's
+//! report and the job's summary to the caller's [`Reporter`] (the command
+//! prints them).
 //!
 //! Building a job: the client's options from the settings ([`setup`]), the
 //! files of a command line ([`files`]), of a tree ([`tree`]), and where a
@@ -91,6 +93,9 @@ pub struct Job {
     /// that lists only itself): then nothing is reported, and [`run`]
     /// answers [`Ran::IsDirectory`].
     pub probe: bool,
+    /// A tree's local top directory: its small files' digests are kept in
+    /// one index ([`crate::digests::TreeDigests`]).
+    pub top: Option<std::path::PathBuf>,
 }
 
 /// One file's result, for the caller to print.

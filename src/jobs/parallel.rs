@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -17,6 +18,7 @@ use super::{Direction, FileJob, FileReport, Job, Reporter, Summary, know_local_d
 use crate::client::ClientOptions;
 use crate::client::get::Dest;
 use crate::client::session::{self, Finished, SmallFile, Way};
+use crate::digests::TreeDigests;
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::report::Outcome;
@@ -60,6 +62,16 @@ pub async fn run(
         started: Instant::now(),
     };
     let (small, large) = tree.split();
+    let index = match &job.top {
+        Some(top) => {
+            let top = top.clone();
+            let loaded = tokio::task::spawn_blocking(move || TreeDigests::load(&top)).await;
+            loaded
+                .ok()
+                .map(|index| Arc::new(std::sync::Mutex::new(index)))
+        }
+        None => None,
+    };
     let parallel = opts.parallel.max(1);
     let (work_tx, work_rx) = mpsc::unbounded_channel();
     for index in large {
@@ -72,9 +84,10 @@ pub async fn run(
         Direction::Send => Way::Send,
     };
     let sessions = async {
-        let runs = groups(small, parallel)
-            .into_iter()
-            .map(|group| session::run(opts, way, group, &tree.progress, session_tx.clone()));
+        let runs = groups(small, parallel).into_iter().map(|group| {
+            let reports = session_tx.clone();
+            session::run(opts, way, group, &tree.progress, reports, index.clone())
+        });
         join_all(runs).await;
         drop(session_tx);
     };
@@ -92,6 +105,9 @@ pub async fn run(
     };
     let workers = join_all((0..parallel).map(|_| tree.worker(&work_rx)));
     tokio::join!(sessions, router, workers);
+    if let Some(index) = index.and_then(|i| Arc::into_inner(i)?.into_inner().ok()) {
+        let _ = tokio::task::spawn_blocking(move || index.save()).await;
+    }
     tree.progress.finish();
     let tally = tree.tally.into_inner();
     (tally.summary, tally.failures)

@@ -61,8 +61,8 @@ pub async fn send_tree(
             identical: None,
         });
     }
-    same::mark_identical(opts, &url, &mut files).await;
-    run_tree(Direction::Send, files, opts, reporter).await
+    same::mark_identical(opts, &url, dir, &mut files).await;
+    run_tree(Direction::Send, files, dir, opts, reporter).await
 }
 
 /// `get -r URL [DEST]`: the files under URL go to `DEST/NAME/`
@@ -91,6 +91,7 @@ pub async fn get_tree(
             files: vec![files::get_job(&file_url, Dest::File(target))],
             tree: false,
             probe: true,
+            top: None,
         };
         if run(job, opts, reporter).await? == Ran::Done {
             return Ok(());
@@ -119,13 +120,14 @@ pub async fn get_tree(
             identical: None,
         });
     }
-    run_tree(Direction::Get, files, opts, reporter).await
+    run_tree(Direction::Get, files, &top, opts, reporter).await
 }
 
 /// Transfer every file (identical ones are skipped on the way).
 async fn run_tree(
     direction: Direction,
     files: Vec<FileJob>,
+    top: &Path,
     opts: &ClientOptions,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
@@ -134,6 +136,7 @@ async fn run_tree(
         files,
         tree: true,
         probe: false,
+        top: Some(top.to_path_buf()),
     };
     run(job, opts, reporter).await.map(drop)
 }

@@ -12,7 +12,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::attrs::FileAttrs;
-use crate::digests;
 use crate::error::{Error, Result};
 use crate::partial::PartialPaths;
 
@@ -62,7 +61,11 @@ impl Batch {
 
     /// Make every file durable and put it in place (blocking): each file's
     /// id, SHA-256 and result, in the batch's order.
-    pub fn flush(self) -> Vec<(usize, String, Result<()>)> {
+    /// `remember` keeps each placed file's digest.
+    pub fn flush(
+        self,
+        remember: impl Fn(&Path, &fs::Metadata, &str),
+    ) -> Vec<(usize, String, Result<()>)> {
         let mut written = Vec::with_capacity(self.files.len());
         let mut results = Vec::with_capacity(self.files.len());
         for file in self.files {
@@ -75,7 +78,7 @@ impl Batch {
         let synced = sync_all(&written);
         let mut dirs = BTreeSet::new();
         for ((id, sha256, paths, _), synced) in written.into_iter().zip(synced) {
-            let placed = synced.and_then(|()| place(&paths, &sha256));
+            let placed = synced.and_then(|()| place(&paths, &sha256, &remember));
             if placed.is_ok()
                 && let Some(dir) = paths.target.parent()
             {
@@ -139,11 +142,15 @@ fn sync_all(written: &[(usize, String, PartialPaths, File)]) -> Vec<Result<()>> 
 }
 
 /// Rename the part onto the target and remember the digest.
-fn place(paths: &PartialPaths, sha256: &str) -> Result<()> {
+fn place(
+    paths: &PartialPaths,
+    sha256: &str,
+    remember: &impl Fn(&Path, &fs::Metadata, &str),
+) -> Result<()> {
     fs::rename(&paths.part, &paths.target)
         .map_err(|e| Error::local_io(format!("renaming onto {}", paths.target.display()), e))?;
     if let Ok(meta) = fs::metadata(&paths.target) {
-        digests::record(&paths.target, &meta, sha256);
+        remember(&paths.target, &meta, sha256);
     }
     Ok(())
 }
@@ -175,7 +182,7 @@ mod tests {
                 },
             });
         }
-        let results = batch.flush();
+        let results = batch.flush(|_, _, _| {});
         let outcome: Vec<(usize, bool)> =
             results.iter().map(|(id, _, r)| (*id, r.is_ok())).collect();
         assert_eq!(outcome, [(2, false), (1, true)]);

@@ -7,12 +7,14 @@
 use std::path::Path;
 
 use super::batch::Verified;
-use super::{Finished, Sent, Session, SmallFile, Wire, small_max};
+use super::{
+    Finished, Index, Sent, Session, SmallFile, Wire, lookup_digest, record_digest, small_max,
+};
 use crate::attrs::{CLIENT_MODE_BITS, FileAttrs};
 use crate::chain::{ChainHasher, ChainState, digest_from_hex, hex};
 use crate::client::ClientOptions;
 use crate::client::connection::{Connection, Frame};
-use crate::digests::{self, Identity};
+use crate::digests::Identity;
 use crate::error::{Error, Result};
 use crate::protocol::{Get, Have, Message, Offer};
 use crate::report::Outcome;
@@ -33,8 +35,13 @@ pub struct Receiving {
 }
 
 /// Queue the `get` of `file`.
-pub fn request(conn: &mut Connection, file: &SmallFile, opts: &ClientOptions) -> Sent {
-    let held = held(&file.local);
+pub fn request(
+    conn: &mut Connection,
+    file: &SmallFile,
+    opts: &ClientOptions,
+    index: Option<&Index>,
+) -> Sent {
+    let held = held(&file.local, index);
     let get = Message::Get(Get {
         path: file.remote.path().to_string(),
         chunk_size: opts.chunk_size,
@@ -47,10 +54,10 @@ pub fn request(conn: &mut Connection, file: &SmallFile, opts: &ClientOptions) ->
 }
 
 /// What the digest cache knows the regular file at `target` holds.
-fn held(target: &Path) -> Option<Held> {
+fn held(target: &Path, index: Option<&Index>) -> Option<Held> {
     let meta = std::fs::metadata(target).ok().filter(|m| m.is_file())?;
     let identity = Identity::of(&meta);
-    let sha256 = digests::lookup(target, &identity)?;
+    let sha256 = lookup_digest(index, target, &identity)?;
     Some(Held {
         have: Have {
             size: meta.len(),
@@ -214,7 +221,7 @@ impl Session<'_> {
             let applied = std::fs::File::open(target)
                 .and_then(|f| attrs.apply(&f).and_then(|()| f.metadata()));
             if let Ok(meta) = applied {
-                digests::record(target, &meta, &held.have.sha256);
+                record_digest(self.index.as_ref(), target, &meta, &held.have.sha256);
             }
         }
         self.progress.advance(offer.size);

@@ -6,12 +6,12 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::{Finished, Sent, Session, SmallFile, Wire, small_max};
+use super::{Finished, Sent, Session, SmallFile, Wire, record_digest, small_max};
 use crate::chain::hex;
 use crate::client::ClientOptions;
 use crate::client::connection::{Connection, Frame};
 use crate::client::send::source_id;
-use crate::digests::{self, Identity};
+use crate::digests::Identity;
 use crate::error::{Error, Result};
 use crate::protocol::{ErrorCode, MAX_DATA_FRAME, Message, Put};
 use crate::report::Outcome;
@@ -165,7 +165,7 @@ impl Session<'_> {
             && let Ok(meta) = std::fs::metadata(&upload.path)
             && Identity::of(&meta) == upload.identity
         {
-            digests::record(&upload.path, &meta, &upload.sha256);
+            record_digest(self.index.as_ref(), &upload.path, &meta, &upload.sha256);
         }
         self.progress.advance(upload.size);
         Finished::Done(Outcome {

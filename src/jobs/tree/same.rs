@@ -8,12 +8,12 @@
 //! eager `put` with its digest, which the server skips too).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{FileJob, FileProgress, ListRequest, RemoteUrl, list};
 use crate::client::ClientOptions;
 use crate::client::session::small_max;
-use crate::digests::{self, Identity};
+use crate::digests::{self, Identity, TreeDigests};
 use crate::error::Result;
 use crate::protocol::EntryKind;
 
@@ -24,7 +24,12 @@ const MIN_CANDIDATES: usize = 64;
 const MAX_LARGE_BYTES: u64 = 256 << 20;
 
 /// Mark the files of a `send -r` that the server holds identical.
-pub async fn mark_identical(opts: &ClientOptions, url: &RemoteUrl, files: &mut [FileJob]) {
+pub async fn mark_identical(
+    opts: &ClientOptions,
+    url: &RemoteUrl,
+    top: &Path,
+    files: &mut [FileJob],
+) {
     let max = small_max(opts);
     let candidates: Vec<(usize, PathBuf)> = files
         .iter()
@@ -50,10 +55,12 @@ pub async fn mark_identical(opts: &ClientOptions, url: &RemoteUrl, files: &mut [
             return;
         }
     };
+    let top = top.to_path_buf();
     let local = tokio::task::spawn_blocking(move || {
+        let mut index = TreeDigests::load(&top);
         candidates
             .into_iter()
-            .filter_map(|(i, path)| local_digest(&path).map(|d| (i, d)))
+            .filter_map(|(i, path)| local_digest(&mut index, &path).map(|d| (i, d)))
             .collect::<Vec<_>>()
     })
     .await
@@ -87,9 +94,11 @@ async fn remote_digests(
 
 /// The digest cache's SHA-256 of the file at `path` as it is now, and its
 /// modification time in whole seconds.
-fn local_digest(path: &std::path::Path) -> Option<(String, i64)> {
+fn local_digest(index: &mut TreeDigests, path: &Path) -> Option<(String, i64)> {
     let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
     let identity = Identity::of(&meta);
-    let sha256 = digests::lookup(path, &identity)?;
+    let sha256 = index
+        .lookup(path, &identity)
+        .or_else(|| digests::lookup(path, &identity))?;
     Some((sha256, identity.mtime_ns.div_euclid(1_000_000_000)))
 }
