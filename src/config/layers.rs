@@ -197,6 +197,13 @@ fn duration_layer(
     layer((flag.0, from_flag), env, from_file, default, parse_duration)
 }
 
+/// `--parallel`, [`DEFAULT_PARALLEL`] when not set anywhere.
+fn parallel_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<u32>> {
+    let flag = ("--parallel", args.parallel);
+    let key = file.settings.parallel;
+    layer(flag, "WSRESUME_PARALLEL", key, DEFAULT_PARALLEL, number)
+}
+
 /// `--chunk-size`, [`DEFAULT_CHUNK_SIZE`] when not set anywhere.
 fn chunk_size_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<u64>> {
     let chunk = size_layer(
@@ -235,13 +242,7 @@ impl ClientSettings {
                 DEFAULT_RETRIES,
                 number,
             )?,
-            parallel: layer(
-                ("--parallel", args.parallel),
-                "WSRESUME_PARALLEL",
-                f.parallel,
-                DEFAULT_PARALLEL,
-                number,
-            )?,
+            parallel: parallel_layer(args, file)?,
             retry_max_delay: duration_layer(
                 ("--retry-max-delay", args.retry_max_delay.as_ref()),
                 "WSRESUME_RETRY_MAX_DELAY",

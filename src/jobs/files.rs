@@ -23,7 +23,7 @@ pub async fn get_file(
         files: vec![get_job(url, dest)],
         tree: false,
         probe: false,
-        top: None,
+        digests: None,
     };
     run(job, opts, reporter).await.map(drop)
 }
@@ -68,7 +68,7 @@ pub async fn send(
         files: send_jobs(files, url)?,
         tree: false,
         probe: false,
-        top: None,
+        digests: None,
     };
     run(job, opts, reporter).await.map(drop)
 }

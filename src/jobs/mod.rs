@@ -93,9 +93,9 @@ pub struct Job {
     /// that lists only itself): then nothing is reported, and [`run`]
     /// answers [`Ran::IsDirectory`].
     pub probe: bool,
-    /// A tree's local top directory: its small files' digests are kept in
-    /// one index ([`crate::digests::TreeDigests`]).
-    pub top: Option<std::path::PathBuf>,
+    /// A tree's digest index ([`crate::digests::TreeDigests`] of its local
+    /// top directory), where its small files' digests are kept.
+    pub digests: Option<crate::client::session::Index>,
 }
 
 /// One file's result, for the caller to print.

@@ -7,7 +7,6 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -18,7 +17,6 @@ use super::{Direction, FileJob, FileReport, Job, Reporter, Summary, know_local_d
 use crate::client::ClientOptions;
 use crate::client::get::Dest;
 use crate::client::session::{self, Finished, SmallFile, Way};
-use crate::digests::TreeDigests;
 use crate::error::Error;
 use crate::progress::Progress;
 use crate::report::Outcome;
@@ -62,16 +60,7 @@ pub async fn run(
         started: Instant::now(),
     };
     let (small, large) = tree.split();
-    let index = match &job.top {
-        Some(top) => {
-            let top = top.clone();
-            let loaded = tokio::task::spawn_blocking(move || TreeDigests::load(&top)).await;
-            loaded
-                .ok()
-                .map(|index| Arc::new(std::sync::Mutex::new(index)))
-        }
-        None => None,
-    };
+    let index = job.digests.clone();
     let parallel = opts.parallel.max(1);
     let (work_tx, work_rx) = mpsc::unbounded_channel();
     for index in large {
@@ -105,9 +94,7 @@ pub async fn run(
     };
     let workers = join_all((0..parallel).map(|_| tree.worker(&work_rx)));
     tokio::join!(sessions, router, workers);
-    if let Some(index) = index.and_then(|i| Arc::into_inner(i)?.into_inner().ok()) {
-        let _ = tokio::task::spawn_blocking(move || index.save()).await;
-    }
+    save_index(index).await;
     tree.progress.finish();
     let tally = tree.tally.into_inner();
     (tally.summary, tally.failures)
@@ -233,6 +220,17 @@ impl Tree<'_> {
         }
         tally.done += 1;
         self.progress.file_done(tally.done, count);
+    }
+}
+
+/// Replace the index on disk (every session is over).
+async fn save_index(index: Option<session::Index>) {
+    let Some(index) = index else {
+        return;
+    };
+    let taken = index.lock().map(|mut index| std::mem::take(&mut *index));
+    if let Ok(taken) = taken {
+        let _ = tokio::task::spawn_blocking(move || taken.save()).await;
     }
 }
 

@@ -61,8 +61,9 @@ pub async fn send_tree(
             identical: None,
         });
     }
-    same::mark_identical(opts, &url, dir, &mut files).await;
-    run_tree(Direction::Send, files, dir, opts, reporter).await
+    let index = load_index(dir).await;
+    same::mark_identical(opts, &url, &index, &mut files).await;
+    run_tree(Direction::Send, files, index, opts, reporter).await
 }
 
 /// `get -r URL [DEST]`: the files under URL go to `DEST/NAME/`
@@ -91,7 +92,7 @@ pub async fn get_tree(
             files: vec![files::get_job(&file_url, Dest::File(target))],
             tree: false,
             probe: true,
-            top: None,
+            digests: None,
         };
         if run(job, opts, reporter).await? == Ran::Done {
             return Ok(());
@@ -120,14 +121,15 @@ pub async fn get_tree(
             identical: None,
         });
     }
-    run_tree(Direction::Get, files, &top, opts, reporter).await
+    let index = load_index(&top).await;
+    run_tree(Direction::Get, files, index, opts, reporter).await
 }
 
 /// Transfer every file (identical ones are skipped on the way).
 async fn run_tree(
     direction: Direction,
     files: Vec<FileJob>,
-    top: &Path,
+    index: crate::client::session::Index,
     opts: &ClientOptions,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
@@ -136,9 +138,16 @@ async fn run_tree(
         files,
         tree: true,
         probe: false,
-        top: Some(top.to_path_buf()),
+        digests: Some(index),
     };
     run(job, opts, reporter).await.map(drop)
+}
+
+/// The digest index of the tree at `top` (read on a blocking thread).
+async fn load_index(top: &Path) -> crate::client::session::Index {
+    let top = top.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || crate::digests::TreeDigests::load(&top)).await;
+    std::sync::Arc::new(std::sync::Mutex::new(loaded.unwrap_or_default()))
 }
 
 /// Files under `url` (recursive listing) and their sizes.

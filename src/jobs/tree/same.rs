@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::{FileJob, FileProgress, ListRequest, RemoteUrl, list};
 use crate::client::ClientOptions;
-use crate::client::session::small_max;
+use crate::client::session::{Index, small_max};
 use crate::digests::{self, Identity, TreeDigests};
 use crate::error::Result;
 use crate::protocol::EntryKind;
@@ -27,7 +27,7 @@ const MAX_LARGE_BYTES: u64 = 256 << 20;
 pub async fn mark_identical(
     opts: &ClientOptions,
     url: &RemoteUrl,
-    top: &Path,
+    index: &Index,
     files: &mut [FileJob],
 ) {
     let max = small_max(opts);
@@ -55,9 +55,11 @@ pub async fn mark_identical(
             return;
         }
     };
-    let top = top.to_path_buf();
+    let index = index.clone();
     let local = tokio::task::spawn_blocking(move || {
-        let mut index = TreeDigests::load(&top);
+        let Ok(mut index) = index.lock() else {
+            return Vec::new();
+        };
         candidates
             .into_iter()
             .filter_map(|(i, path)| local_digest(&mut index, &path).map(|d| (i, d)))
