@@ -122,6 +122,7 @@ pub async fn get_tree(
         });
     }
     let index = load_index(&top).await;
+    same::mark_identical(opts, &url, &index, &mut files).await;
     run_tree(Direction::Get, files, index, opts, reporter).await
 }
 

@@ -1,11 +1,12 @@
-//! A `send -r` re-run that moves no payload: when many small files are on
-//! the server with their local size, one listing with digests tells which
-//! of them the server holds already. A file counts as identical when the
+//! A tree re-run (`send -r`, `get -r`) that makes no request per file:
+//! when many small files are on both sides with the same size, one listing
+//! with digests tells which of them are the same. A file counts as identical when the
 //! server's SHA-256 equals the one the digest cache holds for the local
 //! file as it is now (its identity unchanged, ctime included) and the
 //! modification times agree to the second; such a file is reported
 //! skipped without any request. Anything unsure goes the normal way (an
-//! eager `put` with its digest, which the server skips too).
+//! eager `put` with its digest, or a `get` with `have`, which the server
+//! answers without payload too).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +24,7 @@ const MIN_CANDIDATES: usize = 64;
 /// every file, and large ones are compared file by file anyway).
 const MAX_LARGE_BYTES: u64 = 256 << 20;
 
-/// Mark the files of a `send -r` that the server holds identical.
+/// Mark the files of a tree that both sides hold identical.
 pub async fn mark_identical(
     opts: &ClientOptions,
     url: &RemoteUrl,
