@@ -46,6 +46,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-message-
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l handshake-timeout -d 'Drop a client that has not finished the upgrade and sent its request within this time (seconds, or 500ms, 10s, 1m)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long (seconds, or 90s, 5m, 1h)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l expire-uploads -d 'Remove partial uploads untouched for this long (seconds, or 90s, 30m, 12h, 7d); a client coming back to one is told and starts again' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-protocol -d 'Highest protocol version offered to clients (tests only: 1 behaves as a server without sessions)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors (a warning about listening beyond loopback without a token is still printed)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
@@ -54,6 +55,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s V -l version
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l parallel -d 'Trees: small files go over N session connections, and up to N large files move at once, 1 to 64 [default: 2] [env: WSRESUME_PARALLEL]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-delay -d 'Longest wait between reconnects: seconds, or 500ms, 30s, 2m [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
@@ -73,6 +75,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand send" -s V -l version 
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l parallel -d 'Trees: small files go over N session connections, and up to N large files move at once, 1 to 64 [default: 2] [env: WSRESUME_PARALLEL]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-delay -d 'Longest wait between reconnects: seconds, or 500ms, 30s, 2m [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
@@ -94,6 +97,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand get" -s V -l version -
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l parallel -d 'Trees: small files go over N session connections, and up to N large files move at once, 1 to 64 [default: 2] [env: WSRESUME_PARALLEL]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retry-max-delay -d 'Longest wait between reconnects: seconds, or 500ms, 30s, 2m [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
@@ -113,6 +117,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -s V -l version -d
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l token -d 'Bearer token for the server [env: WSRESUME_TOKEN]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l cacert -d 'Also trust the CA certificates in this PEM file for wss:// (the system\'s roots are always trusted). A self-signed server certificate works too if it is not a CA certificate (CA:FALSE)' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retries -d 'Retries after the first attempt without progress; 0 never retries [default: 10] [env: WSRESUME_RETRIES]. Until a first connection succeeds, a host name that does not resolve is not retried, and a refused connection only for about 3.5 s' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l parallel -d 'Trees: small files go over N session connections, and up to N large files move at once, 1 to 64 [default: 2] [env: WSRESUME_PARALLEL]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retry-max-delay -d 'Longest wait between reconnects: seconds, or 500ms, 30s, 2m [default: 30s] [env: WSRESUME_RETRY_MAX_DELAY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
