@@ -105,15 +105,18 @@ pub trait Storage: Send + Sync + 'static {
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError>;
     /// Write a small file (its digest verified) whole beside the target
-    /// `rel` resolves to, with `attrs`, after checking it fits on the disk:
-    /// not yet durable, not yet in place ([`Storage::commit_small`]).
+    /// `rel` resolves to, with `attrs`, once `hold` took the target's key
+    /// (as [`Storage::upload_key`] names it; `None` when it could not) and
+    /// the file fits on the disk: not yet durable, not yet in place
+    /// ([`Storage::commit_small`]).
     fn stage_small(
         &self,
         rel: &RelPath,
         data: &[u8],
         attrs: crate::attrs::FileAttrs,
-    ) -> Result<StagedFile, StorageError> {
-        let _ = (rel, data, attrs);
+        hold: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<StagedFile>, StorageError> {
+        let _ = (rel, data, attrs, hold);
         Err(StorageError::Forbidden(
             "this server cannot store small files whole".into(),
         ))
@@ -154,6 +157,17 @@ impl LocalFs {
     }
 }
 
+impl LocalFs {
+    /// The one-writer key of a resolved upload target.
+    fn key_of(&self, target: &std::path::Path) -> String {
+        target
+            .strip_prefix(&self.root)
+            .unwrap_or(target)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 impl Storage for LocalFs {
     fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
         listing::walk(&self.root, rel, options)
@@ -183,11 +197,7 @@ impl Storage for LocalFs {
 
     fn upload_key(&self, rel: &RelPath) -> Result<String, StorageError> {
         let target = paths::resolve_for_create(&self.root, rel)?;
-        Ok(target
-            .strip_prefix(&self.root)
-            .unwrap_or(&target)
-            .to_string_lossy()
-            .into_owned())
+        Ok(self.key_of(&target))
     }
 
     fn open_upload(
@@ -245,10 +255,14 @@ impl Storage for LocalFs {
         rel: &RelPath,
         data: &[u8],
         attrs: crate::attrs::FileAttrs,
-    ) -> Result<StagedFile, StorageError> {
+        hold: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Option<StagedFile>, StorageError> {
         let target = paths::resolve_for_create(&self.root, rel)?;
+        if !hold(&self.key_of(&target)) {
+            return Ok(None);
+        }
         ensure_space(&target, rel, data.len() as u64)?;
-        small::stage(&target, data, attrs)
+        small::stage(&target, data, attrs).map(Some)
     }
 
     fn commit_small(&self, staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {

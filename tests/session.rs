@@ -185,7 +185,8 @@ fn a_v1_connection_serves_one_request_and_no_eager_put() {
 #[test]
 fn pipelined_gets_are_answered_in_order_and_an_error_does_not_end_the_session() {
     let root = tmp();
-    let files: Vec<(String, Vec<u8>)> = [0usize, 1, 4096, 70_000, 300_000, 1 << 20]
+    // Up to 1 MiB: small, read whole; 3 MiB: streamed with chunk checks.
+    let files: Vec<(String, Vec<u8>)> = [0usize, 1, 4096, 70_000, 300_000, 1 << 20, 3 << 20]
         .iter()
         .enumerate()
         .map(|(i, &len)| (format!("f{i}"), random_bytes(len)))
@@ -359,9 +360,7 @@ fn a_session_carries_plain_puts_and_lists_and_ends_on_idle_or_bad_messages() {
     let mut ws = session(server.addr());
     // A plain put: accept, data, eof, done; then the session goes on.
     let data = random_bytes(10_000);
-    ws.send_text(&format!(
-        r#"{{"type":"put","path":"/p","size":10000,"chunk_size":16384,"source_id":"p"}}"#
-    ));
+    ws.send_text(r#"{"type":"put","path":"/p","size":10000,"chunk_size":16384,"source_id":"p"}"#);
     assert_eq!(next_message(&mut ws)["type"], "accept");
     ws.send_frame(BINARY, &data);
     ws.send_text(&format!(r#"{{"type":"eof","sha256":"{}"}}"#, sha256(&data)));
@@ -403,6 +402,7 @@ fn a_session_carries_plain_puts_and_lists_and_ends_on_idle_or_bad_messages() {
 fn pipelined_gets(addr: SocketAddr, names: &[String], window: usize) -> (Duration, u64) {
     use std::io::{BufReader, Read, Write};
     let ws = session(addr);
+    ws.stream.set_nodelay(true).unwrap();
     let mut writer = ws.stream.try_clone().unwrap();
     ws.stream.set_read_timeout(Some(WAIT)).unwrap();
     let mut reader = BufReader::with_capacity(1 << 20, ws.stream);
@@ -477,13 +477,13 @@ fn pipelined_gets(addr: SocketAddr, names: &[String], window: usize) -> (Duratio
 }
 
 /// Many small `get`s on one session: every byte arrives; prints the rate
-/// (`WSRESUME_SESSION_GETS` sets how many, default 2,000).
+/// (`WSRESUME_SESSION_GETS` sets how many, default 1,000).
 #[test]
 fn many_small_gets_on_one_session() {
     let count: usize = std::env::var("WSRESUME_SESSION_GETS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000);
+        .unwrap_or(1_000);
     let root = tmp();
     let names: Vec<String> = (0..count).map(|i| format!("f{i:05}")).collect();
     let data = random_bytes(4096);
@@ -498,4 +498,106 @@ fn many_small_gets_on_one_session() {
         took.as_secs_f64(),
         count as f64 / took.as_secs_f64()
     );
+}
+
+/// Many small eager `put`s on one session, `window` outstanding: every file
+/// lands; the time until the last `done`.
+fn pipelined_puts(addr: SocketAddr, names: &[String], data: &[u8], window: usize) -> Duration {
+    use std::io::{BufReader, Read, Write};
+    let ws = session(addr);
+    ws.stream.set_nodelay(true).unwrap();
+    let mut writer = ws.stream.try_clone().unwrap();
+    ws.stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut reader = BufReader::new(ws.stream);
+    let (answered, credit) = std::sync::mpsc::channel::<()>();
+    let digest = sha256(data);
+    let requests: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| {
+            let mut frames = Vec::new();
+            for (opcode, payload) in [
+                (TEXT, eager_put(&format!("/{n}"), data).into_bytes()),
+                (BINARY, data.to_vec()),
+                (
+                    TEXT,
+                    format!(r#"{{"type":"eof","sha256":"{digest}"}}"#).into_bytes(),
+                ),
+            ] {
+                let frame = support::raw::encode_frame(opcode, &payload, payload.len() as u64);
+                frames.extend_from_slice(&frame);
+            }
+            frames
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let sender = std::thread::spawn(move || {
+        let mut outstanding = 0;
+        for request in requests {
+            while outstanding >= window {
+                credit.recv().unwrap();
+                outstanding -= 1;
+            }
+            while credit.try_recv().is_ok() {
+                outstanding -= 1;
+            }
+            writer.write_all(&request).unwrap();
+            outstanding += 1;
+        }
+        writer
+    });
+    for name in names {
+        let mut head = [0u8; 2];
+        reader.read_exact(&mut head).unwrap();
+        assert_eq!(head[0] & 0x0f, TEXT);
+        let mut payload = vec![0u8; usize::from(head[1] & 0x7f)];
+        reader.read_exact(&mut payload).unwrap();
+        assert!(payload.starts_with(br#"{"type":"done""#), "{name}");
+        let _ = answered.send(());
+    }
+    let took = started.elapsed();
+    let mut writer = sender.join().unwrap();
+    let close = support::raw::encode_frame(CLOSE, &1000u16.to_be_bytes(), 2);
+    writer.write_all(&close).unwrap();
+    took
+}
+
+/// Many small eager `put`s on one session: every file lands whole; prints
+/// the rate (`WSRESUME_SESSION_PUTS` sets how many, default 1,000).
+#[test]
+fn many_small_eager_puts_on_one_session() {
+    let count: usize = std::env::var("WSRESUME_SESSION_PUTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000);
+    let root = tmp();
+    let names: Vec<String> = (0..count).map(|i| format!("d{}/f{i:05}", i % 10)).collect();
+    let data = random_bytes(4096);
+    let server = Server::start(root.path(), &["-q"]);
+    let took = pipelined_puts(server.addr(), &names, &data, 64);
+    for name in names.iter().step_by(97) {
+        assert!(
+            std::fs::read(root.path().join(name)).unwrap() == data,
+            "{name}"
+        );
+    }
+    support::assert_no_leftovers(&[root.path()]);
+    eprintln!(
+        "{count} eager puts of 4 KiB in {:.3} s: {:.0} files/s",
+        took.as_secs_f64(),
+        count as f64 / took.as_secs_f64()
+    );
+}
+
+#[test]
+fn a_shutdown_ends_a_waiting_session_with_1001() {
+    let root = tmp();
+    write(root.path(), "a", b"aaa");
+    let mut server = Server::start(root.path(), &[]);
+    let mut ws = session(server.addr());
+    ws.send_text(&get("/a"));
+    assert!(matches!(read_get_answer(&mut ws), Answer::File { .. }));
+    let waiting = std::thread::spawn(move || ws.read_close(WAIT));
+    assert_eq!(server.terminate().and_then(|st| st.code()), Some(0));
+    let (code, reason) = waiting.join().unwrap().expect("no close frame");
+    assert_eq!(code, 1001, "{reason}");
 }

@@ -63,9 +63,61 @@ pub async fn serve<S: DataSocket>(
     shutdown: &mut Shutdown,
     ending: Ending,
 ) -> Result<Served, Refusal> {
+    let (open_ctx, open_request) = (ctx.clone(), request.clone());
+    let opened = tokio::task::spawn_blocking(move || open(&open_ctx, &open_request, ending))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
+    serve_opened(ctx, ws, request, opened, shutdown, ending).await
+}
+
+/// A `get`'s file, opened (in a session a small one read whole).
+pub struct Opened {
+    /// The path under ROOT.
+    path: String,
+    chunk_size: u64,
+    loaded: small::Loaded,
+}
+
+impl Opened {
+    /// Bytes read into memory (a small file read whole).
+    pub fn whole_bytes(&self) -> u64 {
+        match &self.loaded {
+            small::Loaded::Whole(file) => file.len(),
+            small::Loaded::Open(_) => 0,
+        }
+    }
+}
+
+/// Check `request` and open the file it names (in a session, a small one
+/// is read whole). Blocks: call it on the blocking pool.
+pub fn open(ctx: &Context, request: &GetRequest, ending: Ending) -> Result<Opened, Refusal> {
     let chunk_size =
         check_chunk_size(request.chunk_size).map_err(|m| Refusal::new(ErrorCode::BadRequest, m))?;
-    let (path, loaded) = open(ctx, &request, chunk_size, ending).await?;
+    let rel = paths::parse_request_path(&request.path)
+        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
+    let whole = ending == Ending::Session;
+    let loaded = small::load(ctx, &rel, chunk_size, whole)?;
+    Ok(Opened {
+        path: rel.to_string(),
+        chunk_size,
+        loaded,
+    })
+}
+
+/// [`serve`] the file `opened` holds.
+pub async fn serve_opened<S: DataSocket>(
+    ctx: &Arc<Context>,
+    ws: &mut WebSocketStream<S>,
+    request: GetRequest,
+    opened: Opened,
+    shutdown: &mut Shutdown,
+    ending: Ending,
+) -> Result<Served, Refusal> {
+    let Opened {
+        path,
+        chunk_size,
+        loaded,
+    } = opened;
     let download = match loaded {
         small::Loaded::Whole(file) => return small::serve(ctx, ws, &request, file, path).await,
         small::Loaded::Open(download) => download,
@@ -112,25 +164,6 @@ pub async fn serve<S: DataSocket>(
         size,
         skipped: identical,
     })
-}
-
-/// Open the file `request` names (in a session, a small one is read whole):
-/// its path under ROOT and what was loaded.
-async fn open(
-    ctx: &Arc<Context>,
-    request: &GetRequest,
-    chunk_size: u64,
-    ending: Ending,
-) -> Result<(String, small::Loaded), Refusal> {
-    let rel = paths::parse_request_path(&request.path)
-        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))?;
-    let path = rel.to_string();
-    let whole = ending == Ending::Session;
-    let ctx = ctx.clone();
-    let loaded = tokio::task::spawn_blocking(move || small::load(&ctx, &rel, chunk_size, whole))
-        .await
-        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
-    Ok((path, loaded))
 }
 
 /// Where a download starts: at `offset`, after `state` (0 and the initial

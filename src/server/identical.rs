@@ -131,6 +131,39 @@ where
     Ok(Some(digest))
 }
 
+/// For a small file, on a blocking thread (no pings needed): whether the
+/// target of `rel` holds exactly `size` bytes whose SHA-256 is `digest`
+/// (cached, or read once and cached); if so it is given `attrs`.
+pub fn holds_small(
+    ctx: &Context,
+    rel: &crate::paths::RelPath,
+    size: u64,
+    digest: [u8; 32],
+    attrs: FileAttrs,
+) -> bool {
+    let Ok(target) = ctx.storage.open_download(rel) else {
+        return false;
+    };
+    if target.size != size {
+        return false;
+    }
+    let known = match ctx.hashes.digest(&target.etag) {
+        Some(known) => known,
+        None => match hash_file(&target.file, size, crate::protocol::MAX_CHUNK, 0) {
+            Ok((_, read)) => {
+                ctx.hashes.insert_digest(&target.etag, read);
+                read
+            }
+            Err(_) => return false,
+        },
+    };
+    if known != digest {
+        return false;
+    }
+    settle(ctx, &target.file, attrs, digest);
+    true
+}
+
 /// Read `size` bytes of `file` once: the digest, and the chaining value at
 /// every chunk boundary below the end while there are at most `collect`.
 fn hash_file(

@@ -16,7 +16,7 @@ use crate::protocol::{ErrorCode, Message};
 use crate::storage::StorageError;
 
 /// A request the server turns down, sent to the client as `error` + close.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Refusal {
     /// Machine-readable reason.
     pub code: ErrorCode,

@@ -1,7 +1,9 @@
 //! A session (`wsresume.v2`): many requests on one connection, pipelined
-//! by the client. Requests are read one after another and handled strictly
-//! in order, each answered in order; the next one is read only when the
-//! previous one is finished (TCP flow control bounds the backlog).
+//! by the client. Requests are handled strictly one after another, each
+//! answered in order; only requests already waiting are taken a little
+//! ahead (a group of `get`s opened together, a group of eager `put`s
+//! written together), the rest wait in the socket (TCP flow control bounds
+//! the backlog).
 //!
 //! Answers are queued, not flushed, while another request is already
 //! waiting; when none is, the batch of eager uploads is made durable and
@@ -12,20 +14,22 @@
 //! client's close ends it (answered); so does a silence of
 //! `--idle-timeout` (close 1000).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::batch::Batch;
 use super::context::Context;
-use super::download::{self, Ending};
+use super::download::{self, Ending, Opened};
 use super::frames::DataSocket;
 use super::refusal::{Refusal, close, feed_frame, flush_frames, received, refuse};
-use super::request::Request;
+use super::request::{GetRequest, PutRequest, Request};
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
 use super::{eager, listing, upload};
@@ -33,6 +37,14 @@ use crate::protocol::{ErrorCode, Message};
 
 /// How long the last answers, an error or a close may take at the end.
 const END_LIMIT: Duration = Duration::from_secs(2);
+/// Most `get`s already waiting that are opened together, in one call on
+/// the blocking pool...
+const READ_AHEAD: usize = 32;
+/// ... reading at most this many bytes of small files.
+const READ_AHEAD_BYTES: u64 = 8 << 20;
+
+/// What the next frame brings: a request, the end, or a refusal.
+type Next = Result<Result<Request, Stop>, Refusal>;
 
 /// How the session's requests stopped coming.
 enum Stop {
@@ -53,31 +65,194 @@ pub async fn run<S: DataSocket>(
 ) -> Result<Moved, Refusal> {
     log.begin_session();
     let mut batch = Batch::default();
+    let mut ahead = VecDeque::new();
     let mut first = Some(deadline);
     let ended = loop {
-        let request = match next_request(ctx, ws, &mut batch, first.take(), shutdown).await {
+        let next = match ahead.pop_front() {
+            Some(next) => next,
+            None => next_request(ctx, ws, &mut batch, first.take(), shutdown).await,
+        };
+        let request = match next {
             Ok(Ok(request)) => request,
             Ok(Err(stop)) => break Ok(stop),
             Err(refusal) => break Err(refusal),
         };
-        log.request(&request);
-        let plain_put = matches!(&request, Request::Put(p) if !p.eager);
-        let result = dispatch(ctx, ws, request, &mut batch, shutdown).await;
-        log.answered(&result);
-        if let Err(refusal) = result {
-            if ends_session(&refusal, plain_put) {
-                break Err(refusal);
-            }
-            let error = Message::Error {
-                code: refusal.code,
-                message: refusal.message,
-            };
-            if let Err(refusal) = batch.answer(ws, error, ctx.limits.idle_timeout).await {
-                break Err(refusal);
-            }
+        let mut session = Session {
+            ctx,
+            batch: &mut batch,
+            shutdown: &mut *shutdown,
+            log: &mut *log,
+        };
+        let handled = match request {
+            Request::Get(get) => session.gets(ws, get, &mut ahead).await,
+            Request::Put(put) if put.eager => session.eager_puts(ws, put, &mut ahead).await,
+            request => session.handle(ws, request, None).await,
+        };
+        if let Err(refusal) = handled {
+            break Err(refusal);
         }
     };
     finish(ctx, ws, &mut batch, ended).await
+}
+
+/// What handling a request needs besides the socket.
+struct Session<'a> {
+    ctx: &'a Arc<Context>,
+    batch: &'a mut Batch,
+    shutdown: &'a mut Shutdown,
+    log: &'a mut TransferLog,
+}
+
+impl Session<'_> {
+    /// One request (its file already `opened`, for a read-ahead `get`):
+    /// logged, handled, a per-file refusal answered. An error ends the
+    /// session.
+    async fn handle<S: DataSocket>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        request: Request,
+        opened: Option<Result<Opened, Refusal>>,
+    ) -> Result<(), Refusal> {
+        self.log.request(&request);
+        let plain_put = matches!(&request, Request::Put(p) if !p.eager);
+        let result = dispatch(self.ctx, ws, request, opened, self.batch, self.shutdown).await;
+        self.conclude(ws, result, plain_put).await
+    }
+
+    /// A request's result: logged, and a per-file refusal answered. An
+    /// error ends the session.
+    async fn conclude<S: DataSocket>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        result: Result<Moved, Refusal>,
+        plain_put: bool,
+    ) -> Result<(), Refusal> {
+        self.log.answered(&result);
+        let Err(refusal) = result else {
+            return Ok(());
+        };
+        if ends_session(&refusal, plain_put) {
+            return Err(refusal);
+        }
+        let error = Message::Error {
+            code: refusal.code,
+            message: refusal.message,
+        };
+        self.batch
+            .answer(ws, error, self.ctx.limits.idle_timeout)
+            .await
+    }
+
+    /// A `get` and the `get`s already waiting behind it (at most
+    /// [`READ_AHEAD`]): once the batch is in place, their files are opened
+    /// (small ones read whole, up to [`READ_AHEAD_BYTES`]) in ONE call on
+    /// the blocking pool, then each is answered in order. The request that
+    /// stopped the read-ahead waits in `ahead`.
+    async fn gets<S: DataSocket>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        first: GetRequest,
+        ahead: &mut VecDeque<Next>,
+    ) -> Result<(), Refusal> {
+        let mut gets = vec![first];
+        while gets.len() < READ_AHEAD {
+            let Some(incoming) = ws.next().now_or_never() else {
+                break;
+            };
+            match classify(incoming) {
+                None => {}
+                Some(Ok(Ok(Request::Get(get)))) => gets.push(get),
+                Some(other) => {
+                    ahead.push_back(other);
+                    break;
+                }
+            }
+        }
+        self.batch.flush(self.ctx, ws).await?;
+        let (ctx, requests) = (self.ctx.clone(), gets.clone());
+        let opened = tokio::task::spawn_blocking(move || open_all(&ctx, &requests))
+            .await
+            .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        for (get, opened) in gets.into_iter().zip(opened) {
+            self.handle(ws, Request::Get(get), opened).await?;
+        }
+        Ok(())
+    }
+}
+
+impl Session<'_> {
+    /// An eager upload and those already waiting behind it (at most
+    /// [`READ_AHEAD`] files, [`READ_AHEAD_BYTES`]): their bodies read, then
+    /// ONE call on the blocking pool verifies, holds and writes them all
+    /// ([`eager::prepare`]), then each is concluded in order (the batch,
+    /// an answer). What stopped the group waits in `ahead`.
+    async fn eager_puts<S: DataSocket>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        first: PutRequest,
+        ahead: &mut VecDeque<Next>,
+    ) -> Result<(), Refusal> {
+        let mut group = Vec::new();
+        let (mut next, mut bytes) = (Some(first), 0);
+        while let Some(put) = next.take() {
+            bytes += put.size;
+            match eager::arrive(self.ctx, ws, put, self.shutdown).await {
+                Ok(arrived) => group.push(arrived),
+                Err(refusal) => ahead.push_back(Err(refusal)),
+            }
+            if group.len() < READ_AHEAD && bytes < READ_AHEAD_BYTES && ahead.is_empty() {
+                next = waiting_eager_put(ws, ahead);
+            }
+        }
+        let ctx = self.ctx.clone();
+        let (group, prepared) = tokio::task::spawn_blocking(move || {
+            let prepared: Vec<_> = group.iter().map(|a| eager::prepare(&ctx, a)).collect();
+            (group, prepared)
+        })
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+        for (arrived, prepared) in group.into_iter().zip(prepared) {
+            self.log.request(&Request::Put(arrived.put.clone()));
+            let result = eager::conclude(self.ctx, ws, arrived, prepared, self.batch).await;
+            self.conclude(ws, result.map(Moved::from), false).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The eager upload waiting next on the socket, if that is what waits; any
+/// other request (or the end) goes to `ahead`.
+fn waiting_eager_put<S: DataSocket>(
+    ws: &mut WebSocketStream<S>,
+    ahead: &mut VecDeque<Next>,
+) -> Option<PutRequest> {
+    loop {
+        let incoming = ws.next().now_or_never()?;
+        match classify(incoming) {
+            None => {}
+            Some(Ok(Ok(Request::Put(put)))) if put.eager => return Some(put),
+            Some(other) => {
+                ahead.push_back(other);
+                return None;
+            }
+        }
+    }
+}
+
+/// Open the files of `gets` in order while the small files read stay
+/// within [`READ_AHEAD_BYTES`]; the rest are opened when served. Blocks.
+fn open_all(ctx: &Context, gets: &[GetRequest]) -> Vec<Option<Result<Opened, Refusal>>> {
+    let mut read = 0;
+    gets.iter()
+        .map(|get| {
+            if read > READ_AHEAD_BYTES {
+                return None;
+            }
+            let opened = download::open(ctx, get, Ending::Session);
+            read += opened.as_ref().map_or(0, Opened::whole_bytes);
+            Some(opened)
+        })
+        .collect()
 }
 
 /// Whether `refusal` ends the session rather than one request: malformed
@@ -99,6 +274,7 @@ async fn dispatch<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     request: Request,
+    opened: Option<Result<Opened, Refusal>>,
     batch: &mut Batch,
     shutdown: &mut Shutdown,
 ) -> Result<Moved, Refusal> {
@@ -106,12 +282,21 @@ async fn dispatch<S: DataSocket>(
         batch.flush(ctx, ws).await?;
     }
     match request {
-        Request::Get(get) => download::serve(ctx, ws, get, shutdown, Ending::Session)
-            .await
-            .map(Moved::from),
-        Request::Put(put) if put.eager => eager::receive(ctx, ws, put, batch, shutdown)
-            .await
-            .map(Moved::from),
+        Request::Get(get) => match opened {
+            Some(opened) => {
+                download::serve_opened(ctx, ws, get, opened?, shutdown, Ending::Session)
+                    .await
+                    .map(Moved::from)
+            }
+            None => download::serve(ctx, ws, get, shutdown, Ending::Session)
+                .await
+                .map(Moved::from),
+        },
+        // The session loop takes eager uploads in groups (`eager_puts`).
+        Request::Put(put) if put.eager => Err(Refusal::new(
+            ErrorCode::Internal,
+            "an eager put outside its group",
+        )),
         Request::Put(put) => {
             let (mut sink, mut stream) = StreamExt::split(ws);
             upload::receive(ctx, &mut sink, &mut stream, put, shutdown)
@@ -152,22 +337,29 @@ async fn next_request<S: DataSocket>(
                 }
             }
         };
-        if matches!(incoming, None | Some(Ok(WsMessage::Close(_)))) {
-            return Ok(Err(Stop::Closed));
-        }
-        match received(incoming)? {
-            WsMessage::Text(text) => {
-                return Ok(Ok(Request::from_message(Message::decode(&text)?)?));
-            }
-            WsMessage::Ping(_) | WsMessage::Pong(_) => {}
-            _ => {
-                return Err(Refusal::new(
-                    ErrorCode::BadRequest,
-                    "expected a request (get, put or list)",
-                ));
-            }
+        if let Some(next) = classify(incoming) {
+            return next;
         }
     }
+}
+
+/// What a frame read between requests means; None for pings and pongs.
+fn classify(incoming: Option<Result<WsMessage, WsError>>) -> Option<Next> {
+    if matches!(incoming, None | Some(Ok(WsMessage::Close(_)))) {
+        return Some(Ok(Err(Stop::Closed)));
+    }
+    let request = match received(incoming) {
+        Err(refusal) => Err(refusal),
+        Ok(WsMessage::Text(text)) => Message::decode(&text)
+            .map_err(Refusal::from)
+            .and_then(Request::from_message),
+        Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => return None,
+        Ok(_) => Err(Refusal::new(
+            ErrorCode::BadRequest,
+            "expected a request (get, put or list)",
+        )),
+    };
+    Some(request.map(Ok))
 }
 
 /// End the session: make the batch durable (answering it when the
@@ -214,4 +406,71 @@ pub async fn feed<S: DataSocket>(
     limit: Duration,
 ) -> Result<(), Refusal> {
     feed_frame(ws, WsMessage::text(message.encode()), limit).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_broken_sessions_end_on_a_refusal() {
+        use ErrorCode::*;
+        // (code, plain put, half-written frame, ends the session)
+        let cases = [
+            (NotFound, false, false, false),
+            (Forbidden, false, false, false),
+            (IsDirectory, true, false, false),
+            (ReadOnly, true, false, false),
+            (TooLarge, false, false, false),
+            (Busy, true, false, false),
+            (Integrity, false, false, false),
+            (Integrity, true, false, true),
+            (Superseded, true, false, true),
+            (BadRequest, false, false, true),
+            (Internal, false, false, true),
+            (GoingAway, false, false, true),
+            (NotFound, false, true, true),
+        ];
+        for (code, plain_put, mid_frame, ends) in cases {
+            let mut refusal = Refusal::new(code, "m");
+            if mid_frame {
+                refusal = refusal.mid_frame();
+            }
+            assert_eq!(
+                ends_session(&refusal, plain_put),
+                ends,
+                "{code:?} {plain_put}"
+            );
+        }
+    }
+
+    #[test]
+    fn frames_between_requests_are_requests_pings_or_the_end() {
+        let get = r#"{"type":"get","path":"/a","chunk_size":4096}"#;
+        let kind = |incoming| match classify(incoming) {
+            None => "ping",
+            Some(Ok(Ok(_))) => "request",
+            Some(Ok(Err(Stop::Closed))) => "closed",
+            Some(Ok(Err(Stop::Idle))) => "idle",
+            Some(Err(refusal)) if refusal.code == ErrorCode::BadRequest => "bad",
+            Some(Err(_)) => "error",
+        };
+        let cases = [
+            (Some(Ok(WsMessage::text(get))), "request"),
+            (Some(Ok(WsMessage::Ping(Default::default()))), "ping"),
+            (Some(Ok(WsMessage::Pong(Default::default()))), "ping"),
+            (Some(Ok(WsMessage::Close(None))), "closed"),
+            (None, "closed"),
+            (Some(Ok(WsMessage::Binary(vec![1u8].into()))), "bad"),
+            (
+                Some(Ok(WsMessage::text(r#"{"type":"ack","offset":0}"#))),
+                "bad",
+            ),
+            (Some(Ok(WsMessage::text("not json"))), "bad"),
+        ];
+        for (incoming, want) in cases {
+            let shown = format!("{incoming:?}");
+            assert_eq!(kind(incoming), want, "{shown}");
+        }
+    }
 }

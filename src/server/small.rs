@@ -22,7 +22,6 @@ use crate::error::Error;
 use crate::paths::RelPath;
 use crate::protocol::{MAX_DATA_FRAME, Message, Offer, SMALL_FILE_MAX};
 use crate::storage::{Download, StorageError};
-use crate::transfer::sender::FileHashes;
 
 /// A file opened for download: read whole, or left to the streaming path.
 pub enum Loaded {
@@ -37,6 +36,13 @@ pub struct WholeFile {
     download: Download,
     data: Bytes,
     digest: [u8; 32],
+}
+
+impl WholeFile {
+    /// Its size.
+    pub fn len(&self) -> u64 {
+        self.download.size
+    }
 }
 
 /// Open `rel`; when `whole` and the file is small (at most one chunk of
@@ -75,11 +81,8 @@ pub fn load(
     let mut hasher = ChainHasher::default();
     hasher.update(&data);
     let digest = hasher.finalize();
-    let hashes = FileHashes {
-        states: Vec::new(),
-        digest,
-    };
-    ctx.hashes.insert(&download.etag, chunk_size, hashes);
+    // One chunk: no chaining values to keep, only the digest.
+    ctx.hashes.insert_digest(&download.etag, digest);
     Ok(Loaded::Whole(WholeFile {
         download,
         data: Bytes::from(data),

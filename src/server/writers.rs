@@ -76,6 +76,26 @@ impl Writers {
         })
     }
 
+    /// Claim `target` for `source_id` only if nobody holds it (no waiting,
+    /// no takeover): for a session's small files, which fall back to
+    /// [`Writers::claim`] when this fails.
+    pub fn try_claim(&self, target: &str, source_id: &str) -> Option<WriterGuard> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = slots.entry(target.to_string()).or_insert_with(|| Slot {
+            source_id: source_id.to_string(),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
+            takeover: watch::channel(0).0,
+        });
+        let guard = slot.lock.clone().try_lock_owned().ok()?;
+        slot.source_id = source_id.to_string();
+        let mut superseded = slot.takeover.subscribe();
+        superseded.mark_unchanged();
+        Some(WriterGuard {
+            _lock: guard,
+            superseded,
+        })
+    }
+
     /// Hold `target` for the expiry sweep if nobody is writing it.
     pub fn try_hold(&self, target: &str) -> Option<OwnedMutexGuard<()>> {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -115,5 +135,12 @@ mod tests {
         assert!(second.await.unwrap());
         writers.prune();
         assert!(writers.claim("b", "s2").await.is_ok());
+        let held = writers.try_claim("c", "s1").unwrap();
+        assert!(
+            writers.try_claim("c", "s1").is_none(),
+            "held, even by the same source"
+        );
+        drop(held);
+        assert!(writers.try_claim("c", "s2").is_some());
     }
 }

@@ -110,7 +110,13 @@ fn sync_data(staged: &[&StagedFile]) -> Result<(), StorageError> {
     Ok(())
 }
 
+/// Remove `path` if it exists. Looked up first: a lookup shares the
+/// directory's lock, an `unlink` takes it alone even when nothing is there,
+/// and almost always nothing is.
 fn remove_if_there(path: &Path) -> Result<(), StorageError> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(());
+    }
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error("removing", path, e)),
         _ => Ok(()),
