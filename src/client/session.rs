@@ -75,6 +75,11 @@ pub enum Way {
 /// Where a session sends each file's result, as soon as it is final.
 pub type Reports = tokio::sync::mpsc::UnboundedSender<(usize, Finished)>;
 
+/// A batch's results: each file's id, SHA-256 and whether it is in place.
+type Flushed = Vec<(usize, String, Result<()>)>;
+/// A batch being made durable on a blocking thread.
+type Flush = tokio::task::JoinHandle<Flushed>;
+
 /// A tree's digest index, shared by its sessions and their batches.
 pub type Index = Arc<Mutex<TreeDigests>>;
 
@@ -161,7 +166,7 @@ struct Session<'a> {
     /// Verified downloads waiting to be made durable.
     batch: batch::Batch,
     /// The batch being made durable, on a blocking thread.
-    flushing: Option<tokio::task::JoinHandle<Vec<(usize, String, Result<()>)>>>,
+    flushing: Option<Flush>,
     /// Downloads verified, reported once their batch is durable.
     awaiting: HashMap<usize, Outcome>,
     /// Files whose data failed its check once (the second time fails them).
@@ -324,10 +329,7 @@ impl Session<'_> {
     }
 
     /// Report the files of a finished flush.
-    fn report_flushed(
-        &mut self,
-        flushed: std::result::Result<Vec<(usize, String, Result<()>)>, tokio::task::JoinError>,
-    ) {
+    fn report_flushed(&mut self, flushed: std::result::Result<Flushed, tokio::task::JoinError>) {
         let results = match flushed {
             Ok(results) => results,
             Err(e) => {
@@ -368,8 +370,8 @@ impl Session<'_> {
 
 /// The running flush's result (pending forever without one).
 async fn flush_done(
-    flushing: &mut Option<tokio::task::JoinHandle<Vec<(usize, String, Result<()>)>>>,
-) -> std::result::Result<Vec<(usize, String, Result<()>)>, tokio::task::JoinError> {
+    flushing: &mut Option<Flush>,
+) -> std::result::Result<Flushed, tokio::task::JoinError> {
     match flushing {
         Some(handle) => handle.await,
         None => std::future::pending().await,
