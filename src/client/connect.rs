@@ -26,10 +26,13 @@ pub type Ws = WebSocketStream<Socket>;
 /// old client).
 const MAX_PROTOCOL_ENV: &str = "WSRESUME_MAX_PROTOCOL";
 
-/// The subprotocols this client offers, best first.
-fn offered() -> &'static str {
+/// The subprotocols this client offers, best first: sessions only when
+/// asked for (a listing, a session of small files; the per-file path keeps
+/// `wsresume.v1`, whose server waits for the client's verdict).
+fn offered(sessions: bool) -> &'static str {
     match std::env::var(MAX_PROTOCOL_ENV).as_deref() {
         Ok("1") => SUBPROTOCOL,
+        _ if !sessions => SUBPROTOCOL,
         _ => "wsresume.v2, wsresume.v1",
     }
 }
@@ -200,10 +203,11 @@ impl std::fmt::Display for RemoteUrl {
 }
 
 /// Connect (with TLS for `wss://`) and upgrade, within `opts.timeout`; a
-/// success is recorded in `opts.contact`. Also says whether the server
-/// picked `wsresume.v2` (the connection is a session).
-pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<(Ws, bool)> {
-    let offered = offered();
+/// success is recorded in `opts.contact`. With `sessions`, `wsresume.v2`
+/// is offered too; the answer says whether the server picked it (the
+/// connection is a session).
+pub async fn connect(url: &RemoteUrl, opts: &ClientOptions, sessions: bool) -> Result<(Ws, bool)> {
+    let offered = offered(sessions);
     let request = upgrade_request(url, opts, offered)?;
     let tls = match (url.is_secure(), &opts.tls) {
         (false, _) => None,
@@ -232,7 +236,11 @@ pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<(Ws, bool)
         )));
     };
     opts.contact.made();
-    opts.contact.spoke(session);
+    if sessions {
+        // No session where one was wanted (an old server, or this client
+        // held to v1): the run goes file by file.
+        opts.contact.spoke(session);
+    }
     Ok((ws, session))
 }
 

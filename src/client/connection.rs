@@ -59,11 +59,21 @@ pub struct Opened {
 }
 
 impl Connection {
-    /// Connect (see [`connect::connect`]), logging how long it took.
+    /// Connect offering sessions (see [`connect::connect`]), logging how
+    /// long it took: a listing, or a session of small files.
     pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<Connection> {
+        Connection::connect_offering(url, opts, true).await
+    }
+
+    /// Connect, offering `wsresume.v2` too when `sessions`.
+    async fn connect_offering(
+        url: &RemoteUrl,
+        opts: &ClientOptions,
+        sessions: bool,
+    ) -> Result<Connection> {
         let started = std::time::Instant::now();
         tracing::debug!("connecting to {url}");
-        let result = connect::connect(url, opts).await;
+        let result = connect::connect(url, opts, sessions).await;
         let ms = started.elapsed().as_millis() as u64;
         match &result {
             Ok((_, session)) => tracing::info!(ms, session, "connected to {url}"),
@@ -88,7 +98,8 @@ impl Connection {
         let mut sent_plain = false;
         let mut request = request;
         loop {
-            let mut conn = Connection::connect(url, opts).await?;
+            // One file per connection: `wsresume.v1` as ever.
+            let mut conn = Connection::connect_offering(url, opts, false).await?;
             conn.send_request(request).await?;
             match conn.answer().await {
                 Err(Error::Protocol(m)) if m.contains("unknown field") && !sent_plain => {
