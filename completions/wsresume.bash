@@ -99,7 +99,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__config)
-            opts="-k -q -v -h -V --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-k -q -v -h -V --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -114,6 +114,10 @@ _wsresume() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -145,7 +149,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-r -p -k -q -v -h -V --recursive --create-dirs --wait --preserve --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -p -k -q -v -h -V --recursive --create-dirs --wait --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -160,6 +164,10 @@ _wsresume() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -317,7 +325,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__ls)
-            opts="-r -k -q -v -h -V --recursive --sha256 --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -k -q -v -h -V --recursive --sha256 --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -332,6 +340,10 @@ _wsresume() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -377,7 +389,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-r -p -k -q -v -h -V --recursive --preserve --token --cacert --insecure --retries --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -p -k -q -v -h -V --recursive --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,6 +404,10 @@ _wsresume() {
                     return 0
                     ;;
                 --retries)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -195,6 +195,11 @@ pub struct ClientArgs {
     /// refused connection only for about 3.5 s.
     #[arg(long, value_name = "N")]
     pub retries: Option<u32>,
+    /// Trees: small files go over N session connections, and up to N
+    /// large files move at once, 1 to 64 [default: 2] [env:
+    /// WSRESUME_PARALLEL].
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
     /// Retry refused connections with the normal backoff even before a first
     /// connection succeeded, for a server that is still starting (like
     /// curl's) [env: WSRESUME_RETRY_CONNREFUSED].

@@ -57,6 +57,8 @@ pub struct ClientConfig {
     pub token: Option<String>,
     /// `--retries`.
     pub retries: u32,
+    /// `--parallel` (1 to 64).
+    pub parallel: usize,
     /// `--retry-max-delay` (may be 0).
     pub retry_max_delay: Duration,
     /// `--timeout` (more than 0).
@@ -71,6 +73,18 @@ pub struct ClientConfig {
     pub retry_connrefused: bool,
     /// `-q`.
     pub quiet: bool,
+}
+
+/// `--parallel`'s value when it is 1 to 64.
+fn parallel(setting: &Setting<u32>) -> Result<usize> {
+    let max = layers::MAX_PARALLEL;
+    match setting.value {
+        n @ 1.. if n <= max => Ok(n as usize),
+        n => Err(Error::Usage(format!(
+            "parallel ({}): {n} is not 1 to {max}",
+            setting.source
+        ))),
+    }
 }
 
 /// `value` of `setting` when it is more than zero.
@@ -103,6 +117,7 @@ impl ClientSettings {
         Ok(ClientConfig {
             token: self.token.value.clone().filter(|t| !t.is_empty()),
             retries: self.retries.value,
+            parallel: parallel(&self.parallel)?,
             retry_max_delay: self.retry_max_delay.value,
             timeout: positive("timeout", &self.timeout)?,
             chunk_size,

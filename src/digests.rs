@@ -12,7 +12,8 @@
 //! A lookup is one small file read (memory does not grow with the number
 //! of files); entries are replaced atomically (tmp + rename) and not synced:
 //! a lost or torn entry only costs a re-read. Nothing here ever fails a
-//! transfer; the cache directory may be removed at any time.
+//! transfer; the cache directory may be removed at any time. A tree's
+//! small files share one index instead ([`TreeDigests`]).
 
 use std::fs::{self, Metadata};
 use std::io::Read;
@@ -24,6 +25,9 @@ use sha2::{Digest, Sha256};
 
 use crate::attrs::{ctime_ns, mtime_ns};
 use crate::chain::hex;
+
+mod tree;
+pub use tree::TreeDigests;
 
 /// Environment variable naming the cache directory.
 pub const CACHE_ENV: &str = "WSRESUME_CACHE_DIR";

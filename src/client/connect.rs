@@ -1,6 +1,7 @@
 //! Opening a connection: the URL checked, the upgrade request with the
-//! subprotocol and token, and handshake failures mapped to error kinds
-//! (with TLS on one side only named as such).
+//! subprotocols (`wsresume.v2, wsresume.v1`) and token, which one the server
+//! picked (v2: the connection is a session), and handshake failures mapped
+//! to error kinds (with TLS on one side only named as such).
 
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -13,13 +14,39 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use super::ClientOptions;
 use super::dial::{self, Head, Recorded, Speaks};
 use crate::error::{Error, Result};
-use crate::protocol::SUBPROTOCOL;
+use crate::protocol::{SUBPROTOCOL, SUBPROTOCOL_V2};
 
 /// The byte stream under a client's WebSocket.
 pub type Socket = MaybeTlsStream<Recorded<TcpStream>>;
 
 /// A client's WebSocket.
 pub type Ws = WebSocketStream<Socket>;
+
+/// Hidden test hook: `1` makes the client offer only `wsresume.v1` (an
+/// old client).
+const MAX_PROTOCOL_ENV: &str = "WSRESUME_MAX_PROTOCOL";
+
+/// The subprotocols this client offers, best first: sessions only when
+/// asked for (a listing, a session of small files; the per-file path keeps
+/// `wsresume.v1`, whose server waits for the client's verdict).
+fn offered(sessions: bool) -> &'static str {
+    match std::env::var(MAX_PROTOCOL_ENV).as_deref() {
+        Ok("1") => SUBPROTOCOL,
+        _ if !sessions => SUBPROTOCOL,
+        _ => "wsresume.v2, wsresume.v1",
+    }
+}
+
+/// Whether the server's echo picked a session (`Some(true)`), plain v1
+/// (`Some(false)`), or something this client did not offer (`None`).
+fn picked(agreed: Option<&str>, offered: &str) -> Option<bool> {
+    let offered = |p: &str| offered.split(", ").any(|o| o == p);
+    match agreed {
+        Some(p) if p == SUBPROTOCOL_V2 && offered(p) => Some(true),
+        Some(p) if p == SUBPROTOCOL => Some(false),
+        _ => None,
+    }
+}
 
 /// A checked `ws://` or `wss://` URL.
 #[derive(Debug, Clone)]
@@ -176,9 +203,12 @@ impl std::fmt::Display for RemoteUrl {
 }
 
 /// Connect (with TLS for `wss://`) and upgrade, within `opts.timeout`; a
-/// success is recorded in `opts.contact`.
-pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<Ws> {
-    let request = upgrade_request(url, opts)?;
+/// success is recorded in `opts.contact`. With `sessions`, `wsresume.v2`
+/// is offered too; the answer says whether the server picked it (the
+/// connection is a session).
+pub async fn connect(url: &RemoteUrl, opts: &ClientOptions, sessions: bool) -> Result<(Ws, bool)> {
+    let offered = offered(sessions);
+    let request = upgrade_request(url, opts, offered)?;
     let tls = match (url.is_secure(), &opts.tls) {
         (false, _) => None,
         (true, Some(config)) => Some(Connector::Rustls(config.clone())),
@@ -200,27 +230,33 @@ pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<Ws> {
         .headers()
         .get("sec-websocket-protocol")
         .and_then(|v| v.to_str().ok());
-    if agreed != Some(SUBPROTOCOL) {
+    let Some(session) = picked(agreed, offered) else {
         return Err(Error::Protocol(format!(
             "{url}: the server does not speak {SUBPROTOCOL}"
         )));
-    }
+    };
     opts.contact.made();
-    Ok(ws)
+    if sessions {
+        // No session where one was wanted (an old server, or this client
+        // held to v1): the run goes file by file.
+        opts.contact.spoke(session);
+    }
+    Ok((ws, session))
 }
 
 /// The upgrade request: the URL, the subprotocol and the token.
-fn upgrade_request(url: &RemoteUrl, opts: &ClientOptions) -> Result<Request> {
+fn upgrade_request(
+    url: &RemoteUrl,
+    opts: &ClientOptions,
+    offered: &'static str,
+) -> Result<Request> {
     let mut request = url
         .uri
         .clone()
         .into_client_request()
         .map_err(|e| Error::Usage(format!("{url}: {e}")))?;
     let headers = request.headers_mut();
-    headers.insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static(SUBPROTOCOL),
-    );
+    headers.insert("sec-websocket-protocol", HeaderValue::from_static(offered));
     if let Some(token) = &opts.token {
         let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
             Error::Usage("the token contains characters not allowed in a header".into())
@@ -294,6 +330,22 @@ fn upgrade_error(url: &RemoteUrl, e: WsError) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn either_echo_is_accepted_and_tells_a_session() {
+        let both = "wsresume.v2, wsresume.v1";
+        let cases = [
+            (Some("wsresume.v2"), both, Some(true)),
+            (Some("wsresume.v1"), both, Some(false)),
+            (Some("wsresume.v1"), "wsresume.v1", Some(false)),
+            (Some("wsresume.v2"), "wsresume.v1", None),
+            (Some("wsresume.v3"), both, None),
+            (None, both, None),
+        ];
+        for (agreed, offered, want) in cases {
+            assert_eq!(picked(agreed, offered), want, "{agreed:?} to {offered}");
+        }
+    }
 
     #[test]
     fn characters_a_url_must_encode_are_named_with_their_encoding() {

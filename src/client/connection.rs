@@ -24,6 +24,8 @@ use super::connect::{self, RemoteUrl, Socket};
 use crate::error::{Error, Result};
 use crate::protocol::{Message, error_from_close};
 
+mod pipeline;
+
 /// One frame, either way: file bytes or a control message (a received
 /// control message is never `error`: that is an `Err`).
 #[derive(Debug, PartialEq)]
@@ -40,6 +42,10 @@ pub struct Connection<S = Socket> {
     stream: SplitStream<WebSocketStream<S>>,
     live: Liveness,
     timeout: Duration,
+    /// The server picked `wsresume.v2`.
+    session: bool,
+    /// Frames queued for pipelining (sessions).
+    outgoing: pipeline::Outgoing,
 }
 
 /// A connection after its request: the server's first answer.
@@ -53,17 +59,30 @@ pub struct Opened {
 }
 
 impl Connection {
-    /// Connect (see [`connect::connect`]), logging how long it took.
+    /// Connect offering sessions (see [`connect::connect`]), logging how
+    /// long it took: a listing, or a session of small files.
     pub async fn connect(url: &RemoteUrl, opts: &ClientOptions) -> Result<Connection> {
+        Connection::connect_offering(url, opts, true).await
+    }
+
+    /// Connect, offering `wsresume.v2` too when `sessions`.
+    async fn connect_offering(
+        url: &RemoteUrl,
+        opts: &ClientOptions,
+        sessions: bool,
+    ) -> Result<Connection> {
         let started = std::time::Instant::now();
         tracing::debug!("connecting to {url}");
-        let result = connect::connect(url, opts).await;
+        let result = connect::connect(url, opts, sessions).await;
         let ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(_) => tracing::info!(ms, "connected to {url}"),
+            Ok((_, session)) => tracing::info!(ms, session, "connected to {url}"),
             Err(e) => tracing::info!(ms, "connecting to {url} failed: {e}"),
         }
-        Ok(Connection::new(result?, opts.timeout))
+        let (ws, session) = result?;
+        let mut conn = Connection::new(ws, opts.timeout);
+        conn.session = session;
+        Ok(conn)
     }
 
     /// Connect, send `request` and read the answer. A server that predates
@@ -79,7 +98,8 @@ impl Connection {
         let mut sent_plain = false;
         let mut request = request;
         loop {
-            let mut conn = Connection::connect(url, opts).await?;
+            // One file per connection: `wsresume.v1` as ever.
+            let mut conn = Connection::connect_offering(url, opts, false).await?;
             conn.send_request(request).await?;
             match conn.answer().await {
                 Err(Error::Protocol(m)) if m.contains("unknown field") && !sent_plain => {
@@ -112,6 +132,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             stream,
             live: Liveness::new(timeout),
             timeout,
+            session: false,
+            outgoing: pipeline::Outgoing::default(),
         }
     }
 
@@ -253,14 +275,22 @@ fn ws_message(frame: Frame) -> WsMessage {
 /// Classify a received frame: None for pings and pongs; `error` messages,
 /// closes and the end of the stream become errors.
 fn classify(frame: Option<std::result::Result<WsMessage, WsError>>) -> Result<Option<Frame>> {
+    match classify_answer(frame)? {
+        Some(Frame::Control(Message::Error { code, message })) => Err(code.into_error(message)),
+        other => Ok(other),
+    }
+}
+
+/// [`classify`], except that an `error` message is returned as a control
+/// message (in a session it answers one request).
+fn classify_answer(
+    frame: Option<std::result::Result<WsMessage, WsError>>,
+) -> Result<Option<Frame>> {
     match frame {
         None => Err(Error::Network("the server closed the connection".into())),
         Some(Err(e)) => Err(ws_error(e)),
         Some(Ok(WsMessage::Binary(data))) => Ok(Some(Frame::Data(data))),
-        Some(Ok(WsMessage::Text(text))) => match Message::decode(&text)? {
-            Message::Error { code, message } => Err(code.into_error(message)),
-            message => Ok(Some(Frame::Control(message))),
-        },
+        Some(Ok(WsMessage::Text(text))) => Ok(Some(Frame::Control(Message::decode(&text)?))),
         Some(Ok(WsMessage::Close(frame))) => Err(match frame {
             Some(f) => error_from_close(f.code.into(), &f.reason),
             None => Error::Network("the server closed the connection".into()),

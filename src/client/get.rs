@@ -157,9 +157,10 @@ impl Attempts for Download<'_> {
     }
 }
 
-/// Take the lock of `target`: at once, or with `--wait` once the other run
-/// let go; without `--wait` a held lock fails the run at once.
-async fn lock_target(
+/// Take the lock of `target` (a file, or a tree's top directory): at once,
+/// or with `--wait` once the other run let go; without `--wait` a held lock
+/// fails the run at once.
+pub async fn lock_target(
     target: &Path,
     opts: &ClientOptions,
     progress: &FileProgress,

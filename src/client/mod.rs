@@ -10,6 +10,7 @@ pub mod get;
 pub mod list;
 mod retry;
 pub mod send;
+pub mod session;
 mod stdout;
 
 use std::sync::Arc;
@@ -23,6 +24,9 @@ pub struct ClientOptions {
     pub token: Option<String>,
     /// `--retries`.
     pub retries: u32,
+    /// `--parallel`: session connections of a tree, and large files in
+    /// flight at once.
+    pub parallel: usize,
     /// `--retry-max-delay`.
     pub retry_max_delay: Duration,
     /// `--timeout`: silence after which a connection is dead.
@@ -59,6 +63,8 @@ pub struct Contact(Arc<ContactState>);
 struct ContactState {
     made: AtomicBool,
     refused_retries: AtomicUsize,
+    /// A connection found the server speaking only `wsresume.v1`.
+    old_server: AtomicBool,
 }
 
 impl Contact {
@@ -70,6 +76,17 @@ impl Contact {
     /// Whether any connection completed its upgrade so far.
     pub fn was_made(&self) -> bool {
         self.0.made.load(Ordering::Relaxed)
+    }
+
+    /// A connection's upgrade told whether the server speaks sessions.
+    pub fn spoke(&self, session: bool) {
+        self.0.old_server.store(!session, Ordering::Relaxed);
+    }
+
+    /// Whether the last connection found a server without sessions (an
+    /// old one): a tree then goes file by file without trying.
+    pub fn old_server(&self) -> bool {
+        self.0.old_server.load(Ordering::Relaxed)
     }
 
     /// Take the next quick retry of a refused first contact: how many the

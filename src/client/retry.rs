@@ -219,6 +219,7 @@ mod tests {
         ClientOptions {
             token: None,
             retries,
+            parallel: 1,
             retry_max_delay: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
             chunk_size: 1 << 20,

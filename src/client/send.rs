@@ -172,6 +172,26 @@ impl Attempts for Upload<'_> {
     }
 }
 
+/// The id of this version of the file at `path`: its canonical path and
+/// identity, hashed.
+pub fn source_id(path: &Path, identity: &Identity) -> String {
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut hasher = Sha256::new();
+    hasher.update(b"wsresume-source-v1\n");
+    hasher.update(canonical.as_os_str().as_encoded_bytes());
+    // The change time too: a file rewritten in place with its size and
+    // mtime restored is another version (contract guarantee 4).
+    let Identity {
+        dev,
+        ino,
+        size,
+        mtime_ns,
+        ctime_ns,
+    } = identity;
+    hasher.update(format!("\n{size}\n{mtime_ns}\n{dev}\n{ino}\n{ctime_ns}").as_bytes());
+    hex(&hasher.finalize())[..32].to_string()
+}
+
 /// The name a file gets inside a directory.
 pub fn file_name(path: &Path) -> Result<String> {
     path.file_name()
@@ -211,21 +231,7 @@ impl<'a> Source<'a> {
             )));
         }
         let identity = Identity::of(meta);
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let mut hasher = Sha256::new();
-        hasher.update(b"wsresume-source-v1\n");
-        hasher.update(canonical.as_os_str().as_encoded_bytes());
-        // The change time too: a file rewritten in place with its size and
-        // mtime restored is another version (contract guarantee 4).
-        let Identity {
-            dev,
-            ino,
-            size,
-            mtime_ns,
-            ctime_ns,
-        } = identity;
-        hasher.update(format!("\n{size}\n{mtime_ns}\n{dev}\n{ino}\n{ctime_ns}").as_bytes());
-        let id = hex(&hasher.finalize())[..32].to_string();
+        let id = source_id(path, &identity);
         Ok(Source {
             path,
             size: meta.len(),

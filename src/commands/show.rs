@@ -67,6 +67,7 @@ fn rows(settings: &ClientSettings, progress: ProgressMode) -> Vec<Row> {
         row("server", &settings.server, server, |v| json!(v)),
         row("token", &settings.token, |v| mask(v.as_deref()), token),
         row("retries", &settings.retries, u32::to_string, |v| json!(v)),
+        row("parallel", &settings.parallel, u32::to_string, |v| json!(v)),
         row(
             "retry_max_delay",
             &settings.retry_max_delay,

@@ -43,6 +43,8 @@ pub struct FileSettings {
     pub token: Option<String>,
     /// `--retries`.
     pub retries: Option<u32>,
+    /// `--parallel`.
+    pub parallel: Option<u32>,
     /// `--retry-max-delay`: seconds, or text (`"30s"`).
     pub retry_max_delay: Option<DurationValue>,
     /// `--timeout`: seconds, or text (`"1m"`).

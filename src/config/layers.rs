@@ -52,6 +52,8 @@ pub struct ClientSettings {
     pub token: Setting<Option<String>>,
     /// `--retries`.
     pub retries: Setting<u32>,
+    /// `--parallel`.
+    pub parallel: Setting<u32>,
     /// `--retry-max-delay`.
     pub retry_max_delay: Setting<Duration>,
     /// `--timeout`.
@@ -68,6 +70,10 @@ pub struct ClientSettings {
 
 /// Defaults of the client settings.
 pub const DEFAULT_RETRIES: u32 = 10;
+/// Default `--parallel` (measured: see BENCHMARKS.md).
+pub const DEFAULT_PARALLEL: u32 = 2;
+/// Largest `--parallel`.
+pub const MAX_PARALLEL: u32 = 64;
 /// Default `--retry-max-delay`.
 pub const DEFAULT_RETRY_MAX_DELAY: Duration = Duration::from_secs(30);
 /// Default `--timeout`.
@@ -191,6 +197,13 @@ fn duration_layer(
     layer((flag.0, from_flag), env, from_file, default, parse_duration)
 }
 
+/// `--parallel`, [`DEFAULT_PARALLEL`] when not set anywhere.
+fn parallel_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<u32>> {
+    let flag = ("--parallel", args.parallel);
+    let key = file.settings.parallel;
+    layer(flag, "WSRESUME_PARALLEL", key, DEFAULT_PARALLEL, number)
+}
+
 /// `--chunk-size`, [`DEFAULT_CHUNK_SIZE`] when not set anywhere.
 fn chunk_size_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<u64>> {
     let chunk = size_layer(
@@ -229,6 +242,7 @@ impl ClientSettings {
                 DEFAULT_RETRIES,
                 number,
             )?,
+            parallel: parallel_layer(args, file)?,
             retry_max_delay: duration_layer(
                 ("--retry-max-delay", args.retry_max_delay.as_ref()),
                 "WSRESUME_RETRY_MAX_DELAY",

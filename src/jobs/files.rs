@@ -23,6 +23,7 @@ pub async fn get_file(
         files: vec![get_job(url, dest)],
         tree: false,
         probe: false,
+        digests: None,
     };
     run(job, opts, reporter).await.map(drop)
 }
@@ -36,6 +37,7 @@ pub(super) fn get_job(url: &RemoteUrl, dest: Dest) -> FileJob {
         size: 0,
         there: None,
         into_dir: false,
+        identical: None,
     }
 }
 
@@ -66,6 +68,7 @@ pub async fn send(
         files: send_jobs(files, url)?,
         tree: false,
         probe: false,
+        digests: None,
     };
     run(job, opts, reporter).await.map(drop)
 }
@@ -97,6 +100,7 @@ fn send_jobs(files: &[PathBuf], url: &RemoteUrl) -> Result<Vec<FileJob>, Error> 
                 there: None,
                 // Standard input has no name to go by inside a directory.
                 into_dir: !to_dir && file.as_os_str() != "/dev/stdin",
+                identical: None,
                 local: Dest::File(file),
             })
         })

@@ -1,9 +1,11 @@
 //! Jobs: what one `get` or `send` moves and the one runner that moves it.
 //! A job is one file, several files or a tree, in either [`Direction`];
 //! [`run`] calls the client file by file (`client::get::get`,
-//! `client::send::send_or_into`) with one progress display per job, keeps
-//! going past a failed file, and hands each file's report and the job's
-//! summary to the caller's [`Reporter`] (the command prints them).
+//! `client::send::send_or_into`), or for a tree moves small files in
+//! sessions and large ones alongside ([`parallel`]), with one progress
+//! display per job, keeps going past a failed file, and hands each file's
+//! report and the job's summary to the caller's [`Reporter`] (the command
+//! prints them).
 //!
 //! Building a job: the client's options from the settings ([`setup`]), the
 //! files of a command line ([`files`]), of a tree ([`tree`]), and where a
@@ -11,6 +13,7 @@
 
 pub mod dest;
 pub mod files;
+mod parallel;
 pub mod setup;
 pub mod tree;
 
@@ -72,6 +75,9 @@ pub struct FileJob {
     /// Send only: when `remote` turns out to be a directory on the server,
     /// send the file into it under its own name (as `cp` and `scp` do).
     pub into_dir: bool,
+    /// Both sides hold this SHA-256 (the digest cache against a listing
+    /// with digests): reported skipped without a request.
+    pub identical: Option<String>,
 }
 
 /// What to move.
@@ -87,6 +93,9 @@ pub struct Job {
     /// that lists only itself): then nothing is reported, and [`run`]
     /// answers [`Ran::IsDirectory`].
     pub probe: bool,
+    /// A tree's digest index ([`crate::digests::TreeDigests`] of its local
+    /// top directory), where its small files' digests are kept.
+    pub digests: Option<crate::client::session::Index>,
 }
 
 /// One file's result, for the caller to print.
@@ -146,9 +155,7 @@ pub enum Ran {
 /// several files failed.
 pub async fn run(job: Job, opts: &ClientOptions, reporter: &dyn Reporter) -> anyhow::Result<Ran> {
     let count = job.files.len();
-    let total = job.files.iter().map(|f| f.size).sum();
-    let progress = Progress::new(opts.progress, !opts.quiet, count, total);
-    let mut summary = Summary {
+    let summary = Summary {
         direction: job.direction,
         tree: job.tree,
         files: count,
@@ -156,6 +163,16 @@ pub async fn run(job: Job, opts: &ClientOptions, reporter: &dyn Reporter) -> any
         skipped: 0,
         failed: 0,
     };
+    if job.tree && !job.probe {
+        // Trees: small files in sessions, large ones alongside.
+        let (mut summary, failures) = parallel::run(&job, opts, reporter, summary).await;
+        summary.failed = failures.len();
+        reporter.finished(&summary);
+        return several_failed(failures, count).map(|()| Ran::Done);
+    }
+    let total = job.files.iter().map(|f| f.size).sum();
+    let progress = Progress::new(opts.progress, !opts.quiet, count, total);
+    let mut summary = summary;
     let mut failures = Vec::new();
     for (done, file) in job.files.iter().enumerate() {
         know_local_digest(file).await;

@@ -46,6 +46,7 @@ fn client_options(
     ClientOptions {
         token: config.token,
         retries: config.retries,
+        parallel: config.parallel,
         retry_max_delay: config.retry_max_delay,
         timeout: config.timeout,
         chunk_size: config.chunk_size,

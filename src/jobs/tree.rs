@@ -21,6 +21,8 @@ use crate::progress::FileProgress;
 use crate::protocol::EntryKind;
 use crate::walk::{Event, Walk};
 
+mod same;
+
 /// Most files one tree transfer takes on (what one listing can show).
 const MAX_FILES: usize = crate::protocol::MAX_LIST_ENTRIES;
 
@@ -56,9 +58,12 @@ pub async fn send_tree(
             local: Dest::File(local),
             size,
             into_dir: false,
+            identical: None,
         });
     }
-    run_tree(Direction::Send, files, opts, reporter).await
+    let index = load_index(dir).await;
+    same::mark_identical(opts, &url, &index, &mut files).await;
+    run_tree(Direction::Send, files, index, opts, reporter).await
 }
 
 /// `get -r URL [DEST]`: the files under URL go to `DEST/NAME/`
@@ -87,6 +92,7 @@ pub async fn get_tree(
             files: vec![files::get_job(&file_url, Dest::File(target))],
             tree: false,
             probe: true,
+            digests: None,
         };
         if run(job, opts, reporter).await? == Ran::Done {
             return Ok(());
@@ -94,6 +100,9 @@ pub async fn get_tree(
     }
     let top = dest::tree_target(dest, url, create_dirs)?;
     dest::create_tree_dir(&top)?;
+    // One lock for the whole tree (`TOP.wsresume-lock`): small files of
+    // its sessions take none of their own.
+    let _lock = crate::client::get::lock_target(&top, opts, &FileProgress::hidden()).await?;
     let url = dir_url;
     let mut files = Vec::new();
     for (rel, size) in remote {
@@ -109,15 +118,19 @@ pub async fn get_tree(
             size,
             there,
             into_dir: false,
+            identical: None,
         });
     }
-    run_tree(Direction::Get, files, opts, reporter).await
+    let index = load_index(&top).await;
+    same::mark_identical(opts, &url, &index, &mut files).await;
+    run_tree(Direction::Get, files, index, opts, reporter).await
 }
 
 /// Transfer every file (identical ones are skipped on the way).
 async fn run_tree(
     direction: Direction,
     files: Vec<FileJob>,
+    index: crate::client::session::Index,
     opts: &ClientOptions,
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
@@ -126,8 +139,16 @@ async fn run_tree(
         files,
         tree: true,
         probe: false,
+        digests: Some(index),
     };
     run(job, opts, reporter).await.map(drop)
+}
+
+/// The digest index of the tree at `top` (read on a blocking thread).
+async fn load_index(top: &Path) -> crate::client::session::Index {
+    let top = top.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || crate::digests::TreeDigests::load(&top)).await;
+    std::sync::Arc::new(std::sync::Mutex::new(loaded.unwrap_or_default()))
 }
 
 /// Files under `url` (recursive listing) and their sizes.

@@ -53,7 +53,9 @@ fn target_tmp() -> PathBuf {
 }
 
 /// Environment variables that change the client's settings or logs.
-pub const SETTING_VARS: [&str; 10] = [
+pub const SETTING_VARS: [&str; 12] = [
+    "WSRESUME_PARALLEL",
+    "WSRESUME_MAX_PROTOCOL",
     "WSRESUME_TOKEN",
     "WSRESUME_SERVER",
     "WSRESUME_RETRIES",

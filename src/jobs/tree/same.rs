@@ -1,0 +1,107 @@
+//! A tree re-run (`send -r`, `get -r`) that makes no request per file:
+//! when many small files are on both sides with the same size, one listing
+//! with digests tells which of them are the same. A file counts as identical when the
+//! server's SHA-256 equals the one the digest cache holds for the local
+//! file as it is now (its identity unchanged, ctime included) and the
+//! modification times agree to the second; such a file is reported
+//! skipped without any request. Anything unsure goes the normal way (an
+//! eager `put` with its digest, or a `get` with `have`, which the server
+//! answers without payload too).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::{FileJob, FileProgress, ListRequest, RemoteUrl, list};
+use crate::client::ClientOptions;
+use crate::client::session::{Index, small_max};
+use crate::digests::{self, Identity, TreeDigests};
+use crate::error::Result;
+use crate::protocol::EntryKind;
+
+/// Fewest same-size small files worth a listing with digests.
+const MIN_CANDIDATES: usize = 64;
+/// Most bytes of large files on the server for that listing (it hashes
+/// every file, and large ones are compared file by file anyway).
+const MAX_LARGE_BYTES: u64 = 256 << 20;
+
+/// Mark the files of a tree that both sides hold identical.
+pub async fn mark_identical(
+    opts: &ClientOptions,
+    url: &RemoteUrl,
+    index: &Index,
+    files: &mut [FileJob],
+) {
+    let max = small_max(opts);
+    let candidates: Vec<(usize, PathBuf)> = files
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.size <= max && f.there == Some(f.size))
+        .filter_map(|(i, f)| match &f.local {
+            crate::client::get::Dest::File(path) => Some((i, path.clone())),
+            crate::client::get::Dest::Stdout => None,
+        })
+        .collect();
+    let large: u64 = files
+        .iter()
+        .filter(|f| f.size > max)
+        .filter_map(|f| f.there)
+        .sum();
+    if candidates.len() < MIN_CANDIDATES || large > MAX_LARGE_BYTES {
+        return;
+    }
+    let remote = match remote_digests(opts, url).await {
+        Ok(remote) => remote,
+        Err(e) => {
+            tracing::info!("listing {url} with digests: {e}; sending with digests instead");
+            return;
+        }
+    };
+    let index = index.clone();
+    let local = tokio::task::spawn_blocking(move || {
+        let Ok(mut index) = index.lock() else {
+            return Vec::new();
+        };
+        candidates
+            .into_iter()
+            .filter_map(|(i, path)| local_digest(&mut index, &path).map(|d| (i, d)))
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap_or_default();
+    for (i, (sha256, mtime_s)) in local {
+        let file = &mut files[i];
+        if remote.get(&file.label) == Some(&(sha256.clone(), Some(mtime_s))) {
+            file.identical = Some(sha256);
+        }
+    }
+}
+
+/// SHA-256 and modification time (whole seconds) of every file under `url`.
+async fn remote_digests(
+    opts: &ClientOptions,
+    url: &RemoteUrl,
+) -> Result<BTreeMap<String, (String, Option<i64>)>> {
+    let mut found = BTreeMap::new();
+    let request = ListRequest {
+        recursive: true,
+        sha256: true,
+    };
+    let mut take = |entry: crate::protocol::ListEntry| {
+        if let (EntryKind::File, Some(sha256)) = (entry.kind, entry.sha256) {
+            found.insert(entry.path, (sha256, entry.modified));
+        }
+    };
+    list(opts, url, request, &FileProgress::hidden(), &mut take).await?;
+    Ok(found)
+}
+
+/// The digest cache's SHA-256 of the file at `path` as it is now, and its
+/// modification time in whole seconds.
+fn local_digest(index: &mut TreeDigests, path: &Path) -> Option<(String, i64)> {
+    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+    let identity = Identity::of(&meta);
+    let sha256 = index
+        .lookup(path, &identity)
+        .or_else(|| digests::lookup(path, &identity))?;
+    Some((sha256, identity.mtime_ns.div_euclid(1_000_000_000)))
+}
