@@ -23,14 +23,19 @@ use rand::RngExt;
 use sha2::{Digest, Sha256};
 use support::raw::{RawWs, upgrade_request};
 use support::{
-    FaultProxy, PART_MARK, Proc, RUN_TIMEOUT, Rig, base_cmd, client_args, json_lines, random_bytes,
-    sha256_file, wait_until,
+    FaultProxy, PART_MARK, Proc, RUN_TIMEOUT, Rig, base_cmd, client_args, json_lines, sha256_file,
+    wait_until,
 };
 
 /// Files of the cut test's tree (1–8 KiB each), besides two of a few MiB.
 const MANY: usize = 2000;
 /// Cuts per run of the cut test, spread evenly over the payload.
 const CUTS: u64 = 6;
+/// Per connection and direction, in the cut test.
+const CUT_RATE: u64 = 8 << 20;
+/// Bytes after which the connection following a cut is cut too: past an
+/// upgrade and a request with its answer, inside the data of a 1 KiB file.
+const ARMED_CUT: u64 = 1500;
 /// Small files of the kill test's tree, besides one large file.
 const KILL_FILES: usize = 500;
 /// Over `SMALL_FILE_MAX` (1 MiB): a large file, with its own resume state.
@@ -46,6 +51,21 @@ const PER_FILE: u64 = 1024;
 const PER_RUN: u64 = 128 * 1024;
 /// Longest wait for one thing to happen inside a run.
 const WAIT: Duration = Duration::from_secs(45);
+
+/// `len` bytes of xorshift64 noise from a random seed: unlike `rand`'s
+/// generator in a debug build, quick enough for trees of tens of MiB.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = rand::rng().random::<u64>() | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(len);
+    data
+}
 
 /// A file a test wrote: size and SHA-256.
 #[derive(Clone, Debug, PartialEq)]
@@ -76,7 +96,7 @@ impl Manifest {
         for i in 0..count {
             let rel = format!("{prefix}d{:02}/e{}/f{i:04}.bin", i % 23, i % 5);
             let len = rand::rng().random_range(1024..=8192);
-            self.write(top, &rel, &random_bytes(len));
+            self.write(top, &rel, &noise(len));
         }
     }
 
@@ -206,6 +226,8 @@ enum Way {
 /// copy lands, and the command line that makes it.
 struct Route {
     way: Way,
+    /// ROOT/REMOTE: the server's side of the transfer.
+    remote: PathBuf,
     src: PathBuf,
     dest: PathBuf,
     args: Vec<String>,
@@ -238,6 +260,7 @@ fn route(rig: &Rig, way: Way, remote: &str, name: &str) -> Route {
     let args = args.into_iter().map(str::to_string).collect();
     Route {
         way,
+        remote: root.join(remote),
         src,
         dest,
         args,
@@ -262,6 +285,12 @@ impl Route {
         let mut cmd = base_cmd();
         cmd.args(&self.args).envs(env.iter().copied());
         Proc::spawn(cmd)
+    }
+
+    /// Asserts that no partial, state or lock file is left on either side.
+    fn assert_clean(&self, rig: &Rig) {
+        assert_clean(rig.local.path());
+        assert_clean(&self.remote);
     }
 
     /// Runs the transfer to its end; asserts exit 0; returns the reports.
@@ -317,23 +346,26 @@ impl Route {
 fn many_files(top: &Path) -> Manifest {
     let mut tree = Manifest::default();
     tree.small_files(top, "", MANY);
-    tree.write(top, "m/big one.bin", &random_bytes((3 << 20) + 1000));
-    tree.write(top, "z/big two.bin", &random_bytes((5 << 20) - 7));
+    tree.write(top, "m/big one.bin", &noise((3 << 20) + 1000));
+    tree.write(top, "z/big two.bin", &noise((5 << 20) - 7));
     tree
 }
 
-/// Runs `route` to its end, cutting the connection that carries it each
-/// time another 1/(CUTS + 1) of the tree's bytes went through; asserts
-/// every cut landed and returns the reports.
+/// Runs `route` to its end with `CUTS` interruptions, one each time
+/// another 1/(CUTS + 1) of the tree's bytes went through: every live
+/// connection is cut then, and the next new one (a reconnection or the
+/// next file's) is cut after `ARMED_CUT` bytes, inside its first file's
+/// data. Asserts every cut landed; returns the reports.
 fn run_with_cuts(rig: &Rig, route: &Route, total: u64) -> Vec<serde_json::Value> {
     let mut client = route.spawn(&[]);
+    let running = |c: &mut Proc| c.try_status().is_none();
     let mut cuts = 0;
     for i in 1..=CUTS {
         let mark = total * i / (CUTS + 1);
-        let running = |c: &mut Proc| c.try_status().is_none();
         wait_until(WAIT, || {
             !running(&mut client) || route.payload(&rig.proxy) >= mark
         });
+        rig.proxy.cut_after(ARMED_CUT, 1);
         // Between two connections there may be none to cut: try again.
         wait_until(WAIT, || !running(&mut client) || rig.proxy.cut_now() > 0);
         if !running(&mut client) {
@@ -351,17 +383,30 @@ fn thousands_of_files_through_cuts(way: Way) {
     let rig = Rig::new(&[]);
     let route = route(&rig, way, "t", "tree");
     let tree = many_files(&route.src);
+    // The proxy, not the receiver, sets the pace: what it counts has
+    // arrived, and a cut at a mark falls inside a file's data.
+    rig.proxy.throttle(CUT_RATE);
     let lines = run_with_cuts(&rig, &route, tree.bytes());
-    route.check_reports(&lines, &tree);
+    let reports = route.check_reports(&lines, &tree);
+    let retried: Vec<_> = reports
+        .iter()
+        .filter(|(_, r)| support::json_u64(r, "attempts") > 1)
+        .map(|(rel, _)| rel.as_str())
+        .collect();
+    assert!(
+        retried.iter().any(|rel| rel.contains("big")),
+        "no cut hit a large file: retried {retried:?}"
+    );
     assert_exact(&route.dest, &tree);
-    assert_clean(rig.local.path());
-    assert_clean(rig.root.path());
+    route.assert_clean(&rig);
     eprintln!(
-        "{way:?}: {} files, {} bytes, {CUTS} cuts: {} payload bytes, {} connections, {:?}",
+        "{way:?}: {} files, {} bytes, {CUTS} cuts: {} payload bytes, {} connections, \
+         {} files retried, {:?}",
         tree.len(),
         tree.bytes(),
         route.payload(&rig.proxy),
         rig.proxy.connections(),
+        retried.len(),
         started.elapsed()
     );
 }
@@ -401,7 +446,7 @@ fn killed_and_run_again(way: Way) {
     let route = route(&rig, way, "k", "tree");
     let mut tree = Manifest::default();
     tree.small_files(&route.src, "", KILL_FILES);
-    tree.write(&route.src, "d11/large.bin", &random_bytes(LARGE));
+    tree.write(&route.src, "d11/large.bin", &noise(LARGE));
     rig.proxy.throttle(RATE);
     for percent in KILL_AT {
         let there = targets(&route.dest).len();
@@ -435,8 +480,7 @@ fn killed_and_run_again(way: Way) {
     );
     route.check_reports(&lines, &tree);
     assert_exact(&route.dest, &tree);
-    assert_clean(rig.local.path());
-    assert_clean(rig.root.path());
+    route.assert_clean(&rig);
 }
 
 #[test]
@@ -458,7 +502,7 @@ fn change_in_place(tree: &mut Manifest, top: &Path, rel: &str) {
     let path = top.join(rel);
     let mtime = fs::metadata(&path).unwrap().modified().unwrap();
     let old = tree.0[rel].clone();
-    tree.write(top, rel, &random_bytes(old.size as usize));
+    tree.write(top, rel, &noise(old.size as usize));
     assert_ne!(tree.0[rel], old, "{rel}: the same content again");
     let file = fs::File::options().write(true).open(&path).unwrap();
     file.set_modified(mtime).unwrap();
@@ -549,13 +593,12 @@ fn changed_and_removed_between_runs(way: Way) {
     let route = route(&rig, way, "c", "tree");
     let mut tree = Manifest::default();
     tree.small_files(&route.src, "", 40);
-    tree.write(&route.src, "c/small.bin", &random_bytes(5000));
-    tree.write(&route.src, "large.bin", &random_bytes(LARGE));
-    tree.write(&route.src, "gone/y.bin", &random_bytes(3000));
+    tree.write(&route.src, "c/small.bin", &noise(5000));
+    tree.write(&route.src, "large.bin", &noise(LARGE));
+    tree.write(&route.src, "gone/y.bin", &noise(3000));
     changed_files_are_sent_again_whole(&rig, &route, &mut tree);
     removed_files_are_not_created(&rig, &route, &mut tree);
-    assert_clean(rig.local.path());
-    assert_clean(rig.root.path());
+    route.assert_clean(&rig);
     eprintln!("{way:?}: {:?}", started.elapsed());
 }
 
@@ -599,7 +642,7 @@ fn awkward_tree(top: &Path) -> Manifest {
         } else {
             100 + i * 37
         };
-        tree.write(top, name, &random_bytes(len));
+        tree.write(top, name, &noise(len));
     }
     tree
 }
@@ -611,8 +654,7 @@ fn awkward_names(way: Way) {
     let reports = route.run(&[]);
     route.check_reports(&reports, &tree);
     assert_exact(&route.dest, &tree);
-    assert_clean(rig.local.path());
-    assert_clean(rig.root.path());
+    route.assert_clean(&rig);
 }
 
 #[test]
@@ -639,7 +681,7 @@ fn round_trip_file_by_file(rig: &Rig, env: &[(&str, &str)]) {
     let send = route(rig, Way::Send, "old", "tree");
     let mut tree = Manifest::default();
     tree.small_files(&send.src, "", 40);
-    tree.write(&send.src, "large.bin", &random_bytes(LARGE));
+    tree.write(&send.src, "large.bin", &noise(LARGE));
     let get = route(rig, Way::Get, "old", "tree");
     for route in [&send, &get] {
         rig.proxy.reset_counters();
@@ -653,8 +695,7 @@ fn round_trip_file_by_file(rig: &Rig, env: &[(&str, &str)]) {
             tree.len()
         );
     }
-    assert_clean(rig.local.path());
-    assert_clean(rig.root.path());
+    get.assert_clean(rig);
 }
 
 /// The protocols a response or request head names in
