@@ -6,8 +6,10 @@
 //!
 //! Written against the user contract, so it holds whether a tree moves one
 //! file per connection or many files per connection (sessions): cuts come
-//! at points of the payload stream (`cut_now` once so many bytes went
-//! through), kills once so many files appeared at the destination.
+//! at points of the payload stream (every live connection once so many
+//! bytes went through, and the next new one a little later), kills once
+//! so many files appeared at the destination, and "not sent again" is
+//! counted in payload bytes through the proxy.
 #![allow(clippy::unwrap_used)]
 
 use wsresume_testkit as support;
