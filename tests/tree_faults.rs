@@ -151,6 +151,19 @@ fn killed_run(route: &Route, want: usize) {
     client.kill();
 }
 
+/// What a run's reports say it moved, for messages.
+fn reported(lines: &[serde_json::Value]) -> String {
+    let skipped = lines.iter().filter(|l| l["skipped"] == true).count();
+    let moved: u64 = lines
+        .iter()
+        .map(|l| support::json_u64(l, "transferred"))
+        .sum();
+    format!(
+        "{} files, {skipped} skipped, {moved} bytes transferred",
+        lines.len()
+    )
+}
+
 fn killed_and_run_again(way: Way) {
     let started = Instant::now();
     let rig = Rig::new(&[]);
@@ -187,7 +200,9 @@ fn killed_and_run_again(way: Way) {
     );
     assert!(
         moved <= bound,
-        "finished files were sent again: {moved} bytes moved, {missing} were missing (bound {bound})"
+        "finished files were sent again: {moved} bytes moved, {missing} were missing \
+         (bound {bound}); the reports: {}",
+        reported(&lines)
     );
     route.check_reports(&lines, &tree);
     assert_exact(&route.dest, &tree);
@@ -230,7 +245,8 @@ fn changed_files_are_sent_again_whole(rig: &Rig, route: &Route, tree: &mut Manif
         change_in_place(tree, &route.src, rel);
     }
     rig.proxy.reset_counters();
-    let reports = route.check_reports(&route.run(&[]), tree);
+    let lines = route.run(&[]);
+    let reports = route.check_reports(&lines, tree);
     let mut changed_bytes = 0;
     for (rel, report) in &reports {
         let size = tree.0[rel].size;
@@ -247,7 +263,8 @@ fn changed_files_are_sent_again_whole(rig: &Rig, route: &Route, tree: &mut Manif
     let bound = changed_bytes + tree.files() as u64 * PER_FILE + PER_RUN;
     assert!(
         (changed_bytes..=bound).contains(&moved),
-        "{moved} bytes moved for {changed_bytes} changed (at most {bound})"
+        "{moved} bytes moved for {changed_bytes} changed (at most {bound}); the reports: {}",
+        reported(&lines)
     );
     assert_exact(&route.dest, tree);
 }
