@@ -1,8 +1,9 @@
 //! `FaultProxy`: a real TCP proxy on 127.0.0.1 that counts bytes per direction
 //! and can cut, stall or throttle connections on demand.
 //!
-//! Built on std threads: one accept thread (non-blocking accept, short poll)
-//! and two pump threads per connection (sockets with short read/write
+//! Built on std threads: one accept thread (blocking accept, woken by a
+//! connection of the proxy's own when it is dropped, so a new connection
+//! waits for no poll) and two pump threads per connection (sockets with short read/write
 //! time-outs so every thread notices when the proxy is dropped).
 //! Faults are taken from the plan when a connection is accepted, so a test can
 //! change the plan while the proxy runs; the change applies to new connections.
@@ -158,7 +159,6 @@ impl FaultProxy {
     /// Starts a pass-through proxy to `upstream`.
     pub fn new(upstream: SocketAddr) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             upstream: Mutex::new(upstream),
@@ -263,6 +263,8 @@ impl FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept thread, which then sees `stop`.
+        let _ = TcpStream::connect_timeout(&self.addr, CONNECT_TIMEOUT);
         if let Some(h) = self.accept.take() {
             let _ = h.join();
         }
@@ -279,7 +281,8 @@ impl Drop for FaultProxy {
 fn accept_loop(sh: &Arc<Shared>, listener: &TcpListener) {
     while !sh.stopped() {
         match listener.accept() {
-            Ok((client, _)) => start_conn(sh, client),
+            Ok((client, _)) if !sh.stopped() => start_conn(sh, client),
+            Ok(_) => {}
             Err(_) => thread::sleep(POLL),
         }
     }
