@@ -128,6 +128,18 @@ pub fn ensure(path: &Path) -> Option<String> {
     Some(sha256)
 }
 
+/// The SHA-256 of the file at `path`, read now, when it is at most `max`
+/// bytes and still has `identity` after the read (a file being changed
+/// gives `None`).
+pub fn hash_small(path: &Path, identity: &Identity, max: u64) -> Option<String> {
+    if identity.size > max {
+        return None;
+    }
+    let sha256 = crate::chain::sha256_file(path).ok()?;
+    let after = fs::metadata(path).ok()?;
+    (Identity::of(&after) == *identity).then_some(sha256)
+}
+
 /// Remember that the file at `path`, as `meta` describes it (taken after
 /// its last change: times and permissions set, renamed into place), has
 /// the digest `sha256`.

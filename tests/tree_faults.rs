@@ -451,17 +451,25 @@ fn an_old_server_still_moves_trees() {
     round_trip_file_by_file(&rig, &[]);
 }
 
-/// The subprotocols a `get` run with `env` offers: a listener that reads
+/// The subprotocols a `get -r` run with `env` offers (its first connection,
+/// the listing; a single file's `get` offers only `wsresume.v1`): a listener that reads
 /// the upgrade request and closes.
 fn offered(env: &[(&str, &str)]) -> Vec<String> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let dir = tempfile::TempDir::new().unwrap();
-    let url = format!("ws://{}/x.bin", listener.local_addr().unwrap());
-    let dest = dir.path().join("x.bin");
+    let url = format!("ws://{}/tree/", listener.local_addr().unwrap());
     let mut cmd = base_cmd();
-    cmd.args(["get", &url, support::s(&dest), "--retries", "0", "-q"])
-        .envs(env.iter().copied());
+    cmd.args([
+        "get",
+        "-r",
+        &url,
+        support::s(dir.path()),
+        "--retries",
+        "0",
+        "-q",
+    ])
+    .envs(env.iter().copied());
     let mut client = Proc::spawn(cmd);
     let mut conn = None;
     wait_until(WAIT, || {

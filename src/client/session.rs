@@ -84,7 +84,9 @@ type Flush = tokio::task::JoinHandle<Flushed>;
 pub type Index = Arc<Mutex<TreeDigests>>;
 
 /// The digest of the local file at `path` (with `identity`): from the
-/// tree's index, else from its own cache entry.
+/// tree's index, else from its own cache entry, else (a small file only,
+/// whose digest a killed run did not get to keep) read once and kept in
+/// the index.
 fn lookup_digest(index: Option<&Index>, path: &Path, identity: &Identity) -> Option<String> {
     if let Some(index) = index
         && let Ok(mut index) = index.lock()
@@ -92,7 +94,15 @@ fn lookup_digest(index: Option<&Index>, path: &Path, identity: &Identity) -> Opt
     {
         return Some(sha256);
     }
-    digests::lookup(path, identity)
+    if let Some(sha256) = digests::lookup(path, identity) {
+        return Some(sha256);
+    }
+    let index = index?;
+    let sha256 = digests::hash_small(path, identity, crate::protocol::SMALL_FILE_MAX)?;
+    if let Ok(mut index) = index.lock() {
+        index.record(path, *identity, &sha256);
+    }
+    Some(sha256)
 }
 
 /// Keep the digest of the local file at `path` (as `meta` describes it):

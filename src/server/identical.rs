@@ -171,7 +171,7 @@ pub fn holds_small(
     if target.size != size {
         return false;
     }
-    let known = match ctx.hashes.digest(&target.etag) {
+    let known = match ctx.hashes.digest_blocking(&target.etag) {
         Some(known) => known,
         None => match hash_file(&target.file, size, crate::protocol::MAX_CHUNK, 0) {
             Ok((_, read)) => {

@@ -18,8 +18,9 @@ use crate::digests::{self, Identity, TreeDigests};
 use crate::error::Result;
 use crate::protocol::EntryKind;
 
-/// Fewest same-size small files worth a listing with digests.
-const MIN_CANDIDATES: usize = 64;
+/// Fewest same-size small files worth a listing with digests (one round
+/// trip, and no payload for any file found identical).
+const MIN_CANDIDATES: usize = 1;
 /// Most bytes of large files on the server for that listing (it hashes
 /// every file, and large ones are compared file by file anyway).
 const MAX_LARGE_BYTES: u64 = 256 << 20;
@@ -95,13 +96,22 @@ async fn remote_digests(
     Ok(found)
 }
 
-/// The digest cache's SHA-256 of the file at `path` as it is now, and its
-/// modification time in whole seconds.
+/// The SHA-256 of the file at `path` as it is now (the digest cache's, or
+/// read once when it has none), and its modification time in whole seconds.
 fn local_digest(index: &mut TreeDigests, path: &Path) -> Option<(String, i64)> {
     let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
     let identity = Identity::of(&meta);
-    let sha256 = index
+    let sha256 = match index
         .lookup(path, &identity)
-        .or_else(|| digests::lookup(path, &identity))?;
+        .or_else(|| digests::lookup(path, &identity))
+    {
+        Some(sha256) => sha256,
+        // Not kept (a killed run): a small file is read once.
+        None => {
+            let sha256 = digests::hash_small(path, &identity, crate::protocol::SMALL_FILE_MAX)?;
+            index.record(path, identity, &sha256);
+            sha256
+        }
+    };
     Some((sha256, identity.mtime_ns.div_euclid(1_000_000_000)))
 }
