@@ -128,17 +128,13 @@ pub async fn serve_opened<S: DataSocket>(
         None => false,
     };
     let known = known_hashes(ctx, &download.etag, chunk_size, &path).await;
-    let start = match identical {
-        // The client holds the file: nothing to send.
-        true => Start::at_end(download.size),
-        false => resume_point(
-            request.resume,
-            &download.etag,
-            download.size,
-            chunk_size,
-            known.as_deref(),
-        ),
-    };
+    let start = start_of(
+        request.resume,
+        identical,
+        &download,
+        chunk_size,
+        known.as_deref(),
+    );
     let offer = offer(
         &download,
         chunk_size,
@@ -166,6 +162,21 @@ pub async fn serve_opened<S: DataSocket>(
         size,
         skipped: identical,
     })
+}
+
+/// Where the download of `download` starts: at the end when the client
+/// holds the file (`identical`), else where it resumes.
+fn start_of(
+    resume: Option<ResumePoint>,
+    identical: bool,
+    download: &Download,
+    chunk_size: u64,
+    known: Option<&FileHashes>,
+) -> Start {
+    match identical {
+        true => Start::at_end(download.size),
+        false => resume_point(resume, &download.etag, download.size, chunk_size, known),
+    }
 }
 
 /// The chaining values of `etag` at `chunk_size`, if the hash cache has
