@@ -45,6 +45,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --handshake-timeout 'Drop a client that has not finished the upgrade and sent its request within this time (seconds, or 500ms, 10s, 1m)'
             cand --idle-timeout 'Drop a connection on which nothing arrives for this long (seconds, or 90s, 5m, 1h)'
             cand --expire-uploads 'Remove partial uploads untouched for this long (seconds, or 90s, 30m, 12h, 7d); a client coming back to one is told and starts again'
+            cand --cache-dir 'Keep the chaining values of files served or received in DIR (never under ROOT), so a restart does not hash them again; an empty DIR keeps them in memory only [default: the platform cache dir, ~/.cache/wsresume/serve/<ROOT''s hash>/ on Linux]'
             cand --max-protocol 'Highest protocol version offered to clients (tests only: 1 behaves as a server without sessions)'
             cand --read-only 'Serve downloads only; refuse uploads'
             cand -q 'Only log errors (a warning about listening beyond loopback without a token is still printed)'

@@ -46,6 +46,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-message-
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l handshake-timeout -d 'Drop a client that has not finished the upgrade and sent its request within this time (seconds, or 500ms, 10s, 1m)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l idle-timeout -d 'Drop a connection on which nothing arrives for this long (seconds, or 90s, 5m, 1h)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l expire-uploads -d 'Remove partial uploads untouched for this long (seconds, or 90s, 30m, 12h, 7d); a client coming back to one is told and starts again' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l cache-dir -d 'Keep the chaining values of files served or received in DIR (never under ROOT), so a restart does not hash them again; an empty DIR keeps them in memory only [default: the platform cache dir, ~/.cache/wsresume/serve/<ROOT\'s hash>/ on Linux]' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-protocol -d 'Highest protocol version offered to clients (tests only: 1 behaves as a server without sessions)' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l read-only -d 'Serve downloads only; refuse uploads'
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -s q -l quiet -d 'Only log errors (a warning about listening beyond loopback without a token is still printed)'
