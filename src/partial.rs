@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 mod check;
 mod lock;
+pub mod small;
 mod state;
 mod syncer;
 #[cfg(test)]

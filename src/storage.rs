@@ -18,8 +18,8 @@ use crate::transfer::receiver::ChunkSink;
 mod listing;
 mod small;
 
+pub use crate::partial::small::StagedFile;
 pub use listing::{ListOptions, Listing};
-pub use small::StagedFile;
 
 /// Why storage could not do what was asked.
 #[derive(Debug, thiserror::Error)]
