@@ -238,24 +238,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Close with the normal close, waiting at most `--timeout` for room,
-    /// then for the server's close.
+    /// Close with the normal close, waiting at most `--timeout` for room.
+    /// The work is done by now (the file is in place, or the server said
+    /// `done`), so the server's close is not waited for: that would cost a
+    /// round trip. What already arrived is read first, so that no unread
+    /// byte (a pong, say) makes the kernel reset the connection under our
+    /// close frame; the server's close then finds the socket gone, after it
+    /// has read ours.
     pub async fn close(mut self) {
+        use futures_util::FutureExt;
         let close = WsMessage::Close(Some(CloseFrame {
             code: CloseCode::Normal,
             reason: "done".into(),
         }));
-        let _ = tokio::time::timeout(self.timeout, self.sink.send(close)).await;
-        // Read until the server's close (or the end), so that no unread byte
-        // (a pong, say) makes the kernel reset the connection under ours.
-        let _ = tokio::time::timeout(self.timeout, async {
-            while let Some(Ok(frame)) = self.stream.next().await {
-                if matches!(frame, WsMessage::Close(_)) {
-                    break;
-                }
+        while let Some(Some(Ok(frame))) = self.stream.next().now_or_never() {
+            if matches!(frame, WsMessage::Close(_)) {
+                break;
             }
-        })
-        .await;
+        }
+        let _ = tokio::time::timeout(self.timeout, self.sink.send(close)).await;
     }
 
     /// Send a ping (a failure shows up on the read side).
