@@ -205,6 +205,10 @@ pub enum Message {
         /// Include each file's SHA-256 (the server reads every file).
         #[serde(default, skip_serializing_if = "is_false")]
         sha256: bool,
+        /// Include the SHA-256 of the files whose digest the server
+        /// already knows (its hash cache), reading none (sessions only).
+        #[serde(default, skip_serializing_if = "is_false")]
+        cached: bool,
     },
     /// Server → lister: some entries, sorted by path (one or more messages).
     Entries {
@@ -552,8 +556,18 @@ mod tests {
                     path: "/d/".into(),
                     recursive: true,
                     sha256: false,
+                    cached: false,
                 },
                 r#"{"type":"list","path":"/d/","recursive":true}"#.into(),
+            ),
+            (
+                Message::List {
+                    path: "/d/".into(),
+                    recursive: true,
+                    sha256: false,
+                    cached: true,
+                },
+                r#"{"type":"list","path":"/d/","recursive":true,"cached":true}"#.into(),
             ),
             (
                 Message::Entries {

@@ -29,6 +29,9 @@ pub struct ListRequest {
     pub recursive: bool,
     /// Ask for each file's SHA-256.
     pub sha256: bool,
+    /// Ask for the SHA-256 of files whose digest the server knows without
+    /// reading them (sent only to a server that speaks sessions).
+    pub cached: bool,
 }
 
 /// List `url`, calling `on_entry` for each entry in path order.
@@ -69,6 +72,7 @@ impl Attempts for Listing<'_> {
             path: self.url.path().to_string(),
             recursive: self.request.recursive,
             sha256: self.request.sha256,
+            cached: self.request.cached && conn.is_session(),
         })
         .await?;
         let listed = loop {

@@ -24,6 +24,7 @@ pub async fn ls(args: LsArgs, out: &Output) -> anyhow::Result<()> {
     let request = ListRequest {
         recursive: args.recursive,
         sha256: args.sha256,
+        cached: false,
     };
     let mut printer = Printer {
         stdout: std::io::stdout().lock(),

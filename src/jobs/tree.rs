@@ -42,7 +42,8 @@ pub async fn send_tree(
         Some(name) => url.as_dir()?.join(&name)?.as_dir()?,
         None => url.as_dir()?,
     };
-    let remote = match remote_sizes(opts, &url).await {
+    let mut known = same::Known::new();
+    let remote = match remote_sizes(opts, &url, &mut known).await {
         Ok(sizes) => sizes,
         // Nothing there yet: every file goes. Anything else (forbidden,
         // busy, a listing too long to trust) is an error, not "empty".
@@ -62,7 +63,7 @@ pub async fn send_tree(
         });
     }
     let index = load_index(dir).await;
-    same::mark_identical(opts, &url, &index, &mut files).await;
+    same::mark_identical(opts, &url, &index, &mut files, known).await;
     run_tree(Direction::Send, files, index, opts, reporter).await
 }
 
@@ -77,7 +78,8 @@ pub async fn get_tree(
     reporter: &dyn Reporter,
 ) -> anyhow::Result<()> {
     let dir_url = url.as_dir()?;
-    let remote = remote_sizes(opts, &dir_url)
+    let mut known = same::Known::new();
+    let remote = remote_sizes(opts, &dir_url, &mut known)
         .await
         .with_context(|| format!("listing {dir_url}"))?;
     if lists_only_itself(&remote, url) {
@@ -122,7 +124,7 @@ pub async fn get_tree(
         });
     }
     let index = load_index(&top).await;
-    same::mark_identical(opts, &url, &index, &mut files).await;
+    same::mark_identical(opts, &url, &index, &mut files, known).await;
     run_tree(Direction::Get, files, index, opts, reporter).await
 }
 
@@ -151,15 +153,24 @@ async fn load_index(top: &Path) -> crate::client::session::Index {
     std::sync::Arc::new(std::sync::Mutex::new(loaded.unwrap_or_default()))
 }
 
-/// Files under `url` (recursive listing) and their sizes.
-async fn remote_sizes(opts: &ClientOptions, url: &RemoteUrl) -> Result<BTreeMap<String, u64>> {
+/// Files under `url` (recursive listing) and their sizes; the digests
+/// the server knows without reading (a server with sessions) go to `known`.
+async fn remote_sizes(
+    opts: &ClientOptions,
+    url: &RemoteUrl,
+    known: &mut same::Known,
+) -> Result<BTreeMap<String, u64>> {
     let mut sizes = BTreeMap::new();
     let request = ListRequest {
         recursive: true,
         sha256: false,
+        cached: true,
     };
     let mut take = |entry: crate::protocol::ListEntry| {
         if entry.kind == EntryKind::File {
+            if let Some(sha256) = entry.sha256 {
+                known.insert(entry.path.clone(), (sha256, entry.modified));
+            }
             sizes.insert(entry.path, entry.size.unwrap_or(0));
         }
     };

@@ -106,6 +106,7 @@ fn walk_cached(
     let mut listing = ctx.storage.list(rel, walk)?;
     let mut unhashed = Vec::new();
     if !options.sha256 {
+        add_known_digests(ctx, &mut listing);
         return Ok((listing, unhashed));
     }
     // A listing of one file names it by its file name alone.
@@ -125,6 +126,20 @@ fn walk_cached(
         }
     }
     Ok((listing, unhashed))
+}
+
+/// `cached`: the digests the hash cache holds for the listed files, by the
+/// etags the walk noted (nothing is opened or read). Blocks.
+fn add_known_digests(ctx: &Context, listing: &mut Listing) {
+    let etags = std::mem::take(&mut listing.etags);
+    for entry in &mut listing.entries {
+        if let Some(digest) = etags
+            .get(&entry.path)
+            .and_then(|etag| ctx.hashes.digest_blocking(etag))
+        {
+            entry.sha256 = Some(crate::chain::hex(&digest));
+        }
+    }
 }
 
 /// The digest of `file`, read once (sharing the read with whoever else

@@ -76,9 +76,14 @@ impl Request {
                 path,
                 recursive,
                 sha256,
+                cached,
             } => Request::List(ListRequest {
                 path,
-                options: ListOptions { recursive, sha256 },
+                options: ListOptions {
+                    recursive,
+                    sha256,
+                    cached,
+                },
             }),
             other => {
                 return Err(Refusal::new(

@@ -22,6 +22,9 @@ pub struct ListOptions {
     pub recursive: bool,
     /// Hash every file.
     pub sha256: bool,
+    /// Note each file's etag ([`Listing::etags`]), from the walk's own
+    /// metadata, for the caller's cache of digests.
+    pub cached: bool,
 }
 
 /// A finished walk.
@@ -32,6 +35,17 @@ pub struct Listing {
     /// Whether entries were left out at [`MAX_ENTRIES`] (or the walk's
     /// bound on directories).
     pub truncated: bool,
+    /// With [`ListOptions::cached`]: each file entry's etag, by its path.
+    pub etags: std::collections::HashMap<String, String>,
+}
+
+impl Listing {
+    /// Keep the etag of the file `path` when the options ask for it.
+    fn note_etag(&mut self, path: &str, meta: &fs::Metadata, options: ListOptions) {
+        if options.cached && meta.is_file() {
+            self.etags.insert(path.to_string(), super::etag(meta));
+        }
+    }
 }
 
 /// Walk `rel` under the canonical `root`.
@@ -41,6 +55,7 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
     let mut listing = Listing::default();
     if !meta.is_dir() {
         let name = rel.file_name().unwrap_or_default().to_string();
+        listing.note_etag(&name, &meta, options);
         listing.entries.push(entry(name, &dir, &meta, options)?);
         return Ok(listing);
     }
@@ -71,6 +86,7 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
             }
             continue;
         }
+        listing.note_etag(&shown, &meta, options);
         listing
             .entries
             .push(entry(shown, &child.path, &meta, options)?);
@@ -166,6 +182,7 @@ mod tests {
         let flat = ListOptions {
             recursive: false,
             sha256: true,
+            cached: false,
         };
         let listing = walk(&root, &RelPath::default(), flat).unwrap();
         let names: Vec<_> = listing.entries.iter().map(|e| e.path.as_str()).collect();
@@ -179,6 +196,7 @@ mod tests {
         let deep = ListOptions {
             recursive: true,
             sha256: false,
+            cached: true,
         };
         let listing = walk(&root, &RelPath::default(), deep).unwrap();
         let names: Vec<_> = listing.entries.iter().map(|e| e.path.as_str()).collect();

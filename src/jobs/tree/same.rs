@@ -1,9 +1,11 @@
 //! A tree re-run (`send -r`, `get -r`) that makes no request per file:
-//! when many small files are on both sides with the same size, one listing
-//! with digests tells which of them are the same. A file counts as identical when the
-//! server's SHA-256 equals the one the digest cache holds for the local
-//! file as it is now (its identity unchanged, ctime included) and the
-//! modification times agree to the second; such a file is reported
+//! the tree's listing carries the digests the server knows without reading
+//! (its hash cache, `list.cached`); when it has none for the files both
+//! sides hold with the same size, one listing with digests is asked for
+//! instead. A file counts as identical when the server's SHA-256 equals
+//! the local file's as it is now (the digest cache's for its identity,
+//! ctime included, or read once when a killed run did not keep it) and
+//! the modification times agree to the second; such a file is reported
 //! skipped without any request. Anything unsure goes the normal way (an
 //! eager `put` with its digest, or a `get` with `have`, which the server
 //! answers without payload too).
@@ -25,12 +27,19 @@ const MIN_CANDIDATES: usize = 1;
 /// every file, and large ones are compared file by file anyway).
 const MAX_LARGE_BYTES: u64 = 256 << 20;
 
-/// Mark the files of a tree that both sides hold identical.
+/// Digests (and modification times, whole seconds) of remote files, by
+/// their path in the tree.
+pub type Known = BTreeMap<String, (String, Option<i64>)>;
+
+/// Mark the files of a tree that both sides hold identical. `known`: the
+/// digests the tree's listing brought (those the server had cached); when
+/// it has none of the candidates, one listing with digests is asked for.
 pub async fn mark_identical(
     opts: &ClientOptions,
     url: &RemoteUrl,
     index: &Index,
     files: &mut [FileJob],
+    known: Known,
 ) {
     let max = small_max(opts);
     let candidates: Vec<(usize, PathBuf)> = files
@@ -47,14 +56,20 @@ pub async fn mark_identical(
         .filter(|f| f.size > max)
         .filter_map(|f| f.there)
         .sum();
-    if candidates.len() < MIN_CANDIDATES || large > MAX_LARGE_BYTES {
+    let covered = candidates
+        .iter()
+        .any(|(i, _)| known.contains_key(&files[*i].label));
+    let remote = if covered {
+        known
+    } else if candidates.len() < MIN_CANDIDATES || large > MAX_LARGE_BYTES {
         return;
-    }
-    let remote = match remote_digests(opts, url).await {
-        Ok(remote) => remote,
-        Err(e) => {
-            tracing::info!("listing {url} with digests: {e}; sending with digests instead");
-            return;
+    } else {
+        match remote_digests(opts, url).await {
+            Ok(remote) => remote,
+            Err(e) => {
+                tracing::info!("listing {url} with digests: {e}; sending with digests instead");
+                return;
+            }
         }
     };
     let index = index.clone();
@@ -78,14 +93,12 @@ pub async fn mark_identical(
 }
 
 /// SHA-256 and modification time (whole seconds) of every file under `url`.
-async fn remote_digests(
-    opts: &ClientOptions,
-    url: &RemoteUrl,
-) -> Result<BTreeMap<String, (String, Option<i64>)>> {
+async fn remote_digests(opts: &ClientOptions, url: &RemoteUrl) -> Result<Known> {
     let mut found = BTreeMap::new();
     let request = ListRequest {
         recursive: true,
         sha256: true,
+        cached: false,
     };
     let mut take = |entry: crate::protocol::ListEntry| {
         if let (EntryKind::File, Some(sha256)) = (entry.kind, entry.sha256) {
