@@ -131,7 +131,7 @@ async fn commit(ctx: &Arc<Context>, files: Vec<Held>) -> Result<(), Refusal> {
     let metas = committed.map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
     for (held, meta) in files.iter().zip(&metas) {
         ctx.hashes
-            .insert_digest(&crate::storage::etag(meta), held.digest);
+            .insert_small_digest(&crate::storage::etag(meta), held.digest);
     }
     Ok(())
 }

@@ -243,6 +243,14 @@ impl HashCache {
         self.persist(etag, 0, hashes, false);
     }
 
+    /// Remember the SHA-256 of a small file (a session's, at most
+    /// `SMALL_FILE_MAX`) in memory only: reading it again after a restart
+    /// costs less than writing a cache entry for each of thousands of
+    /// small files.
+    pub fn insert_small_digest(&self, etag: &str, digest: [u8; 32]) {
+        self.lock().remember_digest(etag, digest);
+    }
+
     /// Remember `hashes` of `etag` at `chunk_size`, and persist them.
     pub fn insert(&self, etag: &str, chunk_size: u64, hashes: FileHashes) {
         let hashes = Arc::new(hashes);

@@ -175,7 +175,7 @@ pub fn holds_small(
         Some(known) => known,
         None => match hash_file(&target.file, size, crate::protocol::MAX_CHUNK, 0) {
             Ok((_, read)) => {
-                ctx.hashes.insert_digest(&target.etag, read);
+                ctx.hashes.insert_small_digest(&target.etag, read);
                 read
             }
             Err(_) => return false,

@@ -82,7 +82,7 @@ pub fn load(
     hasher.update(&data);
     let digest = hasher.finalize();
     // One chunk: no chaining values to keep, only the digest.
-    ctx.hashes.insert_digest(&download.etag, digest);
+    ctx.hashes.insert_small_digest(&download.etag, digest);
     Ok(Loaded::Whole(WholeFile {
         download,
         data: Bytes::from(data),
