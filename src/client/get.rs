@@ -49,11 +49,11 @@ fn offer_of(reply: Message) -> Result<Offer> {
 }
 
 /// What the target already holds, from the digest cache.
-struct Held {
+pub struct Held {
     /// Sent in `get`.
-    have: Have,
+    pub have: Have,
     /// The target's identity when it was looked up.
-    identity: Identity,
+    pub identity: Identity,
 }
 
 /// One download across all its attempts.
@@ -223,7 +223,7 @@ impl<'a> Download<'a> {
             skipped: false,
         };
         if let Dest::File(target) = &download.dest {
-            download.held = held(target);
+            download.held = held(target, digests::lookup);
             match Partial::reopen(PartialPaths::for_target(target), None)? {
                 Some(Ok(reopened)) => {
                     download.note(reopened.note.as_deref());
@@ -392,11 +392,15 @@ impl Download<'_> {
     }
 }
 
-/// What the digest cache knows the regular file at `target` holds.
-fn held(target: &std::path::Path) -> Option<Held> {
+/// What the regular file at `target` holds, as `lookup` (a digest cache)
+/// knows it for the file's identity now.
+pub fn held(
+    target: &Path,
+    lookup: impl FnOnce(&Path, &Identity) -> Option<String>,
+) -> Option<Held> {
     let meta = std::fs::metadata(target).ok().filter(|m| m.is_file())?;
     let identity = Identity::of(&meta);
-    let sha256 = digests::lookup(target, &identity)?;
+    let sha256 = lookup(target, &identity)?;
     Some(Held {
         have: Have {
             size: meta.len(),
@@ -404,6 +408,50 @@ fn held(target: &std::path::Path) -> Option<Held> {
         },
         identity,
     })
+}
+
+/// What a downloaded file gets from `offer`: the server's mtime, and with
+/// `-p` (`preserve`) its permission bits.
+pub fn offered_attrs(offer: &Offer, preserve: bool) -> FileAttrs {
+    FileAttrs {
+        mtime_ns: offer.mtime_ns,
+        mode: offer
+            .mode
+            .filter(|_| preserve)
+            .map(|mode| mode & CLIENT_MODE_BITS),
+    }
+}
+
+/// The server called the file at `target` identical to `held`: check that
+/// the target is still the file compared, then give it `attrs` (when they
+/// differ; `record` keeps its digest under the new identity). A time or
+/// mode that could not be set is returned, for a note.
+pub fn settle_identical(
+    target: &Path,
+    held: &Held,
+    attrs: FileAttrs,
+    record: impl FnOnce(&Path, &std::fs::Metadata, &str),
+) -> Result<Option<std::io::Error>> {
+    let now = std::fs::metadata(target)
+        .map_err(|e| Error::local_io(format!("reading {}", target.display()), e))?;
+    if Identity::of(&now) != held.identity {
+        return Err(Error::Integrity(format!(
+            "{} changed while it was compared with the server's file",
+            target.display()
+        )));
+    }
+    if attrs.matches(&now) {
+        return Ok(None);
+    }
+    let applied = std::fs::File::open(target)
+        .and_then(|file| attrs.apply(&file).and_then(|()| file.metadata()));
+    match applied {
+        Ok(meta) => {
+            record(target, &meta, &held.have.sha256);
+            Ok(None)
+        }
+        Err(e) => Ok(Some(e)),
+    }
 }
 
 /// Skipping what the target already holds; times and modes.
@@ -427,13 +475,7 @@ impl Download<'_> {
     /// What the finished file gets: the server's mtime, and with `-p` its
     /// permission bits.
     fn attrs(&self, offer: &Offer) -> FileAttrs {
-        FileAttrs {
-            mtime_ns: offer.mtime_ns,
-            mode: offer
-                .mode
-                .filter(|_| self.opts.preserve)
-                .map(|mode| mode & CLIENT_MODE_BITS),
-        }
+        offered_attrs(offer, self.opts.preserve)
     }
 
     /// The server's file is the one the target holds: nothing to download.
@@ -448,26 +490,16 @@ impl Download<'_> {
         let digest = crate::chain::digest_from_hex(&held.have.sha256)
             .filter(|_| offer.size == held.have.size)
             .ok_or_else(|| Error::Protocol(format!("identical offer of {} bytes", offer.size)))?;
-        let now = std::fs::metadata(target)
-            .map_err(|e| Error::local_io(format!("reading {}", target.display()), e))?;
-        if Identity::of(&now) != held.identity {
-            self.held = None;
-            return Err(Error::Integrity(format!(
-                "{} changed while it was compared with the server's file",
-                target.display()
-            )));
-        }
-        let (target, sha256) = (target.clone(), held.have.sha256.clone());
-        let attrs = self.attrs(offer);
-        if !attrs.matches(&now) {
-            let applied = std::fs::File::open(&target)
-                .and_then(|file| attrs.apply(&file).and_then(|()| file.metadata()));
-            match applied {
-                Ok(meta) => digests::record(&target, &meta, &sha256),
-                Err(e) => self.note(Some(&format!(
-                    "could not set the modification time or mode: {e}"
-                ))),
+        let target = target.clone();
+        match settle_identical(&target, held, self.attrs(offer), digests::record) {
+            Err(e) => {
+                self.held = None;
+                return Err(e);
             }
+            Ok(Some(e)) => self.note(Some(&format!(
+                "could not set the modification time or mode: {e}"
+            ))),
+            Ok(None) => {}
         }
         if let Some(task) = self.task.take() {
             task.close().await?;

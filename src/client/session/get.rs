@@ -10,20 +10,15 @@ use super::batch::Verified;
 use super::{
     Finished, Index, Sent, Session, SmallFile, Wire, lookup_digest, record_digest, small_max,
 };
-use crate::attrs::{CLIENT_MODE_BITS, FileAttrs};
 use crate::chain::{ChainHasher, ChainState, digest_from_hex, hex};
 use crate::client::ClientOptions;
 use crate::client::connection::{Connection, Frame};
-use crate::digests::Identity;
+use crate::client::get::{held, offered_attrs, settle_identical};
 use crate::error::{Error, Result};
-use crate::protocol::{Get, Have, Message, Offer};
+use crate::protocol::{Get, Message, Offer};
 use crate::report::Outcome;
 
-/// What the target already holds, from the digest cache.
-pub struct Held {
-    have: Have,
-    identity: Identity,
-}
+pub use crate::client::get::Held;
 
 /// A download being received.
 pub struct Receiving {
@@ -41,7 +36,9 @@ pub fn request(
     opts: &ClientOptions,
     index: Option<&Index>,
 ) -> Sent {
-    let held = held(&file.local, index);
+    let held = held(&file.local, |path, identity| {
+        lookup_digest(index, path, identity)
+    });
     let get = Message::Get(Get {
         path: file.remote.path().to_string(),
         chunk_size: opts.chunk_size,
@@ -51,20 +48,6 @@ pub fn request(
     });
     conn.queue(Frame::Control(get));
     Sent { held, upload: None }
-}
-
-/// What the digest cache knows the regular file at `target` holds.
-fn held(target: &Path, index: Option<&Index>) -> Option<Held> {
-    let meta = std::fs::metadata(target).ok().filter(|m| m.is_file())?;
-    let identity = Identity::of(&meta);
-    let sha256 = lookup_digest(index, target, &identity)?;
-    Some(Held {
-        have: Have {
-            size: meta.len(),
-            sha256,
-        },
-        identity,
-    })
 }
 
 impl Session<'_> {
@@ -161,13 +144,7 @@ impl Session<'_> {
             self.strike(file, why);
             return;
         }
-        let attrs = FileAttrs {
-            mtime_ns: offer.mtime_ns,
-            mode: offer
-                .mode
-                .filter(|_| self.opts.preserve)
-                .map(|mode| mode & CLIENT_MODE_BITS),
-        };
+        let attrs = offered_attrs(&offer, self.opts.preserve);
         self.awaiting.insert(
             file.id,
             Outcome {
@@ -196,35 +173,21 @@ impl Session<'_> {
                 "the server called identical a file this client did not describe".into(),
             ));
         };
-        let target = &file.local;
-        let now = match std::fs::metadata(target) {
-            Ok(now) => now,
-            Err(e) => {
-                let e = Error::local_io(format!("reading {}", target.display()), e);
-                return Finished::Failed(e);
-            }
-        };
-        if Identity::of(&now) != held.identity || digest_from_hex(&held.have.sha256).is_none() {
-            return Finished::Failed(Error::Integrity(format!(
-                "{} changed while it was compared with the server's file",
-                target.display()
-            )));
+        if digest_from_hex(&held.have.sha256).is_none() {
+            return Finished::Failed(Error::Integrity(
+                "the digest cache held a bad digest".into(),
+            ));
         }
-        let attrs = FileAttrs {
-            mtime_ns: offer.mtime_ns,
-            mode: offer
-                .mode
-                .filter(|_| self.opts.preserve)
-                .map(|mode| mode & CLIENT_MODE_BITS),
+        let attrs = offered_attrs(offer, self.opts.preserve);
+        let index = self.index.as_ref();
+        let record = |path: &Path, meta: &std::fs::Metadata, sha256: &str| {
+            record_digest(index, path, meta, sha256);
         };
-        if !attrs.matches(&now) {
-            let applied = std::fs::File::open(target)
-                .and_then(|f| attrs.apply(&f).and_then(|()| f.metadata()));
-            if let Ok(meta) = applied {
-                record_digest(self.index.as_ref(), target, &meta, &held.have.sha256);
-            }
+        if let Err(e) = settle_identical(&file.local, held, attrs, record) {
+            return Finished::Failed(e);
         }
-        self.progress.advance(offer.size);
+        // Counted, but not in the rate: nothing moved.
+        self.progress.skipped(offer.size);
         Finished::Done(Outcome {
             bytes: offer.size,
             sha256: held.have.sha256.clone(),
