@@ -115,20 +115,10 @@ pub trait Storage: Send + Sync + 'static {
         data: &[u8],
         attrs: crate::attrs::FileAttrs,
         hold: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<Option<StagedFile>, StorageError> {
-        let _ = (rel, data, attrs, hold);
-        Err(StorageError::Forbidden(
-            "this server cannot store small files whole".into(),
-        ))
-    }
+    ) -> Result<Option<StagedFile>, StorageError>;
     /// Make `staged` files durable together, then put each in place: their
     /// metadata afterwards, in order.
-    fn commit_small(&self, staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {
-        let _ = staged;
-        Err(StorageError::Forbidden(
-            "this server cannot store small files whole".into(),
-        ))
-    }
+    fn commit_small(&self, staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError>;
     /// List the directory (or file) at `rel`.
     fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
         let _ = (rel, options);
