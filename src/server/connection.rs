@@ -22,7 +22,7 @@ use super::refusal::{Refusal, close, refuse};
 use super::request::Request;
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
-use super::{Access, download, handshake, listing, session, upload};
+use super::{Access, handshake, session};
 use crate::protocol::ErrorCode;
 
 /// How long a refusal's error message and close frame may take.
@@ -87,37 +87,12 @@ async fn handle<S: DataSocket>(
     let result = match request {
         Ok(request) => {
             log.request(&request);
-            dispatch(ctx, &mut ws, request, shutdown).await
+            session::serve_request(ctx, &mut ws, request, None, Ending::Verdict, shutdown).await
         }
         Err(refusal) => Err(refusal),
     };
     end(&mut ws, &result, ctx, shutdown).await;
     result
-}
-
-/// Run the request's handler.
-async fn dispatch<S: DataSocket>(
-    ctx: &Arc<Context>,
-    ws: &mut WebSocketStream<S>,
-    request: Request,
-    shutdown: &mut Shutdown,
-) -> Result<Moved, Refusal> {
-    match request {
-        Request::Get(get) => download::serve(ctx, ws, get, shutdown, Ending::Verdict)
-            .await
-            .map(Moved::from),
-        Request::Put(put) if put.eager => Err(Refusal::new(
-            ErrorCode::BadRequest,
-            "an eager put needs a session (wsresume.v2)",
-        )),
-        Request::Put(put) => {
-            let (mut sink, mut stream) = StreamExt::split(ws);
-            upload::receive(ctx, &mut sink, &mut stream, put, shutdown)
-                .await
-                .map(Moved::from)
-        }
-        Request::List(list) => listing::serve(ctx, ws, list, shutdown).await,
-    }
 }
 
 /// Close as `result` says: 1000 and wait for the client's close; an error

@@ -281,22 +281,36 @@ async fn dispatch<S: DataSocket>(
     if !matches!(&request, Request::Put(put) if put.eager) {
         batch.flush(ctx, ws).await?;
     }
+    serve_request(ctx, ws, request, opened, Ending::Session, shutdown).await
+}
+
+/// Run one request's handler, in a session or (`Ending::Verdict`) as a
+/// v1 connection's one request; `opened`: a download already opened ahead.
+pub(super) async fn serve_request<S: DataSocket>(
+    ctx: &Arc<Context>,
+    ws: &mut WebSocketStream<S>,
+    request: Request,
+    opened: Option<Result<Opened, Refusal>>,
+    ending: Ending,
+    shutdown: &mut Shutdown,
+) -> Result<Moved, Refusal> {
     match request {
         Request::Get(get) => match opened {
-            Some(opened) => {
-                download::serve_opened(ctx, ws, get, opened?, shutdown, Ending::Session)
-                    .await
-                    .map(Moved::from)
-            }
-            None => download::serve(ctx, ws, get, shutdown, Ending::Session)
+            Some(opened) => download::serve_opened(ctx, ws, get, opened?, shutdown, ending)
+                .await
+                .map(Moved::from),
+            None => download::serve(ctx, ws, get, shutdown, ending)
                 .await
                 .map(Moved::from),
         },
-        // The session loop takes eager uploads in groups (`eager_puts`).
-        Request::Put(put) if put.eager => Err(Refusal::new(
-            ErrorCode::Internal,
-            "an eager put outside its group",
-        )),
+        // A session takes eager uploads in groups (`eager_puts`).
+        Request::Put(put) if put.eager => Err(match ending {
+            Ending::Verdict => Refusal::new(
+                ErrorCode::BadRequest,
+                "an eager put needs a session (wsresume.v2)",
+            ),
+            Ending::Session => Refusal::new(ErrorCode::Internal, "an eager put outside its group"),
+        }),
         Request::Put(put) => {
             let (mut sink, mut stream) = StreamExt::split(ws);
             upload::receive(ctx, &mut sink, &mut stream, put, shutdown)
