@@ -222,3 +222,40 @@ fn a_refused_file_in_a_session_fails_only_that_file() {
     assert!(!rig.root.join("t/too big").exists());
     assert_eq!(rig.proxy.connections(), 1 + 2, "one listing, two sessions");
 }
+
+/// README: a tree download holds one lock beside its top directory, so a
+/// second `get -r` into the same copy fails at once (exit code 1) while
+/// the first runs, and touches nothing.
+#[test]
+fn a_second_get_r_into_the_same_copy_fails_at_once() {
+    let top = TempDir::new().unwrap();
+    let root = top.path().join("root");
+    let (names, _) = make_tree(&root.join("t"));
+    let server = Server::start(&root, &[]);
+    let proxy = FaultProxy::new(server.addr());
+    proxy.throttle(256 * 1024);
+    let dest = top.path().join("copy");
+    std::fs::create_dir(&dest).unwrap();
+    let url = proxy.url("t/");
+    let mut first = support::Proc::wsresume(&["get", "-r", &url, s(&dest), "-q"]);
+    let lock = top.path().join("copy/t.wsresume-lock");
+    assert!(
+        support::wait_until(std::time::Duration::from_secs(30), || lock.exists()),
+        "no tree lock: {}",
+        first.stderr_text()
+    );
+    let started = std::time::Instant::now();
+    let second = wsresume()
+        .args(["get", "-r", &url, s(&dest)])
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8_lossy(&second.get_output().stderr).into_owned();
+    assert!(stderr.contains("another wsresume"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    first.expect_success(std::time::Duration::from_secs(120));
+    for name in &names {
+        let (a, b) = (root.join("t").join(name), dest.join("t").join(name));
+        assert_eq!(sha256_file(&a), sha256_file(&b), "{name}");
+    }
+    assert!(!lock.exists(), "the lock stays after the run");
+}
