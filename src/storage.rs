@@ -54,8 +54,8 @@ impl From<PathError> for StorageError {
 /// A file opened for download.
 #[derive(Debug)]
 pub struct Download {
-    /// The open file.
-    pub file: File,
+    /// What the file is read from.
+    pub file: crate::transfer::body::Body,
     /// Where it is, for messages.
     pub path: PathBuf,
     /// Its size.
@@ -176,7 +176,7 @@ impl Storage for LocalFs {
             )));
         }
         Ok(Download {
-            file,
+            file: crate::transfer::body::Body::file(file),
             path,
             size: meta.len(),
             etag: etag(&meta),

@@ -132,7 +132,7 @@ impl Attempts for Upload<'_> {
         }
         let (offset, chunk_size, state) = self.take_accept(opened.reply)?;
         let plan = sender::SendPlan {
-            file,
+            file: crate::transfer::body::Body::file(file),
             path: self.source.path.to_path_buf(),
             size: self.source.size,
             chunk_size,

@@ -206,10 +206,10 @@ pub struct ChainSource {
 
 impl ChainSource {
     /// Send `file` (the version `chain` is of) from its start.
-    pub fn new(file: File, chain: Arc<SharedChain>) -> ChainSource {
+    pub fn new(file: Arc<File>, chain: Arc<SharedChain>) -> ChainSource {
         ChainSource {
             schedule: Schedule::new(0, chain.size, chain.chunk_size),
-            file: Arc::new(file),
+            file,
             chain,
             step: None,
             hashing: None,
@@ -326,7 +326,7 @@ mod tests {
         let chain = chains.join("e", size, chunk);
         let runs = (0..4).map(|_| {
             let file = File::open(&path).unwrap();
-            let mut source = ChainSource::new(file, chains.join("e", size, chunk));
+            let mut source = ChainSource::new(Arc::new(file), chains.join("e", size, chunk));
             tokio::spawn(async move {
                 let (mut sent, mut checks) = (0u64, 0);
                 loop {

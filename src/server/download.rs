@@ -6,6 +6,8 @@
 //! it. Data frames are written by [`super::frames`].
 
 use std::fs::File;
+
+use crate::transfer::body::Body;
 use std::sync::Arc;
 
 use futures_util::{Stream, StreamExt};
@@ -145,7 +147,7 @@ pub async fn serve_opened<S: DataSocket>(
     send_message(ws, &offer, ctx.limits.idle_timeout).await?;
     let (etag, size, offset) = (download.etag.clone(), download.size, start.offset);
     if !identical {
-        let watch = download.file.try_clone().ok();
+        let watch = download.file.clone();
         let plan = send_plan(ctx, download, chunk_size, start, known);
         let source = Source::new(ctx, plan, ws.get_ref().plain_tcp().is_some(), &etag);
         let reading = ending == Ending::Verdict;
@@ -202,17 +204,18 @@ async fn known_hashes(
 /// half old, half new.
 async fn keep_hashes(
     ctx: &Arc<Context>,
-    watch: Option<File>,
+    watch: Body,
     etag: String,
     chunk_size: u64,
     hashes: FileHashes,
 ) {
-    let Some(watch) = watch else { return };
     let ctx = ctx.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        let unchanged = watch
-            .metadata()
-            .is_ok_and(|meta| crate::storage::etag(&meta) == etag);
+        // A ranged body's reads fail once it changed: it read one version.
+        let unchanged = watch.as_file().is_none_or(|file| {
+            file.metadata()
+                .is_ok_and(|meta| crate::storage::etag(&meta) == etag)
+        });
         if unchanged {
             ctx.hashes.insert(&etag, chunk_size, hashes);
         }
@@ -387,7 +390,7 @@ enum Source {
     },
     /// Known hashes and a plain TCP socket: data goes by `sendfile`.
     Known {
-        file: File,
+        file: Arc<File>,
         hashes: Arc<FileHashes>,
         schedule: Schedule,
     },
@@ -400,20 +403,24 @@ impl Source {
     /// Cached hashes on plain TCP: `sendfile`; a whole file on plain TCP:
     /// `sendfile` on the file's shared chain; otherwise a reading thread.
     fn new(ctx: &Context, plan: sender::SendPlan, can_sendfile: bool, etag: &str) -> Source {
+        let file = match &plan.file {
+            Body::File(file) if can_sendfile => Some(file.clone()),
+            _ => None,
+        };
         let shared = match &plan.checks {
-            sender::Checks::Compute { .. } if can_sendfile && plan.offset == 0 => {
+            sender::Checks::Compute { .. } if file.is_some() && plan.offset == 0 => {
                 ctx.hashes.chain(etag, plan.size, plan.chunk_size)
             }
             _ => None,
         };
-        match (&plan.checks, shared) {
-            (sender::Checks::Known(hashes), _) if can_sendfile => Source::Known {
+        match (&plan.checks, shared, file) {
+            (sender::Checks::Known(hashes), _, Some(file)) => Source::Known {
                 schedule: Schedule::new(plan.offset, plan.size, plan.chunk_size),
                 hashes: hashes.clone(),
-                file: plan.file,
+                file,
             },
-            (sender::Checks::Compute { .. }, Some(chain)) => {
-                Source::Shared(ChainSource::new(plan.file, chain))
+            (sender::Checks::Compute { .. }, Some(chain), Some(file)) => {
+                Source::Shared(ChainSource::new(file, chain))
             }
             _ => {
                 let (items, reader) = sender::spawn(plan);

@@ -5,8 +5,7 @@
 //! read learns (the digest, and the chaining values when they fit) goes
 //! into the cache, so a download that follows does not hash again.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use crate::transfer::body::Body;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,8 +27,8 @@ const READ_SIZE: u64 = 256 * 1024;
 
 /// The file a client's digest is compared with.
 pub struct Candidate<'a> {
-    /// The open file.
-    pub file: &'a File,
+    /// What the file is read from.
+    pub file: &'a Body,
     /// Its etag when it was opened.
     pub etag: &'a str,
     /// Its size then.
@@ -94,10 +93,7 @@ where
     }
     let turn = ctx.hashes.flight(file.etag).lock_owned();
     let _turn = pinging(ctx, sink, turn).await?;
-    let handle = file
-        .file
-        .try_clone()
-        .map_err(|e| Refusal::new(ErrorCode::Internal, format!("reading the file: {e}")))?;
+    let handle = file.file.clone();
     let (read_ctx, etag) = (ctx.clone(), file.etag.to_string());
     let (size, chunk_size) = (file.size, file.chunk_size);
     let read =
@@ -129,12 +125,12 @@ where
 /// else read the file once and cache what the read learnt (the digest,
 /// and the chaining values when they fit) if the file did not change
 /// meanwhile. Blocks.
-fn learn(ctx: &Context, file: &File, etag: &str, size: u64, chunk_size: u64) -> Option<[u8; 32]> {
+fn learn(ctx: &Context, file: &Body, etag: &str, size: u64, chunk_size: u64) -> Option<[u8; 32]> {
     if let Some(digest) = ctx.hashes.digest_blocking(etag) {
         return Some(digest);
     }
     let read = hash_file(file, size, chunk_size, ctx.hashes.max_states())
-        .and_then(|hashes| Ok((hashes, crate::storage::etag(&file.metadata()?))));
+        .and_then(|hashes| Ok((hashes, etag_now(file, etag)?)));
     let ((states, digest), etag_after) = match read {
         Ok(read) => read,
         // Shrunk or unreadable now: not the file the etag named.
@@ -184,14 +180,24 @@ pub fn holds_small(
     if known != digest {
         return false;
     }
-    settle(ctx, &target.file, attrs, digest);
+    settle(ctx, &target.file, &target.etag, attrs, digest);
     true
+}
+
+/// The etag of `file` now: a local file's from its metadata; a ranged
+/// body reads one version only (its reads fail once it changed), so it
+/// still has `etag`.
+fn etag_now(file: &Body, etag: &str) -> std::io::Result<String> {
+    match file.as_file() {
+        Some(file) => Ok(crate::storage::etag(&file.metadata()?)),
+        None => Ok(etag.to_string()),
+    }
 }
 
 /// Read `size` bytes of `file` once: the digest, and the chaining value at
 /// every chunk boundary below the end while there are at most `collect`.
 fn hash_file(
-    file: &File,
+    file: &Body,
     size: u64,
     chunk_size: u64,
     collect: usize,
@@ -221,8 +227,13 @@ fn hash_file(
 
 /// Give a file the server already holds the attributes an upload asked for
 /// (only those that differ, since every change moves its ctime), and keep
-/// its digest under the etag it has afterwards.
-pub fn settle(ctx: &Context, file: &File, attrs: FileAttrs, digest: [u8; 32]) {
+/// its digest under the etag it has afterwards. A body that is not a
+/// local file keeps its attributes and its `etag`.
+pub fn settle(ctx: &Context, body: &Body, etag: &str, attrs: FileAttrs, digest: [u8; 32]) {
+    let Some(file) = body.as_file() else {
+        ctx.hashes.insert_digest(etag, digest);
+        return;
+    };
     let result = file.metadata().and_then(|meta| {
         if !attrs.matches(&meta) {
             attrs.apply(file)?;
@@ -247,7 +258,7 @@ mod tests {
         let path = dir.path().join("f");
         let data: Vec<u8> = (0..10_000u32).map(|j| (j % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
-        let file = File::open(&path).unwrap();
+        let file = Body::file(std::fs::File::open(&path).unwrap());
         // The worked example of PROTOCOL.md section 4.
         let (states, digest) = hash_file(&file, 10_000, 4096, 10).unwrap();
         let states: Vec<String> = states.unwrap().iter().map(ChainState::to_hex).collect();

@@ -5,7 +5,6 @@
 //! once no further request is waiting. `get.have` is compared with the
 //! digest just computed (no second read).
 
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::Bytes;

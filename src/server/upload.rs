@@ -244,9 +244,9 @@ where
     if !super::identical::holds(ctx, sink, &candidate, request.size, digest).await? {
         return Ok(false);
     }
-    let (settle_ctx, file, attrs) = (ctx.clone(), target.file, request.attrs());
+    let (settle_ctx, attrs) = (ctx.clone(), request.attrs());
     tokio::task::spawn_blocking(move || {
-        super::identical::settle(&settle_ctx, &file, attrs, digest);
+        super::identical::settle(&settle_ctx, &target.file, &target.etag, attrs, digest);
     })
     .await
     .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;

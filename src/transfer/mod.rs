@@ -5,6 +5,7 @@
 //! Each runs on its own blocking thread joined to the connection task by
 //! bounded channels, so disk I/O, hashing and the socket overlap.
 
+pub mod body;
 mod pool;
 pub mod receiver;
 pub mod sender;

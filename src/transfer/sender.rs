@@ -1,8 +1,6 @@
 //! The sending half: reads a file from a verified offset, hashes it once and
 //! emits data frames, chunk check values and the final digest.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use tokio::sync::mpsc;
@@ -60,8 +58,8 @@ pub enum Checks {
 /// What to send and where to start.
 #[derive(Debug)]
 pub struct SendPlan {
-    /// The open source file.
-    pub file: File,
+    /// What the file is read from.
+    pub file: super::body::Body,
     /// Its path, for messages.
     pub path: PathBuf,
     /// Its size when the transfer was negotiated.
