@@ -110,6 +110,13 @@ pub enum Command {
 pub struct ServeArgs {
     /// The directory to serve [default: the current directory].
     pub root: Option<PathBuf>,
+    /// Serve an S3-compatible bucket instead of ROOT: s3://BUCKET[/PREFIX].
+    /// Credentials, region and endpoint come from the AWS environment
+    /// variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL); every transfer's
+    /// state lives in the bucket, so several servers can share it.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["root", "cache_dir"])]
+    pub store: Option<String>,
     /// Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for
     /// 127.0.0.1:PORT; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9001")]

@@ -24,7 +24,8 @@ use output::Output;
 const HASH_CACHE_BYTES: usize = 16 * 1024 * 1024;
 /// Bytes of chaining values the server keeps in its cache directory.
 const HASH_CACHE_DISK_BYTES: u64 = 256 * 1024 * 1024;
-use crate::storage::LocalFs;
+use crate::storage::s3::S3Store;
+use crate::storage::{LocalFs, Storage};
 use crate::{config, server};
 
 /// Run a parsed command line, printing results to `out`.
@@ -128,10 +129,8 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
-    let storage = LocalFs::new(&root)?;
-    let canonical = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
-    let cache_dir = config::serve_cache_dir(args.cache_dir.as_deref(), &canonical)?;
+    let mut limits = server_limits(config::serve_limits(&args)?);
+    let (storage, served_root, cache_dir) = open_storage(&args, &mut limits).await?;
     let access = Access {
         token: config::server_token(&args)?,
         tls: match (&args.tls_cert, &args.tls_key) {
@@ -139,7 +138,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    let limits = server_limits(config::serve_limits(&args)?);
     let listen = config::listen_address(&args.listen)?;
     let listener = server::bind(&listen)
         .await
@@ -148,7 +146,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .local_addr()
         .context("reading the listening address")?;
     let served = Served {
-        root: canonical,
+        root: served_root,
         read_only: args.read_only,
         token: access.token.is_some(),
         tls: access.tls.is_some(),
@@ -163,7 +161,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let scheme = if access.tls.is_some() { "wss" } else { "ws" };
     writeln!(stdout, "listening on {scheme}://{addr}").and_then(|()| stdout.flush())?;
     let ctx = Context {
-        storage: Arc::new(storage),
+        storage,
         writers: Writers::default(),
         hashes: HashCache::persisted(
             HASH_CACHE_BYTES,
@@ -175,6 +173,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     server::run(listener, ctx, access, shutdown_signal()).await;
     Ok(())
+}
+
+/// What `serve` serves, as it names it, and the hash cache's directory:
+/// with `--store` a bucket (checked now; sessions off, so small files go
+/// one by one; leases held for twice the idle time-out, at least a
+/// minute), else ROOT and its cache directory.
+async fn open_storage(
+    args: &ServeArgs,
+    limits: &mut ServerLimits,
+) -> anyhow::Result<(Arc<dyn Storage>, PathBuf, Option<PathBuf>)> {
+    if let Some(url) = &args.store {
+        let lease = (limits.idle_timeout * 2).max(std::time::Duration::from_secs(60));
+        let store = S3Store::connect(url, lease).await?;
+        limits.sessions = false;
+        return Ok((Arc::new(store), PathBuf::from(url), None));
+    }
+    let root = args.root.clone().unwrap_or_else(|| PathBuf::from("."));
+    let storage = LocalFs::new(&root)?;
+    let canonical = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
+    let cache_dir = config::serve_cache_dir(args.cache_dir.as_deref(), &canonical)?;
+    Ok((Arc::new(storage), canonical, cache_dir))
 }
 
 /// The server's limits from the validated flags.

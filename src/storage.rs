@@ -2,8 +2,8 @@
 //! (or resume) a partial upload, write a small file whole and commit a
 //! batch of them durably ([`StagedFile`], `storage/small.rs`), list a
 //! directory ([`ListOptions`], [`Listing`]), expire abandoned uploads. [`LocalFs`] keeps everything
-//! under ROOT on the local filesystem; an object store can implement the
-//! same trait. Nothing here knows the server.
+//! under ROOT on the local filesystem; [`s3::S3Store`] keeps them in an
+//! S3-compatible bucket. Nothing here knows the server.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
@@ -16,6 +16,7 @@ use crate::paths::{self, PathError, RelPath};
 use crate::transfer::receiver::ChunkSink;
 
 mod listing;
+pub mod s3;
 mod small;
 
 pub use crate::partial::small::StagedFile;
@@ -36,6 +37,10 @@ pub enum StorageError {
     /// Not enough free space for the rest of an upload.
     #[error("{0}")]
     NoSpace(String),
+    /// Another client is uploading to the target (through another server
+    /// on the same storage).
+    #[error("{0}")]
+    Busy(String),
     /// The storage failed.
     #[error(transparent)]
     Io(#[from] Error),
@@ -119,11 +124,26 @@ pub trait Storage: Send + Sync + 'static {
     /// Make `staged` files durable together, then put each in place: their
     /// metadata afterwards, in order.
     fn commit_small(&self, staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError>;
+    /// Where the hash cache keeps its entries when the storage is shared
+    /// by several servers (a bucket); `None`: the server's own cache
+    /// directory.
+    fn hash_entries(&self) -> Option<std::sync::Arc<dyn EntryStore>> {
+        None
+    }
     /// List the directory (or file) at `rel`.
     fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
         let _ = (rel, options);
         Err(StorageError::Forbidden("this server cannot list".into()))
     }
+}
+
+/// Small named blobs kept beside the files (the hash cache's entries).
+/// Blocks; never fails: a failed read is a miss, a failed write is logged.
+pub trait EntryStore: Send + Sync {
+    /// The blob `name`, if stored.
+    fn read(&self, name: &str) -> Option<Vec<u8>>;
+    /// Store `bytes` as `name`, replacing what was there.
+    fn write(&self, name: &str, bytes: &[u8]);
 }
 
 /// Files under a local directory.

@@ -51,6 +51,7 @@ impl From<StorageError> for Refusal {
             StorageError::Forbidden(_) => ErrorCode::Forbidden,
             StorageError::IsDirectory(_) => ErrorCode::IsDirectory,
             StorageError::NoSpace(_) => ErrorCode::TooLarge,
+            StorageError::Busy(_) => ErrorCode::Busy,
             StorageError::Io(_) => ErrorCode::Internal,
         };
         Refusal::new(code, e.to_string())
