@@ -3,20 +3,61 @@
 # tests need on a fresh Debian-like machine, then runs every test.
 #   tmux  - tests/terminal.rs drives a real terminal
 #   curl  - tests/serve_first_contact.rs asks the server as a plain HTTP client
+#   nginx - tests/s3_store.rs puts a load balancer in front of two servers
+#   moto  - tests/s3_store.rs: an S3-compatible server (PyPI `moto[server]`,
+#           pinned), in a virtual environment in target/s3-venv (kept between
+#           runs); its `moto_server` is passed on as WSRESUME_TEST_MOTO
 # Under CI=true a test whose part is missing fails instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+MOTO_VERSION=5.2.5
+VENV=target/s3-venv
+PATH=$PATH:/usr/sbin:/sbin # nginx
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing: $*"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "missing: $* (install them; their tests skip, and fail under CI=true)" >&2
+    return 1
+  fi
+}
+
 need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v nginx >/dev/null 2>&1 || need+=(nginx)
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing: ${need[*]}"
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-  else
-    echo "missing: ${need[*]} (install them; their tests skip, and fail under CI=true)" >&2
-  fi
+  apt_install "${need[@]}" || true
 fi
+
+# moto[server]==MOTO_VERSION in VENV, unless that is already there.
+moto_ready() {
+  "$VENV/bin/python" -c "import sys, moto; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null &&
+    [ -x "$VENV/bin/moto_server" ]
+}
+make_venv() {
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" >/dev/null 2>&1 && return 0
+  # Debian's python3 makes virtual environments only with python3-venv.
+  apt_install python3-venv && rm -rf "$VENV" && python3 -m venv "$VENV"
+}
+install_moto() {
+  echo "installing: moto[server]==$MOTO_VERSION (PyPI) into $VENV"
+  if make_venv &&
+    "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"; then
+    return 0
+  fi
+  rm -rf "$VENV"
+  echo "could not install moto: tests/s3_store.rs skips (and fails under CI=true)" >&2
+}
+if [ -z "${WSRESUME_TEST_MOTO:-}" ]; then
+  moto_ready || install_moto
+  export WSRESUME_TEST_MOTO="$PWD/$VENV/bin/moto_server"
+fi
+
 cargo test "$@"

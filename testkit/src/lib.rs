@@ -2,12 +2,16 @@
 //! support;` in each test file): the hermetic `wsresume` command, polling
 //! helpers, random files, hashing, leftover detection and JSON Lines
 //! parsing. The fault proxy lives in `proxy`, the process guards in
-//! `process`, trees written and checked file by file in `tree`. A crate of its own, so that each helper is compiled once and
+//! `process`, trees written and checked file by file in `tree`, an
+//! S3-compatible server and its buckets in `s3`, a load balancer in
+//! `nginx`. A crate of its own, so that each helper is compiled once and
 //! the dead-code lint sees it as the library it is;
 //! `tests/helpers_used.rs` checks that every helper is used by some test.
+pub mod nginx;
 pub mod process;
 pub mod proxy;
 pub mod raw;
+pub mod s3;
 pub mod tmux;
 pub mod tree;
 

@@ -1,14 +1,16 @@
 //! Child-process guards: `Proc` (any spawned `wsresume`, killed on drop, with
-//! its output drained to buffers) and `Server` (a running `wsresume serve`).
+//! its output drained to buffers) and `Server` (a running `wsresume serve`,
+//! of a directory or of a bucket).
 
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
+use super::s3::store_cmd;
 use super::{base_cmd, wait_until};
 
 /// How long a server may take to print its `listening on` line.
@@ -42,9 +44,22 @@ pub struct Proc {
 impl Proc {
     /// Spawns `cmd` with stdin closed and stdout/stderr captured.
     pub fn spawn(mut cmd: Command) -> Proc {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.stdin(Stdio::null());
+        Proc::start(cmd)
+    }
+
+    /// Spawns `cmd` with its stdin a pipe whose other end is returned: it
+    /// closes when dropped, or when the test process ends however it ends,
+    /// so a wrapper that waits for its end can stop what it started.
+    pub fn spawn_tied(mut cmd: Command) -> (Proc, ChildStdin) {
+        cmd.stdin(Stdio::piped());
+        let mut proc = Proc::start(cmd);
+        let tie = proc.child.stdin.take().unwrap();
+        (proc, tie)
+    }
+
+    fn start(mut cmd: Command) -> Proc {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let out = drain(child.stdout.take().unwrap());
         let err = drain(child.stderr.take().unwrap());
@@ -150,11 +165,19 @@ pub fn parse_listening(line: &str) -> Option<SocketAddr> {
         .ok()
 }
 
-/// A running `wsresume serve ROOT --listen 127.0.0.1:0 ARGS...`.
+/// What a server serves.
+enum Serves {
+    Root(PathBuf),
+    /// `s3://BUCKET[/PREFIX]` and the AWS environment.
+    Store(String, Vec<(String, String)>),
+}
+
+/// A running `wsresume serve ROOT --listen 127.0.0.1:0 ARGS...` (or
+/// `serve --store URL`).
 pub struct Server {
     proc: Proc,
     addr: SocketAddr,
-    root: PathBuf,
+    serves: Serves,
     args: Vec<String>,
 }
 
@@ -162,12 +185,22 @@ impl Server {
     /// Starts a server on ROOT with extra args; panics (with its stderr) if it
     /// does not announce its address within `STARTUP_TIMEOUT`.
     pub fn start(root: &Path, args: &[&str]) -> Server {
+        Server::launch(Serves::Root(root.to_path_buf()), args)
+    }
+
+    /// Starts `serve --store URL` (`s3://BUCKET[/PREFIX]`) with `env` as
+    /// its AWS environment (`s3::Bucket::env`) and extra args.
+    pub fn start_store(url: &str, env: &[(String, String)], args: &[&str]) -> Server {
+        Server::launch(Serves::Store(url.to_string(), env.to_vec()), args)
+    }
+
+    fn launch(serves: Serves, args: &[&str]) -> Server {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (proc, addr) = spawn_server(root, &args);
+        let (proc, addr) = spawn_server(&serves, &args);
         Server {
             proc,
             addr,
-            root: root.to_path_buf(),
+            serves,
             args,
         }
     }
@@ -192,10 +225,11 @@ impl Server {
     }
 
     /// Kills the server if it still runs and starts it again on the same ROOT
-    /// with the same args; the port may change (use `addr()`/`url()` again).
+    /// (or bucket) with the same args; the port may change (use
+    /// `addr()`/`url()` again).
     pub fn restart(&mut self) {
         self.proc.kill();
-        let (proc, addr) = spawn_server(&self.root, &self.args);
+        let (proc, addr) = spawn_server(&self.serves, &self.args);
         self.proc = proc;
         self.addr = addr;
     }
@@ -218,12 +252,18 @@ impl Drop for Server {
     }
 }
 
-fn spawn_server(root: &Path, args: &[String]) -> (Proc, SocketAddr) {
-    let mut cmd = base_cmd();
-    cmd.arg("serve")
-        .arg(root)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args);
+fn spawn_server(serves: &Serves, args: &[String]) -> (Proc, SocketAddr) {
+    let mut cmd = match serves {
+        Serves::Root(root) => {
+            let mut cmd = base_cmd();
+            cmd.arg("serve")
+                .arg(root)
+                .args(["--listen", "127.0.0.1:0"]);
+            cmd
+        }
+        Serves::Store(url, env) => store_cmd(url, env),
+    };
+    cmd.args(args);
     let mut proc = Proc::spawn(cmd);
     let line = proc.first_line(STARTUP_TIMEOUT);
     match line.as_deref().and_then(parse_listening) {
