@@ -38,6 +38,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             break
         }
         'wsresume;serve' {
+            [CompletionResult]::new('--store', '--store', [CompletionResultType]::ParameterName, 'Serve an S3-compatible bucket instead of ROOT: s3://BUCKET[/PREFIX]. Credentials, region and endpoint come from the AWS environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL); every transfer''s state lives in the bucket, so several servers can share it')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Require this bearer token from every client')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN')

@@ -34,6 +34,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wsresume;serve'= {
+            cand --store 'Serve an S3-compatible bucket instead of ROOT: s3://BUCKET[/PREFIX]. Credentials, region and endpoint come from the AWS environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL); every transfer''s state lives in the bucket, so several servers can share it'
             cand --listen 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port'
             cand --token 'Require this bearer token from every client'
             cand --token-file 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN'

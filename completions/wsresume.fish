@@ -35,6 +35,7 @@ complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "config" -d 'Show 
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "man" -d 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l store -d 'Serve an S3-compatible bucket instead of ROOT: s3://BUCKET[/PREFIX]. Credentials, region and endpoint come from the AWS environment variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL); every transfer\'s state lives in the bucket, so several servers can share it' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l listen -d 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token -d 'Require this bearer token from every client' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token-file -d 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN' -r -F
