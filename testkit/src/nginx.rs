@@ -105,7 +105,11 @@ fn site_conf(site: &str, listen: SocketAddr, upstreams: &[SocketAddr]) -> String
     let mut conf = site.replace(LISTEN, &format!("listen {listen};"));
     for (i, addr) in upstreams.iter().enumerate() {
         let placeholder = format!("server 127.0.0.1:{};", FIRST_PORT + i as u16);
-        assert_eq!(conf.matches(&placeholder).count(), 1, "no `{placeholder}` in {site}");
+        assert_eq!(
+            conf.matches(&placeholder).count(),
+            1,
+            "no `{placeholder}` in {site}"
+        );
         conf = conf.replace(&placeholder, &format!("server {addr};"));
     }
     conf

@@ -256,9 +256,7 @@ fn spawn_server(serves: &Serves, args: &[String]) -> (Proc, SocketAddr) {
     let mut cmd = match serves {
         Serves::Root(root) => {
             let mut cmd = base_cmd();
-            cmd.arg("serve")
-                .arg(root)
-                .args(["--listen", "127.0.0.1:0"]);
+            cmd.arg("serve").arg(root).args(["--listen", "127.0.0.1:0"]);
             cmd
         }
         Serves::Store(url, env) => store_cmd(url, env),

@@ -132,7 +132,11 @@ impl Moto {
             addr: self.addr(),
         };
         let reply = bucket.call("PUT", &format!("/{}", bucket.name), &[]);
-        assert_eq!(reply.status, 200, "create bucket {}: {reply:?}", bucket.name);
+        assert_eq!(
+            reply.status, 200,
+            "create bucket {}: {reply:?}",
+            bucket.name
+        );
         bucket
     }
 
@@ -218,7 +222,10 @@ impl Bucket {
         let reply = self.call("GET", &target, &[]);
         assert_eq!(reply.status, 200, "list {prefix}: {reply:?}");
         let text = reply.text();
-        assert!(text.contains("<IsTruncated>false<"), "more than a page: {text}");
+        assert!(
+            text.contains("<IsTruncated>false<"),
+            "more than a page: {text}"
+        );
         let mut keys = xml_values(&text, "Key");
         keys.sort();
         keys
@@ -230,7 +237,10 @@ impl Bucket {
         let reply = self.call("GET", &format!("/{}?uploads", self.name), &[]);
         assert_eq!(reply.status, 200, "list uploads: {reply:?}");
         let text = reply.text();
-        assert!(text.contains("<IsTruncated>false<"), "more than a page: {text}");
+        assert!(
+            text.contains("<IsTruncated>false<"),
+            "more than a page: {text}"
+        );
         let mut keys = xml_values(&text, "Key");
         keys.sort();
         keys
@@ -259,8 +269,13 @@ pub fn store_cmd(url: &str, env: &[(String, String)]) -> Command {
             cmd.env_remove(name);
         }
     }
-    cmd.envs(env.iter().map(|(k, v)| (k, v)))
-        .args(["serve", "--store", url, "--listen", "127.0.0.1:0"]);
+    cmd.envs(env.iter().map(|(k, v)| (k, v))).args([
+        "serve",
+        "--store",
+        url,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
     cmd
 }
 
@@ -314,7 +329,10 @@ fn http(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> io::Result
 fn parse_reply(raw: &[u8]) -> Option<Reply> {
     let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-    assert!(!head.contains("transfer-encoding: chunked"), "chunked: {head}");
+    assert!(
+        !head.contains("transfer-encoding: chunked"),
+        "chunked: {head}"
+    );
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some(Reply {
         status,
