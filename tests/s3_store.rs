@@ -3,9 +3,10 @@
 //! instances on one bucket, as issue 12 lists: round trips of every size
 //! around a part, an upload cut on one instance (or the instance killed)
 //! that the other continues, two clients racing for one target, an object
-//! replaced under a resumed download, listings that hide the internal
-//! objects, the expiry of an abandoned multipart upload, errors at start,
-//! and a Debian nginx balancing over both instances.
+//! replaced under a resumed download, the hash cache shared through the
+//! bucket, listings that hide the internal objects, the expiry of an
+//! abandoned multipart upload, errors at start, and a Debian nginx
+//! balancing over both instances.
 //!
 //! What the bucket holds is read directly from moto, as another tool
 //! would: the object's bytes, the upload records under
@@ -274,6 +275,51 @@ fn two_clients_racing_for_one_target_through_two_instances() {
         "not the winner's file"
     );
     pair.assert_no_upload_state();
+}
+
+/// How many times a server's log says `what` (with `-v`).
+fn logged(server: &Server, what: &str) -> usize {
+    server.stderr_text().matches(what).count()
+}
+
+#[test]
+fn a_second_download_through_the_other_instance_is_not_hashed_again() {
+    const FROM_CACHE: &str = "chaining values from the hash cache";
+    const HASHING: &str = "hashing while sending";
+    let Some(pair) = pair("hash-cache", &["-v"]) else {
+        return;
+    };
+    let data = support::random_bytes((2 * PART + 99) as usize);
+    pair.bucket.put(&pair.key("cached.bin"), &data);
+    let dest = pair.local.path().join("cached.bin");
+    let hashes = pair.key(".wsresume/hashes/");
+    check_ok_report(
+        &get(&pair.a.url("cached.bin"), &dest),
+        "get",
+        data.len() as u64,
+        &sha256(&data),
+    );
+    assert_eq!(logged(&pair.a, HASHING), 1, "{}", pair.a.stderr_text());
+    let stored = wait_until(WAIT, || !pair.bucket.keys(&hashes).is_empty());
+    assert!(stored, "no hash cache entry in the bucket");
+
+    fs::remove_file(&dest).unwrap();
+    get(&pair.b.url("cached.bin"), &dest);
+    assert_eq!(fs::read(&dest).unwrap(), data);
+    assert_eq!(logged(&pair.b, FROM_CACHE), 1, "{}", pair.b.stderr_text());
+    assert_eq!(logged(&pair.b, HASHING), 0);
+
+    // A new version never meets the old entry.
+    let new = support::random_bytes(data.len());
+    pair.bucket.put(&pair.key("cached.bin"), &new);
+    fs::remove_file(&dest).unwrap();
+    check_ok_report(
+        &get(&pair.b.url("cached.bin"), &dest),
+        "get",
+        new.len() as u64,
+        &sha256(&new),
+    );
+    assert_eq!(logged(&pair.b, HASHING), 1, "{}", pair.b.stderr_text());
 }
 
 /// The client's recorded progress of a download to `dest`.
