@@ -363,31 +363,43 @@ fn an_object_replaced_between_two_runs_of_a_download_restarts_it() {
     support::assert_no_leftovers(&[pair.local.path()]);
 }
 
+/// Bytes of a download that may be on their way when the test replaces
+/// the object: the client's 2 MiB, the server's block and the one read
+/// ahead (8 MiB each), and socket buffers (about 10 MiB on loopback).
+const IN_FLIGHT: u64 = 28 << 20;
+
 #[test]
 fn an_object_replaced_during_a_download_is_never_mixed() {
     let Some(pair) = pair("replaced-live", &[]) else {
         return;
     };
-    let size = 5 * PART;
+    // Larger than what can be read before the change: the rest of the
+    // old object can no longer be read, and the download starts again.
+    let size = IN_FLIGHT + 4 * PART;
     let old = support::random_bytes(size as usize);
     pair.bucket.put(&pair.key("live.bin"), &old);
     let dest = pair.local.path().join("live.bin");
     let proxy = slow_proxy(&pair.a);
     let mut client = spawn_get(&proxy.url("live.bin"), &dest);
-    wait_until(WAIT, || {
+    let started = wait_until(WAIT, || {
         client.try_status().is_some() || verified_bytes(&dest) >= 2 << 20
     });
+    assert!(
+        started && client.try_status().is_none(),
+        "{}",
+        client.stderr_text()
+    );
     let new = support::random_bytes(size as usize);
     pair.bucket.put(&pair.key("live.bin"), &new);
+    proxy.throttle(0);
     client.expect_success(RUN_TIMEOUT);
     let got = fs::read(&dest).unwrap();
-    let which = if got == new {
-        "the new object"
-    } else {
-        assert!(got == old, "a mix of the old and the new object");
-        "the old object (read before the change)"
-    };
-    eprintln!("a download during a replacement got {which}");
+    assert!(
+        got != old,
+        "the old object, though it changed before it was read"
+    );
+    assert!(got == new, "a mix of the old and the new object");
+    assert!(proxy.connections() >= 2, "no new attempt");
 }
 
 /// `ls ARGS --json` through `server`: (path, kind, sha256) per entry.
