@@ -269,6 +269,11 @@ fn two_clients_racing_for_one_target_through_two_instances() {
         [8, 0] => two_sha,
         _ => panic!("exit codes {codes:?}, not one refused:\n{errors}"),
     };
+    let refused = if codes[0] == 8 { &first } else { &second };
+    eprintln!(
+        "refused: {}",
+        String::from_utf8_lossy(&refused.stdout()).trim()
+    );
     assert_eq!(
         pair.object_sha("race.bin"),
         Some(winner),
