@@ -4,9 +4,10 @@
 //! around a part, an upload cut on one instance (or the instance killed)
 //! that the other continues, two clients racing for one target, an object
 //! replaced under a resumed download, the hash cache shared through the
-//! bucket, listings that hide the internal objects, the expiry of an
-//! abandoned multipart upload, errors at start, and a Debian nginx
-//! balancing over both instances.
+//! bucket, an upload's memory bounded whatever the file's size, listings
+//! that hide the internal objects, the expiry of an abandoned multipart
+//! upload, errors at start, and a Debian nginx balancing over both
+//! instances.
 //!
 //! What the bucket holds is read directly from moto, as another tool
 //! would: the object's bytes, the upload records under
@@ -518,6 +519,44 @@ fn expiry_aborts_an_abandoned_multipart_upload_and_removes_its_record() {
     check_ok_report(&report, "send", size, &sha);
     assert_eq!(json_u64(&report, "resumed_from"), 0, "{report}");
     assert_eq!(pair.object_sha("abandoned.bin"), Some(sha));
+}
+
+/// A process's peak resident memory (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap();
+    kib << 10
+}
+
+/// What an instance may use for an upload, at most, besides what it used
+/// before: a part (buffered in memory) and the machinery around it,
+/// whatever the file's size.
+const UPLOAD_MEMORY: u64 = 6 * PART;
+
+#[test]
+fn an_uploads_memory_does_not_grow_with_the_file_size() {
+    let Some(pair) = pair("memory", &[]) else {
+        return;
+    };
+    let rss = || peak_rss(pair.a.pid());
+    let before = rss();
+    let size = 13 * PART + 1;
+    let (src, sha) = pair.file("memory.bin", size);
+    check_ok_report(&send(&src, &pair.a.url("memory.bin")), "send", size, &sha);
+    let grown = rss().saturating_sub(before);
+    eprintln!(
+        "an upload of {} MiB raised the peak RSS by {} MiB",
+        size >> 20,
+        grown >> 20
+    );
+    assert!(
+        grown < UPLOAD_MEMORY,
+        "an upload of {size} B raised the peak RSS by {grown} B"
+    );
 }
 
 /// `serve --store URL` with `env` exits with `code` at once; its stderr.
