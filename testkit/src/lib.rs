@@ -3,7 +3,8 @@
 //! helpers, random files, hashing, leftover detection and JSON Lines
 //! parsing. The fault proxy lives in `proxy`, the process guards in
 //! `process`, trees written and checked file by file in `tree`, an
-//! S3-compatible server and its buckets in `s3`, a load balancer in
+//! S3-compatible server and its buckets in `s3` (and the rig of two
+//! servers on one bucket in `s3rig`), a load balancer in
 //! `nginx`. A crate of its own, so that each helper is compiled once and
 //! the dead-code lint sees it as the library it is;
 //! `tests/helpers_used.rs` checks that every helper is used by some test.
@@ -12,6 +13,7 @@ pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod s3;
+pub mod s3rig;
 pub mod tmux;
 pub mod tree;
 
