@@ -3,8 +3,8 @@
 # tests need on a fresh Debian-like machine, then runs every test.
 #   tmux  - tests/terminal.rs drives a real terminal
 #   curl  - tests/serve_first_contact.rs asks the server as a plain HTTP client
-#   nginx - tests/s3_store.rs puts a load balancer in front of two servers
-#   moto  - tests/s3_store.rs: an S3-compatible server (PyPI `moto[server]`,
+#   nginx - tests/s3_service.rs puts a load balancer in front of two servers
+#   moto  - tests/s3_*.rs: an S3-compatible server (PyPI `moto[server]`,
 #           pinned), in a virtual environment in target/s3-venv (kept between
 #           runs); its `moto_server` is passed on as WSRESUME_TEST_MOTO
 # Under CI=true a test whose part is missing fails instead of skipping.
@@ -53,7 +53,7 @@ install_moto() {
     return 0
   fi
   rm -rf "$VENV"
-  echo "could not install moto: tests/s3_store.rs skips (and fails under CI=true)" >&2
+  echo "could not install moto: tests/s3_*.rs skip (and fail under CI=true)" >&2
 }
 if [ -z "${WSRESUME_TEST_MOTO:-}" ]; then
   moto_ready || install_moto
