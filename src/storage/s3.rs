@@ -22,6 +22,7 @@ use object_store::path::Path as Key;
 
 mod expiry;
 mod lease;
+mod part;
 mod record;
 mod upload;
 

@@ -15,6 +15,7 @@ use object_store::{ObjectStoreExt, PutPayload, UpdateVersion};
 
 use super::S3Store;
 use super::lease::now_ms;
+use super::part::PartBuffer;
 use super::record::{Decision, Record, decide};
 use crate::chain::ChainState;
 use crate::error::{Error, Result};
@@ -192,11 +193,8 @@ pub(super) struct BucketSink {
     version: UpdateVersion,
     /// When the record was last written (the lease renewed).
     renewed: Instant,
-    /// The bytes of the part being received, from `part_start`.
-    buffer: Vec<u8>,
-    part_start: u64,
-    /// Bytes verified.
-    verified: u64,
+    /// The part being received.
+    part: PartBuffer,
 }
 
 impl BucketSink {
@@ -210,14 +208,18 @@ impl BucketSink {
         restarted: Option<String>,
     ) -> Upload {
         let verified = record.resume_point();
+        let part = PartBuffer::new(
+            verified.0,
+            record.part_size,
+            record.chunk_size,
+            record.source.size,
+        );
         let sink = BucketSink {
             store: store.clone(),
             target: target.clone(),
             version,
             renewed: Instant::now(),
-            buffer: Vec::new(),
-            part_start: verified.0,
-            verified: verified.0,
+            part,
             record,
         };
         Upload {
@@ -276,9 +278,7 @@ impl BucketSink {
             .clone()
             .with_part(part.content_id, state, now)
             .renewed(&self.store.instance, self.store.lease_until(now));
-        self.write_record(record)?;
-        self.part_start += self.record.part_size;
-        Ok(())
+        self.write_record(record)
     }
 
     /// `put_part` of the buffer as part `parts.len()` (0-based), emptying it.
@@ -289,7 +289,7 @@ impl BucketSink {
                 self.target.rel
             )));
         };
-        let payload = PutPayload::from(Bytes::from(std::mem::take(&mut self.buffer)));
+        let payload = PutPayload::from(self.part.take());
         let index = self.record.parts.len();
         let put = self
             .store
@@ -324,7 +324,7 @@ impl BucketSink {
             // Still ours? (A different client replaces us only once our
             // lease ran out; this renews it.)
             self.renew()?;
-            let payload = PutPayload::from(Bytes::from(std::mem::take(&mut self.buffer)));
+            let payload = PutPayload::from(self.part.take());
             return match self.store.block_on(self.store.store.put(&key, payload)) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(Error::Network(format!(
@@ -352,36 +352,17 @@ impl BucketSink {
 
 impl ChunkSink for BucketSink {
     fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
-        let end = self.part_start + self.buffer.len() as u64;
-        // After a rewind the unverified tail comes again.
-        if offset < end && offset >= self.part_start.max(self.verified) {
-            self.buffer.truncate((offset - self.part_start) as usize);
-        }
-        let end = self.part_start + self.buffer.len() as u64;
-        let room = self.record.part_size - self.buffer.len() as u64;
-        if offset != end || data.len() as u64 > room {
-            return Err(Error::Protocol(format!(
-                "{}: {} bytes at offset {offset} do not follow the part buffered up to {end}",
-                self.target.rel,
-                data.len()
-            )));
-        }
-        if self.buffer.capacity() == 0 {
-            let expected = self.record.source.size - self.part_start;
-            self.buffer
-                .reserve_exact(expected.min(self.record.part_size) as usize);
-        }
-        self.buffer.extend_from_slice(&data);
+        self.part
+            .write(offset, &data)
+            .map_err(|e| Error::Protocol(format!("{}: {e}", self.target.rel)))?;
         self.renew_if_due()
     }
 
     fn chunk_verified(&mut self, state: ChainState) -> Result<()> {
-        self.verified = (self.verified + self.record.chunk_size).min(self.record.source.size);
-        let boundary = self.part_start + self.record.part_size;
-        if self.verified == boundary && boundary < self.record.source.size {
-            self.store_part(state)?;
+        match self.part.chunk_verified() {
+            true => self.store_part(state),
+            false => Ok(()),
         }
-        Ok(())
     }
 
     /// Verified bytes short of a part boundary are not stored anywhere
