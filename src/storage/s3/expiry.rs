@@ -66,8 +66,7 @@ impl S3Store {
             Ok(record) => record,
             // Unreadable: removed once old (an upload replaces it anyway).
             Err(_) if old(meta.last_modified.timestamp_millis().max(0) as u64) => {
-                self.delete_record(&meta.location).await?;
-                return Ok(Outcome::MarkerRemoved);
+                return self.remove_unchanged(&meta.location, &version).await;
             }
             Err(_) => return Ok(Outcome::Kept),
         };
@@ -85,11 +84,28 @@ impl S3Store {
             if let Some(id) = &record.upload_id {
                 self.abort_upload(&key, id).await?;
             }
-            self.delete_record(&meta.location).await?;
-            return Ok(Outcome::MarkerRemoved);
+            return self.remove_unchanged(&meta.location, &version).await;
         }
         self.expire(&meta.location, &key, record, &version, max_age)
             .await
+    }
+
+    /// Remove the record at `record_key` if it is still at `version` when
+    /// read again just before (S3 has no conditional delete: this narrows
+    /// the window in which an upload that replaces it meanwhile loses its
+    /// new record to one request).
+    async fn remove_unchanged(
+        &self,
+        record_key: &object_store::path::Path,
+        version: &object_store::UpdateVersion,
+    ) -> Result<Outcome, StorageError> {
+        match self.read_record(record_key).await? {
+            Some((_, now)) if now.e_tag == version.e_tag => {
+                self.delete_record(record_key).await?;
+                Ok(Outcome::MarkerRemoved)
+            }
+            _ => Ok(Outcome::Kept),
+        }
     }
 
     /// Turn `record` into an expiry marker (if no other instance changed it
