@@ -9,9 +9,10 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use futures_util::StreamExt;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
-use object_store::{ObjectStoreExt, PutPayload, UpdateVersion};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, UpdateVersion};
 
 use super::S3Store;
 use super::lease::now_ms;
@@ -56,6 +57,7 @@ impl S3Store {
         source: &SourceIdentity,
         chunk_size: u64,
     ) -> Result<Upload, StorageError> {
+        self.refuse_directory(target).await?;
         // A lost race is read again and decided once more.
         for _ in 0..2 {
             let found = self.read_record(&target.record_key).await?;
@@ -95,6 +97,20 @@ impl S3Store {
             "{}: another server is starting an upload to the same target",
             target.rel
         ))))
+    }
+
+    /// Refuse a target that names a directory (objects lie under
+    /// `key/`), as on a disk: the file would hide them from listings.
+    async fn refuse_directory(&self, target: &Target) -> Result<(), StorageError> {
+        let mut under = self.store.list(Some(&target.key));
+        match under.next().await {
+            None => Ok(()),
+            Some(Ok(_)) => Err(StorageError::IsDirectory(target.rel.clone())),
+            Some(Err(e)) => Err(super::store_error(
+                &format!("checking whether {} is a directory", target.rel),
+                &e,
+            )),
+        }
     }
 
     /// Take over the record of the same source: resume where it stopped.
