@@ -20,6 +20,12 @@ use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 
+mod expiry;
+mod lease;
+mod part;
+mod record;
+mod upload;
+
 use super::{Download, ListOptions, Listing, StagedFile, Storage, StorageError, Upload};
 use crate::error::Error;
 use crate::partial::SourceIdentity;
@@ -225,8 +231,7 @@ impl Storage for S3Store {
         source: &SourceIdentity,
         chunk_size: u64,
     ) -> Result<Upload, StorageError> {
-        let _ = (self.key_of(rel)?, source, chunk_size);
-        Err(StorageError::Forbidden("uploads to a bucket: not yet".into()))
+        self.start_upload(rel, source, chunk_size)
     }
 
     fn sweep_expired(
@@ -234,8 +239,7 @@ impl Storage for S3Store {
         max_age: Duration,
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError> {
-        let _ = (max_age, hold);
-        Ok(crate::expiry::Swept::default())
+        self.sweep(max_age, hold)
     }
 
     fn stage_small(
