@@ -91,7 +91,9 @@ impl S3Store {
         if endpoint.starts_with("http://") {
             builder = builder.with_allow_http(true);
         }
-        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
             builder = builder.with_region("us-east-1");
         }
         let store = builder
@@ -100,7 +102,11 @@ impl S3Store {
         let store = S3Store {
             store: Arc::new(store),
             url: url.to_string(),
-            endpoint: if endpoint.is_empty() { "AWS S3".into() } else { endpoint },
+            endpoint: if endpoint.is_empty() {
+                "AWS S3".into()
+            } else {
+                endpoint
+            },
             prefix,
             handle: tokio::runtime::Handle::current(),
             instance: instance_id(),
@@ -218,7 +224,9 @@ fn instance_id() -> String {
 impl Storage for S3Store {
     fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError> {
         let _ = self.key_of(rel)?;
-        Err(StorageError::Forbidden("downloads from a bucket: not yet".into()))
+        Err(StorageError::Forbidden(
+            "downloads from a bucket: not yet".into(),
+        ))
     }
 
     fn upload_key(&self, rel: &RelPath) -> Result<String, StorageError> {
@@ -255,7 +263,10 @@ impl Storage for S3Store {
         )))
     }
 
-    fn commit_small(&self, _staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {
+    fn commit_small(
+        &self,
+        _staged: &[&StagedFile],
+    ) -> Result<Vec<std::fs::Metadata>, StorageError> {
         Ok(Vec::new())
     }
 
