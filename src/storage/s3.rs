@@ -20,6 +20,12 @@ use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 
+mod expiry;
+mod lease;
+mod part;
+mod record;
+mod upload;
+
 use super::{Download, ListOptions, Listing, StagedFile, Storage, StorageError, Upload};
 use crate::error::Error;
 use crate::partial::SourceIdentity;
@@ -85,7 +91,9 @@ impl S3Store {
         if endpoint.starts_with("http://") {
             builder = builder.with_allow_http(true);
         }
-        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
             builder = builder.with_region("us-east-1");
         }
         let store = builder
@@ -94,7 +102,11 @@ impl S3Store {
         let store = S3Store {
             store: Arc::new(store),
             url: url.to_string(),
-            endpoint: if endpoint.is_empty() { "AWS S3".into() } else { endpoint },
+            endpoint: if endpoint.is_empty() {
+                "AWS S3".into()
+            } else {
+                endpoint
+            },
             prefix,
             handle: tokio::runtime::Handle::current(),
             instance: instance_id(),
@@ -212,7 +224,9 @@ fn instance_id() -> String {
 impl Storage for S3Store {
     fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError> {
         let _ = self.key_of(rel)?;
-        Err(StorageError::Forbidden("downloads from a bucket: not yet".into()))
+        Err(StorageError::Forbidden(
+            "downloads from a bucket: not yet".into(),
+        ))
     }
 
     fn upload_key(&self, rel: &RelPath) -> Result<String, StorageError> {
@@ -225,8 +239,7 @@ impl Storage for S3Store {
         source: &SourceIdentity,
         chunk_size: u64,
     ) -> Result<Upload, StorageError> {
-        let _ = (self.key_of(rel)?, source, chunk_size);
-        Err(StorageError::Forbidden("uploads to a bucket: not yet".into()))
+        self.start_upload(rel, source, chunk_size)
     }
 
     fn sweep_expired(
@@ -234,8 +247,7 @@ impl Storage for S3Store {
         max_age: Duration,
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError> {
-        let _ = (max_age, hold);
-        Ok(crate::expiry::Swept::default())
+        self.sweep(max_age, hold)
     }
 
     fn stage_small(
@@ -251,7 +263,10 @@ impl Storage for S3Store {
         )))
     }
 
-    fn commit_small(&self, _staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {
+    fn commit_small(
+        &self,
+        _staged: &[&StagedFile],
+    ) -> Result<Vec<std::fs::Metadata>, StorageError> {
         Ok(Vec::new())
     }
 
