@@ -21,7 +21,9 @@ use std::fs;
 use std::path::Path;
 
 use support::s3rig::{PART, WAIT, exit_code, get, pair, send, sha256_of, slow_proxy, spawn_get};
-use support::{RUN_TIMEOUT, Server, check_ok_report, json_one, json_u64, sha256_file, wait_until};
+use support::{
+    FaultProxy, RUN_TIMEOUT, Server, check_ok_report, json_one, json_u64, sha256_file, wait_until,
+};
 
 /// Protocol bytes (upgrade, requests, frame headers, chaining values) a
 /// transfer of a few parts sends besides the file's bytes, at most.
@@ -227,9 +229,12 @@ fn an_object_replaced_between_two_runs_of_a_download_restarts_it() {
 }
 
 /// Bytes of a download that may be on their way when the test replaces
-/// the object: the client's 2 MiB, the server's block and the one read
-/// ahead (8 MiB each), and socket buffers (about 10 MiB on loopback).
+/// the object: the client's 1 MiB and what comes at `CRAWL` while the
+/// object is replaced, the server's block and the one read ahead (8 MiB
+/// each), and socket buffers (about 10 MiB on loopback).
 const IN_FLIGHT: u64 = 28 << 20;
+/// Per direction, until the object is replaced.
+const CRAWL: u64 = 1 << 20;
 
 #[test]
 fn an_object_replaced_during_a_download_is_never_mixed() {
@@ -240,19 +245,20 @@ fn an_object_replaced_during_a_download_is_never_mixed() {
     // old object can no longer be read, and the download starts again.
     let size = IN_FLIGHT + 4 * PART;
     let old = support::random_bytes(size as usize);
+    let new = support::random_bytes(size as usize);
     pair.bucket.put(&pair.key("live.bin"), &old);
     let dest = pair.local.path().join("live.bin");
-    let proxy = slow_proxy(&pair.a);
+    let proxy = FaultProxy::new(pair.a.addr());
+    proxy.throttle(CRAWL);
     let mut client = spawn_get(&proxy.url("live.bin"), &dest);
     let started = wait_until(WAIT, || {
-        client.try_status().is_some() || verified_bytes(&dest) >= 2 << 20
+        client.try_status().is_some() || verified_bytes(&dest) >= 1 << 20
     });
     assert!(
         started && client.try_status().is_none(),
         "{}",
         client.stderr_text()
     );
-    let new = support::random_bytes(size as usize);
     pair.bucket.put(&pair.key("live.bin"), &new);
     proxy.throttle(0);
     client.expect_success(RUN_TIMEOUT);
