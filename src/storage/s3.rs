@@ -21,6 +21,10 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 
 use super::{Download, ListOptions, Listing, StagedFile, Storage, StorageError, Upload};
+
+mod download;
+mod entries;
+mod listing;
 use crate::error::Error;
 use crate::partial::SourceIdentity;
 use crate::paths::RelPath;
@@ -85,7 +89,9 @@ impl S3Store {
         if endpoint.starts_with("http://") {
             builder = builder.with_allow_http(true);
         }
-        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
             builder = builder.with_region("us-east-1");
         }
         let store = builder
@@ -94,7 +100,11 @@ impl S3Store {
         let store = S3Store {
             store: Arc::new(store),
             url: url.to_string(),
-            endpoint: if endpoint.is_empty() { "AWS S3".into() } else { endpoint },
+            endpoint: if endpoint.is_empty() {
+                "AWS S3".into()
+            } else {
+                endpoint
+            },
             prefix,
             handle: tokio::runtime::Handle::current(),
             instance: instance_id(),
@@ -142,7 +152,7 @@ impl S3Store {
 
     /// The key of PREFIX itself (`None`: the bucket's root).
     pub(crate) fn prefix_key(&self) -> Option<Key> {
-        (!self.prefix.is_empty()).then(|| Key::from(self.prefix.as_str()))
+        (!self.prefix.is_empty()).then(|| raw_key(&self.prefix))
     }
 
     /// The key of an internal object: `PREFIX/.wsresume/NAME`.
@@ -167,8 +177,8 @@ impl S3Store {
 
     fn join(&self, rest: &str) -> Key {
         match self.prefix.is_empty() {
-            true => Key::from(rest),
-            false => Key::from(format!("{}/{rest}", self.prefix)),
+            true => raw_key(rest),
+            false => raw_key(&format!("{}/{rest}", self.prefix)),
         }
     }
 
@@ -176,6 +186,14 @@ impl S3Store {
     pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.handle.block_on(future)
     }
+}
+
+/// The key that is `text` itself: `Key::from` would percent-encode `#`,
+/// `%`, `~`, `[`... and so miss an object another tool named with them
+/// (a request path's segments are never empty, `.`, `..` or control
+/// characters, which `Key::parse` refuses).
+fn raw_key(text: &str) -> Key {
+    Key::parse(text).unwrap_or_else(|_| Key::from(text))
 }
 
 /// An error and its sources in one line.
@@ -211,8 +229,7 @@ fn instance_id() -> String {
 
 impl Storage for S3Store {
     fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError> {
-        let _ = self.key_of(rel)?;
-        Err(StorageError::Forbidden("downloads from a bucket: not yet".into()))
+        self.download(rel)
     }
 
     fn upload_key(&self, rel: &RelPath) -> Result<String, StorageError> {
@@ -226,7 +243,9 @@ impl Storage for S3Store {
         chunk_size: u64,
     ) -> Result<Upload, StorageError> {
         let _ = (self.key_of(rel)?, source, chunk_size);
-        Err(StorageError::Forbidden("uploads to a bucket: not yet".into()))
+        Err(StorageError::Forbidden(
+            "uploads to a bucket: not yet".into(),
+        ))
     }
 
     fn sweep_expired(
@@ -251,13 +270,19 @@ impl Storage for S3Store {
         )))
     }
 
-    fn commit_small(&self, _staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {
+    fn commit_small(
+        &self,
+        _staged: &[&StagedFile],
+    ) -> Result<Vec<std::fs::Metadata>, StorageError> {
         Ok(Vec::new())
     }
 
+    fn hash_entries(&self) -> Option<Arc<dyn super::EntryStore>> {
+        Some(Arc::new(entries::BucketEntries::new(self.clone())))
+    }
+
     fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
-        let _ = (rel, options);
-        Err(StorageError::Forbidden("listing a bucket: not yet".into()))
+        self.listing(rel, options)
     }
 }
 
