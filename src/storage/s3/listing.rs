@@ -8,10 +8,13 @@
 //!
 //! Pages of keys are read one at a time (memory bound), and a recursive
 //! listing of the top skips the internal objects with one `start-after`
-//! instead of paging through them.
+//! instead of paging through them. A console's empty "folder" object
+//! (`NAME/`) is a directory, never a file: a recursive listing tells them
+//! from empty files by a HEAD of each empty object.
 
 use std::collections::HashSet;
 
+use futures_util::StreamExt;
 use object_store::ObjectMeta;
 use object_store::ObjectStoreExt;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
@@ -22,6 +25,8 @@ use crate::paths::{self, RelPath};
 use crate::protocol::{EntryKind, ListEntry};
 use crate::storage::{ListOptions, Listing, StorageError};
 
+/// HEAD requests one listing has in flight (telling folders from files).
+const HEADS_AT_ONCE: usize = 16;
 /// Most entries one listing returns (memory bound); more: `truncated`.
 const MAX_ENTRIES: usize = crate::protocol::MAX_LIST_ENTRIES;
 
@@ -72,7 +77,14 @@ impl S3Store {
                     listing.entries.push(dir_entry(path));
                 }
             }
+            let markers = match options.recursive {
+                true => self.folder_markers(&page.objects),
+                false => HashSet::new(),
+            };
             for object in &page.objects {
+                if markers.contains(object.location.as_ref()) {
+                    continue;
+                }
                 if let Some(path) = pages
                     .rest(object.location.as_ref())
                     .and_then(|r| shown(r, pages.at_top))
@@ -91,6 +103,29 @@ impl S3Store {
         }
         finish(&mut listing);
         Ok(listing)
+    }
+
+    /// Which of the empty `objects` of a recursive listing are "folders"
+    /// (a console's `NAME/`, listed as `NAME` since keys lose their
+    /// trailing `/`): those whose `NAME` a HEAD does not find. Several
+    /// HEADs at once; one that fails otherwise keeps the object a file.
+    fn folder_markers(&self, objects: &[ObjectMeta]) -> HashSet<String> {
+        let empty = objects
+            .iter()
+            .filter(|o| o.size == 0)
+            .map(|o| o.location.clone());
+        let heads = futures_util::stream::iter(empty)
+            .map(|key| async move {
+                let found = self.store.head(&key).await;
+                (key, found)
+            })
+            .buffer_unordered(HEADS_AT_ONCE)
+            .collect::<Vec<_>>();
+        self.block_on(heads)
+            .into_iter()
+            .filter(|(_, found)| matches!(found, Err(object_store::Error::NotFound { .. })))
+            .map(|(key, _)| key.to_string())
+            .collect()
     }
 
     /// A listing of the object `rel` alone, named by its file name; no
