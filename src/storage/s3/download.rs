@@ -14,7 +14,6 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use object_store::aws::AmazonS3;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path as Key;
 use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
@@ -59,6 +58,7 @@ impl S3Store {
             key,
             e_tag: e_tag.clone(),
             size: meta.size,
+            block: BLOCK,
             blocks: Mutex::default(),
         };
         Ok(Download {
@@ -91,12 +91,14 @@ impl S3Store {
 
 /// Reads one version of an object by ranged GETs (see the module's doc).
 pub(super) struct ObjectReader {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectStore>,
     handle: Handle,
     key: Key,
     /// The ETag as the store gave it (quoted), for `If-Match`.
     e_tag: String,
     size: u64,
+    /// Bytes per GET ([`BLOCK`]).
+    block: u64,
     blocks: Mutex<Blocks>,
 }
 
@@ -128,8 +130,8 @@ impl Drop for Blocks {
 impl ObjectReader {
     /// The byte range of block `index`.
     fn range(&self, index: u64) -> Range<u64> {
-        let start = index * BLOCK;
-        start..(start + BLOCK).min(self.size)
+        let start = index * self.block;
+        start..(start + self.block).min(self.size)
     }
 
     /// The GET of block `index`, as a future the runtime can run.
@@ -163,7 +165,7 @@ impl ObjectReader {
         };
         blocks.current = Some((index, data));
         let next = index + 1;
-        if next * BLOCK < self.size && blocks.ahead.is_none() {
+        if next * self.block < self.size && blocks.ahead.is_none() {
             blocks.ahead = Some((next, self.handle.spawn(self.fetch(next))));
         }
         Ok(())
@@ -175,7 +177,7 @@ impl RangedRead for ObjectReader {
         if offset >= self.size || buf.is_empty() {
             return Ok(0);
         }
-        let index = offset / BLOCK;
+        let index = offset / self.block;
         let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
         if blocks.current.as_ref().is_none_or(|(at, _)| *at != index) {
             self.load(&mut blocks, index)?;
@@ -183,7 +185,7 @@ impl RangedRead for ObjectReader {
         let Some((_, data)) = &blocks.current else {
             return Err(std::io::Error::other("no block loaded"));
         };
-        let start = (offset - index * BLOCK) as usize;
+        let start = (offset - index * self.block) as usize;
         let n = buf.len().min(data.len().saturating_sub(start));
         buf[..n].copy_from_slice(&data[start..start + n]);
         Ok(n)
@@ -192,7 +194,7 @@ impl RangedRead for ObjectReader {
 
 /// One ranged GET of `range` of `key`, only while its ETag is `e_tag`.
 async fn fetch_range(
-    store: Arc<AmazonS3>,
+    store: Arc<dyn ObjectStore>,
     key: Key,
     e_tag: String,
     range: Range<u64>,
@@ -233,6 +235,7 @@ fn read_error(key: &Key, e: &object_store::Error) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use object_store::memory::InMemory;
 
     #[test]
     fn download_etags_name_the_version() {
@@ -248,6 +251,64 @@ mod tests {
         for (e_tag, size, want) in cases {
             assert_eq!(download_etag(e_tag, size), want, "{e_tag} {size}");
         }
+    }
+
+    /// A reader of `key` in `store` as it is now, with blocks of 10 bytes.
+    fn reader(store: &Arc<InMemory>, runtime: &tokio::runtime::Runtime, key: &str) -> ObjectReader {
+        let key = Key::from(key);
+        let meta = runtime.block_on(store.head(&key)).unwrap();
+        ObjectReader {
+            store: store.clone(),
+            handle: runtime.handle().clone(),
+            key,
+            e_tag: meta.e_tag.unwrap(),
+            size: meta.size,
+            block: 10,
+            blocks: Mutex::default(),
+        }
+    }
+
+    #[test]
+    fn reads_cross_blocks_and_a_changed_object_fails() {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let store = Arc::new(InMemory::new());
+        let data: Vec<u8> = (0..35).collect();
+        runtime
+            .block_on(store.put(&Key::from("o"), data.clone().into()))
+            .unwrap();
+        let body = Body::Ranged(Arc::new(reader(&store, &runtime, "o")));
+        // (offset, length): within a block, across blocks, backwards, the end.
+        let cases: [(u64, usize); 6] = [(0, 7), (7, 10), (18, 17), (3, 30), (30, 5), (34, 1)];
+        for (offset, len) in cases {
+            let mut buf = vec![0; len];
+            body.read_exact_at(&mut buf, offset).unwrap();
+            assert_eq!(
+                buf,
+                data[offset as usize..offset as usize + len],
+                "{offset}+{len}"
+            );
+        }
+        assert_eq!(body.read_at(&mut [0; 4], 35).unwrap(), 0, "at the end");
+        // Two blocks held at most: the current one and the next, fetched ahead.
+        let ahead = reader(&store, &runtime, "o");
+        ahead.read_at(&mut [0; 4], 12).unwrap();
+        let blocks = ahead.blocks.lock().unwrap();
+        assert_eq!(blocks.current.as_ref().map(|(at, _)| *at), Some(1));
+        assert_eq!(blocks.ahead.as_ref().map(|(at, _)| *at), Some(2));
+        drop(blocks);
+        let stale = reader(&store, &runtime, "o");
+        runtime
+            .block_on(store.put(&Key::from("o"), vec![9u8; 35].into()))
+            .unwrap();
+        let err = stale.read_at(&mut [0; 4], 0).unwrap_err();
+        assert!(err.to_string().contains("changed"), "{err}");
+        // An empty object is never fetched (this one is gone).
+        let empty = ObjectReader {
+            size: 0,
+            key: Key::from("gone"),
+            ..reader(&store, &runtime, "o")
+        };
+        assert_eq!(empty.read_at(&mut [0; 4], 0).unwrap(), 0);
     }
 
     #[test]
