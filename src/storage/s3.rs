@@ -21,13 +21,13 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 
 use super::{Download, ListOptions, Listing, StagedFile, Storage, StorageError, Upload};
+use crate::error::Error;
+use crate::partial::SourceIdentity;
+use crate::paths::RelPath;
 
 mod download;
 mod entries;
 mod listing;
-use crate::error::Error;
-use crate::partial::SourceIdentity;
-use crate::paths::RelPath;
 
 /// The reserved prefix (under PREFIX) of every internal object.
 pub const INTERNAL: &str = ".wsresume";
@@ -89,9 +89,7 @@ impl S3Store {
         if endpoint.starts_with("http://") {
             builder = builder.with_allow_http(true);
         }
-        if std::env::var_os("AWS_REGION").is_none()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        {
+        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
             builder = builder.with_region("us-east-1");
         }
         let store = builder
@@ -100,11 +98,7 @@ impl S3Store {
         let store = S3Store {
             store: Arc::new(store),
             url: url.to_string(),
-            endpoint: if endpoint.is_empty() {
-                "AWS S3".into()
-            } else {
-                endpoint
-            },
+            endpoint: if endpoint.is_empty() { "AWS S3".into() } else { endpoint },
             prefix,
             handle: tokio::runtime::Handle::current(),
             instance: instance_id(),
@@ -243,9 +237,7 @@ impl Storage for S3Store {
         chunk_size: u64,
     ) -> Result<Upload, StorageError> {
         let _ = (self.key_of(rel)?, source, chunk_size);
-        Err(StorageError::Forbidden(
-            "uploads to a bucket: not yet".into(),
-        ))
+        Err(StorageError::Forbidden("uploads to a bucket: not yet".into()))
     }
 
     fn sweep_expired(
@@ -270,10 +262,7 @@ impl Storage for S3Store {
         )))
     }
 
-    fn commit_small(
-        &self,
-        _staged: &[&StagedFile],
-    ) -> Result<Vec<std::fs::Metadata>, StorageError> {
+    fn commit_small(&self, _staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {
         Ok(Vec::new())
     }
 
