@@ -160,14 +160,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     let scheme = if access.tls.is_some() { "wss" } else { "ws" };
     writeln!(stdout, "listening on {scheme}://{addr}").and_then(|()| stdout.flush())?;
-    let ctx = Context {
-        storage,
-        writers: Writers::default(),
-        hashes: HashCache::persisted(
+    // A bucket keeps the hash cache's entries for every instance on it.
+    let hashes = match storage.hash_entries() {
+        Some(entries) => HashCache::shared(HASH_CACHE_BYTES, entries),
+        None => HashCache::persisted(
             HASH_CACHE_BYTES,
             cache_dir.as_deref(),
             HASH_CACHE_DISK_BYTES,
         ),
+    };
+    let ctx = Context {
+        storage,
+        writers: Writers::default(),
+        hashes,
         read_only: args.read_only,
         limits,
     };

@@ -8,15 +8,19 @@
 //! uploads), so a client that already holds a file is told so without the
 //! server reading it again.
 //!
-//! Behind both, when the server has a cache directory, the persisted
-//! entries of [`disk`]: what is learnt is written there (on a blocking
-//! thread), and a miss in memory looks there before anyone hashes. And
+//! Behind both, the persisted entries ([`persist`]): under the server's
+//! cache directory ([`disk`]), or, when the storage is shared by several
+//! servers (a bucket), in the storage itself, so what one instance learnt
+//! the others do not hash again. What is learnt is written there (on a
+//! blocking thread), and a miss in memory looks there before anyone
+//! hashes. And
 //! [`HashCache::flight`] gives one hashing pass per file version: whoever
 //! is about to hash a file takes its turn first, and finds the hashes
 //! cached when another pass just made them; concurrent downloads share
 //! their hashing chunk by chunk ([`HashCache::chain`]).
 
 mod disk;
+mod persist;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,6 +30,7 @@ use super::chains::{Chains, SharedChain};
 use crate::transfer::receiver::PlacedFile;
 use crate::transfer::sender::FileHashes;
 use disk::DiskCache;
+use persist::Persist;
 
 /// Cache key: the file's etag and the chunk size.
 type Key = (String, u64);
@@ -36,7 +41,7 @@ const MAX_DIGESTS: usize = 16 * 1024;
 pub struct HashCache {
     budget: usize,
     inner: Mutex<Inner>,
-    disk: Option<Arc<DiskCache>>,
+    persist: Option<Persist>,
     /// One turn per etag being hashed (see [`HashCache::flight`]).
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Chaining values being computed by downloads.
@@ -79,7 +84,7 @@ impl HashCache {
         HashCache {
             budget,
             inner: Mutex::new(Inner::default()),
-            disk: None,
+            persist: None,
             flights: Mutex::default(),
             chains: Chains::default(),
         }
@@ -90,7 +95,18 @@ impl HashCache {
     /// directory that cannot be made only leaves the cache in memory.
     pub fn persisted(budget: usize, dir: Option<&Path>, disk_budget: u64) -> HashCache {
         HashCache {
-            disk: dir.and_then(|dir| DiskCache::open(dir, disk_budget)),
+            persist: dir
+                .and_then(|dir| DiskCache::open(dir, disk_budget))
+                .map(Persist::Disk),
+            ..HashCache::new(budget)
+        }
+    }
+
+    /// A cache holding at most `budget` bytes in memory, persisted in
+    /// `entries` (the storage's, shared with the other servers on it).
+    pub fn shared(budget: usize, entries: Arc<dyn crate::storage::EntryStore>) -> HashCache {
+        HashCache {
+            persist: Some(Persist::Shared(entries)),
             ..HashCache::new(budget)
         }
     }
@@ -174,22 +190,22 @@ impl HashCache {
     }
 
     /// The hashes of `etag` at `chunk_size`: from memory, or else from the
-    /// cache directory (read on a blocking thread).
+    /// persisted entries (read on a blocking thread).
     pub async fn get(&self, etag: &str, chunk_size: u64) -> Option<Arc<FileHashes>> {
         if let Some(found) = self.memory_get(etag, chunk_size) {
             return Some(found);
         }
-        let entry = self.read_disk(etag).await?;
+        let entry = self.read_persisted(etag).await?;
         self.adopt(etag, entry, chunk_size)
     }
 
-    /// The whole-file SHA-256 of `etag`: from memory, or else from the cache
-    /// directory (read on a blocking thread).
+    /// The whole-file SHA-256 of `etag`: from memory, or else from the
+    /// persisted entries (read on a blocking thread).
     pub async fn digest(&self, etag: &str) -> Option<[u8; 32]> {
         if let Some(found) = self.memory_digest(etag) {
             return Some(found);
         }
-        let entry = self.read_disk(etag).await?;
+        let entry = self.read_persisted(etag).await?;
         let digest = entry.hashes.digest;
         self.adopt(etag, entry, 0);
         Some(digest)
@@ -200,22 +216,22 @@ impl HashCache {
         if let Some(found) = self.memory_digest(etag) {
             return Some(found);
         }
-        let entry = self.disk.as_ref()?.read(etag)?;
+        let entry = self.persist.as_ref()?.read(etag)?;
         let digest = entry.hashes.digest;
         self.adopt(etag, entry, 0);
         Some(digest)
     }
 
-    async fn read_disk(&self, etag: &str) -> Option<disk::Entry> {
-        let disk = self.disk.clone().filter(|d| d.may_hold(etag))?;
+    async fn read_persisted(&self, etag: &str) -> Option<disk::Entry> {
+        let persist = self.persist.clone().filter(|p| p.may_hold(etag))?;
         let key = etag.to_string();
-        tokio::task::spawn_blocking(move || disk.read(&key))
+        tokio::task::spawn_blocking(move || persist.read(&key))
             .await
             .ok()
             .flatten()
     }
 
-    /// Keep what the cache directory held for `etag` in memory; its hashes
+    /// Keep what the persisted entries held for `etag` in memory; its hashes
     /// when they are at `chunk_size`.
     fn adopt(&self, etag: &str, entry: disk::Entry, chunk_size: u64) -> Option<Arc<FileHashes>> {
         let hashes = Arc::new(entry.hashes);
@@ -232,7 +248,7 @@ impl HashCache {
     }
 
     /// Remember the whole-file SHA-256 of `etag` (and persist it, unless
-    /// the cache directory holds an entry for `etag` already: one with
+    /// the persisted entries hold one for `etag` already: one with
     /// chaining values is not replaced by a digest alone).
     pub fn insert_digest(&self, etag: &str, digest: [u8; 32]) {
         self.lock().remember_digest(etag, digest);
@@ -274,16 +290,16 @@ impl HashCache {
         }
     }
 
-    /// Write an entry to the cache directory, off the async threads;
+    /// Persist an entry, off the async threads;
     /// without `replace`, only when there is none for `etag` yet.
     fn persist(&self, etag: &str, chunk_size: u64, hashes: FileHashes, replace: bool) {
-        let Some(disk) = self.disk.clone() else {
+        let Some(persist) = self.persist.clone() else {
             return;
         };
         let (key, entry) = (etag.to_string(), disk::Entry { chunk_size, hashes });
         let write = move || match replace {
-            true => disk.write(&key, &entry),
-            false => disk.write_new(&key, &entry),
+            true => persist.write(&key, &entry),
+            false => persist.write_new(&key, &entry),
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(write)),
@@ -375,6 +391,22 @@ mod tests {
         let off = HashCache::persisted(1 << 20, None, 1 << 20);
         off.insert_digest("e4", [4; 32]);
         assert_eq!(off.digest_blocking("e4"), Some([4; 32]));
+    }
+
+    #[test]
+    fn what_one_server_learnt_another_on_the_same_storage_reads() {
+        let blobs = Arc::new(persist::tests::Blobs::default());
+        let one = HashCache::shared(1 << 20, blobs.clone());
+        let two = HashCache::shared(1 << 20, blobs.clone());
+        let mut known = hashes(3);
+        known.digest = [7; 32];
+        one.insert("s3-e1-10", 64, known.clone());
+        one.insert_digest("s3-e2-10", [9; 32]);
+        assert_eq!(blobs.0.lock().unwrap().len(), 2);
+        assert_eq!(two.digest_blocking("s3-e1-10"), Some([7; 32]));
+        assert_eq!(two.memory_get("s3-e1-10", 64).as_deref(), Some(&known));
+        assert_eq!(two.digest_blocking("s3-e2-10"), Some([9; 32]));
+        assert_eq!(two.digest_blocking("s3-e3-10"), None);
     }
 
     #[test]

@@ -20,8 +20,11 @@ use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 
+mod download;
+mod entries;
 mod expiry;
 mod lease;
+mod listing;
 mod part;
 mod record;
 mod upload;
@@ -154,7 +157,7 @@ impl S3Store {
 
     /// The key of PREFIX itself (`None`: the bucket's root).
     pub(crate) fn prefix_key(&self) -> Option<Key> {
-        (!self.prefix.is_empty()).then(|| Key::from(self.prefix.as_str()))
+        (!self.prefix.is_empty()).then(|| raw_key(&self.prefix))
     }
 
     /// The key of an internal object: `PREFIX/.wsresume/NAME`.
@@ -179,8 +182,8 @@ impl S3Store {
 
     fn join(&self, rest: &str) -> Key {
         match self.prefix.is_empty() {
-            true => Key::from(rest),
-            false => Key::from(format!("{}/{rest}", self.prefix)),
+            true => raw_key(rest),
+            false => raw_key(&format!("{}/{rest}", self.prefix)),
         }
     }
 
@@ -188,6 +191,14 @@ impl S3Store {
     pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         self.handle.block_on(future)
     }
+}
+
+/// The key that is `text` itself: `Key::from` would percent-encode `#`,
+/// `%`, `~`, `[`... and so miss an object another tool named with them
+/// (a request path's segments are never empty, `.`, `..` or control
+/// characters, which `Key::parse` refuses).
+fn raw_key(text: &str) -> Key {
+    Key::parse(text).unwrap_or_else(|_| Key::from(text))
 }
 
 /// An error and its sources in one line.
@@ -223,10 +234,7 @@ fn instance_id() -> String {
 
 impl Storage for S3Store {
     fn open_download(&self, rel: &RelPath) -> Result<Download, StorageError> {
-        let _ = self.key_of(rel)?;
-        Err(StorageError::Forbidden(
-            "downloads from a bucket: not yet".into(),
-        ))
+        self.download(rel)
     }
 
     fn upload_key(&self, rel: &RelPath) -> Result<String, StorageError> {
@@ -270,9 +278,12 @@ impl Storage for S3Store {
         Ok(Vec::new())
     }
 
+    fn hash_entries(&self) -> Option<Arc<dyn super::EntryStore>> {
+        Some(Arc::new(entries::BucketEntries::new(self.clone())))
+    }
+
     fn list(&self, rel: &RelPath, options: ListOptions) -> Result<Listing, StorageError> {
-        let _ = (rel, options);
-        Err(StorageError::Forbidden("listing a bucket: not yet".into()))
+        self.listing(rel, options)
     }
 }
 

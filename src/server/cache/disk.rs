@@ -299,7 +299,7 @@ fn is_entry_name(name: &str) -> bool {
 
 /// `MAGIC`, key length (u16) and key, chunk size, state count (u64 each),
 /// digest, states, then the SHA-256 of everything before it.
-fn encode(key: &str, entry: &Entry) -> Vec<u8> {
+pub(super) fn encode(key: &str, entry: &Entry) -> Vec<u8> {
     let states = &entry.hashes.states;
     let mut out = Vec::with_capacity(MAGIC.len() + key.len() + 82 + 32 * states.len());
     out.extend_from_slice(MAGIC);
@@ -317,7 +317,7 @@ fn encode(key: &str, entry: &Entry) -> Vec<u8> {
 }
 
 /// The entry in `bytes` if it is whole, sound and for `key`.
-fn decode(bytes: &[u8], key: &str) -> Option<Entry> {
+pub(super) fn decode(bytes: &[u8], key: &str) -> Option<Entry> {
     let (body, check) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if Sha256::digest(body).as_slice() != check {
         return None;
