@@ -2,7 +2,8 @@
 //! S3-compatible server (moto, started once for this test binary; a bucket
 //! per test; two instances on it, `support::s3rig`), as issue 12 lists:
 //! listings (`ls`, `-r`, `--sha256`) that hide the internal objects and
-//! requests for them refused; the expiry of an abandoned multipart upload;
+//! requests for them refused; a bucket served whole (no PREFIX); the
+//! expiry of an abandoned multipart upload;
 //! errors at start naming the bucket, the endpoint or the credentials; and
 //! Debian's nginx balancing over both instances with the configuration
 //! README.md shows. Transfers are in `tests/s3_store.rs`.
@@ -16,7 +17,8 @@ use support::nginx::{Nginx, nginx_path};
 use support::s3::{Moto, aws_env, store_cmd};
 use support::s3rig::{PART, PREFIX, WAIT, get, moto, pair, send, sha256_of, slow_proxy};
 use support::{
-    RUN_TIMEOUT, check_ok_report, client_args, closed_port, json_u64, s, sha256_file, wait_until,
+    RUN_TIMEOUT, Server, check_ok_report, client_args, closed_port, json_u64, s, sha256_file,
+    wait_until,
 };
 
 /// `ls ARGS --json` through `server`: (path, kind, sha256) per entry.
@@ -93,6 +95,43 @@ fn listings_hide_internal_objects_and_refuse_them() {
             .get(&pair.key(".wsresume/uploads/x.json"))
             .is_none()
     );
+}
+
+#[test]
+fn a_bucket_without_a_prefix_is_served_whole() {
+    let Some(moto) = moto() else {
+        return;
+    };
+    let bucket = moto.bucket("no-prefix");
+    let server = Server::start_store(&bucket.store_url(""), &bucket.env(), &[]);
+    let local = tempfile::TempDir::new().unwrap();
+    let src = support::random_file(local.path(), "whole.bin", PART + 17);
+    let sha = sha256_file(&src);
+    check_ok_report(
+        &send(&src, &server.url("top/whole.bin")),
+        "send",
+        PART + 17,
+        &sha,
+    );
+    assert_eq!(
+        bucket.get("top/whole.bin").map(|b| sha256_of(&b)),
+        Some(sha.clone())
+    );
+    let dest = local.path().join("back.bin");
+    check_ok_report(
+        &get(&server.url("top/whole.bin"), &dest),
+        "get",
+        PART + 17,
+        &sha,
+    );
+    let hashes = wait_until(WAIT, || !bucket.keys(".wsresume/hashes/").is_empty());
+    assert!(
+        hashes,
+        "no hash cache entry at the bucket's root: {:?}",
+        bucket.keys("")
+    );
+    let dir = |p: &str| (p.to_owned(), "dir".to_owned(), None);
+    assert_eq!(ls(&[&server.url("")]), [dir("top")]);
 }
 
 #[test]
