@@ -211,6 +211,8 @@ pub(super) struct BucketSink {
     renewed: Instant,
     /// The part being received.
     part: PartBuffer,
+    /// The object is in place and the record gone.
+    finished: bool,
 }
 
 impl BucketSink {
@@ -237,6 +239,7 @@ impl BucketSink {
             renewed: Instant::now(),
             part,
             record,
+            finished: false,
         };
         Upload {
             chunk_size: sink.record.chunk_size,
@@ -395,11 +398,40 @@ impl ChunkSink for BucketSink {
         if let Err(e) = removed {
             tracing::warn!("{}: the upload is complete, but {e}", self.target.rel);
         }
+        self.finished = true;
         Ok(())
     }
 
     fn idle(&mut self) -> Result<()> {
         self.renew_if_due()
+    }
+}
+
+impl Drop for BucketSink {
+    /// The connection ended before the file was complete: let go of the
+    /// lease now (the parts stay recorded), as a local writer lets go of
+    /// its target, so that neither the same client through another
+    /// instance nor, after expiry, the sweep waits out the lease. Done on
+    /// the runtime (a drop may happen on any thread); a lost condition
+    /// means another instance holds the record already.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let store = self.store.clone();
+        let (key, version, rel) = (
+            self.target.record_key.clone(),
+            self.version.clone(),
+            self.target.rel.clone(),
+        );
+        let record = self.record.clone().renewed(&store.instance, now_ms());
+        self.store.handle.spawn(async move {
+            match store.update_record(&key, &record, &version).await {
+                Ok(Some(_)) => tracing::debug!("{rel}: upload lease released"),
+                Ok(None) => {}
+                Err(e) => tracing::debug!("{rel}: releasing the upload lease: {e}"),
+            }
+        });
     }
 }
 
