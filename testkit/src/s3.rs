@@ -219,8 +219,13 @@ impl Bucket {
     /// Every key starting with `prefix`, sorted.
     pub fn keys(&self, prefix: &str) -> Vec<String> {
         let target = format!("/{}?list-type=2&prefix={}", self.name, encode(prefix));
-        let reply = self.call("GET", &target, &[]);
-        assert_eq!(reply.status, 200, "list {prefix}: {reply:?}");
+        self.listed_keys(&target)
+    }
+
+    /// The sorted `Key`s of the one page a listing request `target` answers.
+    fn listed_keys(&self, target: &str) -> Vec<String> {
+        let reply = self.call("GET", target, &[]);
+        assert_eq!(reply.status, 200, "GET {target}: {reply:?}");
         let text = reply.text();
         assert!(
             text.contains("<IsTruncated>false<"),
@@ -234,16 +239,7 @@ impl Bucket {
     /// The keys of the bucket's multipart uploads in progress
     /// (ListMultipartUploads), one per upload.
     pub fn multipart_uploads(&self) -> Vec<String> {
-        let reply = self.call("GET", &format!("/{}?uploads", self.name), &[]);
-        assert_eq!(reply.status, 200, "list uploads: {reply:?}");
-        let text = reply.text();
-        assert!(
-            text.contains("<IsTruncated>false<"),
-            "more than a page: {text}"
-        );
-        let mut keys = xml_values(&text, "Key");
-        keys.sort();
-        keys
+        self.listed_keys(&format!("/{}?uploads", self.name))
     }
 }
 
