@@ -25,6 +25,7 @@
 pub mod attrs;
 pub mod backoff;
 pub mod chain;
+pub mod cidr;
 pub mod cli;
 pub mod client;
 pub mod color;

@@ -16,6 +16,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("error", &[]),
     ("color", &[]),
     ("cli", &[]),
+    ("cidr", &[]),
     ("protocol", &["chain", "error"]),
     // Small helpers, each with one job.
     ("attrs", &["error"]),
@@ -46,7 +47,7 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "server",
         &[
-            "attrs", "chain", "error", "expiry", "partial", "paths", "protocol", "report",
+            "attrs", "chain", "cidr", "error", "expiry", "partial", "paths", "protocol", "report",
             "storage", "tls", "transfer", "walk",
         ],
     ),
@@ -56,6 +57,7 @@ const RULES: &[(&str, &[&str])] = &[
             "attrs",
             "backoff",
             "chain",
+            "cidr",
             "digests",
             "error",
             "partial",
@@ -69,7 +71,7 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     // The edge: settings, jobs, commands.
-    ("config", &["cli", "error", "protocol"]),
+    ("config", &["cidr", "cli", "error", "protocol"]),
     (
         "jobs",
         &[
