@@ -358,7 +358,7 @@ impl BucketSink {
     fn spool_error(&self, e: std::io::Error) -> Error {
         Error::local_io(
             format!(
-                "{}: keeping part {} in a temporary file in {}",
+                "{}: keeping part {} in a temporary file in {}: {e}",
                 self.target.rel,
                 self.part.number(),
                 self.bytes.dir().display()
