@@ -78,6 +78,7 @@ impl PartBytes {
             };
         }
         match &mut self.held {
+            // Not after the start above.
             Held::Empty => {}
             Held::Memory(bytes) => {
                 let keep = held_prefix(keep, bytes.len() as u64)?;
