@@ -6,7 +6,8 @@
 //! continues, sending at most one part again; two clients racing for one
 //! target; an object replaced between two runs of a download or during
 //! one; the hash cache shared through the bucket; an upload's memory
-//! bounded whatever the file's size. Listings, expiry, errors at start and
+//! bounded whatever the file's size, a large part spooled to a temporary
+//! file that a cut leaves nowhere. Listings, expiry, errors at start and
 //! a load balancer are in `tests/s3_service.rs`.
 //!
 //! What the bucket holds is read directly from moto, as another tool
@@ -20,7 +21,9 @@ use wsresume_testkit as support;
 use std::fs;
 use std::path::Path;
 
-use support::s3rig::{PART, WAIT, exit_code, get, pair, send, sha256_of, slow_proxy, spawn_get};
+use support::s3rig::{
+    PART, WAIT, exit_code, get, pair, pair_with_env, send, sha256_of, slow_proxy, spawn_get,
+};
 use support::{
     FaultProxy, RUN_TIMEOUT, Server, check_ok_report, json_one, json_u64, sha256_file, wait_until,
 };
@@ -308,4 +311,62 @@ fn an_uploads_memory_does_not_grow_with_the_file_size() {
         grown < UPLOAD_MEMORY,
         "an upload of {size} B raised the peak RSS by {grown} B"
     );
+}
+
+/// Whether `pid` has a file under `dir` open or mapped.
+fn holds_files_in(pid: u32, dir: &Path) -> bool {
+    let dir = dir.to_string_lossy();
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let fds = fs::read_dir(format!("/proc/{pid}/fd")).unwrap();
+    let mut open = fds.filter_map(|fd| fs::read_link(fd.ok()?.path()).ok());
+    maps.contains(&*dir) || open.any(|target| target.to_string_lossy().contains(&*dir))
+}
+
+#[test]
+fn spooled_parts_survive_a_cut_and_leave_no_file_behind() {
+    const SPOOLED: &str = "spooled to a temporary file";
+    // The instances' own temporary directory, and a threshold of 1 MiB:
+    // the 5 MiB parts are spooled, the short last one is not.
+    let spool = tempfile::TempDir::new().unwrap();
+    let env = [
+        ("WSRESUME_S3_SPOOL_ABOVE", "1048576"),
+        ("TMPDIR", support::s(spool.path())),
+    ];
+    let Some(pair) = pair_with_env("spool", &["-v"], &env) else {
+        return;
+    };
+    let size = 3 * PART + 1234;
+    let (src, sha) = pair.file("spooled.bin", size);
+    let proxy = slow_proxy(&pair.a);
+    let mut client = pair.spawn_send(&src, &proxy.url("spool/spooled.bin"));
+    pair.wait_for_parts(&mut client, 1);
+    assert_eq!(proxy.cut_now(), 1, "one connection to cut");
+    client.expect_success(RUN_TIMEOUT);
+    let report = json_one(&client.stdout());
+    check_ok_report(&report, "send", size, &sha);
+    assert!(json_u64(&report, "attempts") >= 2, "{report}");
+    assert!(
+        proxy.up() <= size + PART + OVERHEAD,
+        "more than one part again"
+    );
+    assert_eq!(pair.object_sha("spool/spooled.bin"), Some(sha));
+    pair.assert_no_upload_state();
+    let log = pair.a.stderr_text();
+    assert!(
+        log.matches(SPOOLED).count() >= 3,
+        "parts not spooled:\n{log}"
+    );
+    assert!(log.contains("part 3 ("), "{log}");
+    assert!(
+        !log.contains("part 4 ("),
+        "the short last part spooled:\n{log}"
+    );
+    // Nothing named in the directory, and nothing held open or mapped
+    // once the cut connection's writer is gone.
+    let released = wait_until(WAIT, || {
+        !holds_files_in(pair.a.pid(), spool.path()) && !holds_files_in(pair.b.pid(), spool.path())
+    });
+    assert!(released, "a spool file still open or mapped");
+    let left: Vec<_> = fs::read_dir(spool.path()).unwrap().collect();
+    assert!(left.is_empty(), "left in the temporary directory: {left:?}");
 }

@@ -27,6 +27,7 @@ mod lease;
 mod listing;
 mod part;
 mod record;
+mod spool;
 mod upload;
 
 use super::{Download, ListOptions, Listing, StagedFile, Storage, StorageError, Upload};
@@ -54,6 +55,9 @@ pub struct S3Store {
     pub(crate) instance: String,
     /// How long a lease holds without renewal.
     pub(crate) lease: Duration,
+    /// An upload's part larger than this is spooled to a temporary file
+    /// (`s3/spool.rs`; read once, at start).
+    pub(crate) spool_above: u64,
 }
 
 /// `s3://BUCKET[/PREFIX]` split: the bucket and the prefix (no slashes at
@@ -114,6 +118,7 @@ impl S3Store {
             handle: tokio::runtime::Handle::current(),
             instance: instance_id(),
             lease,
+            spool_above: spool::spool_above_from_env(),
         };
         store.check().await?;
         Ok(store)

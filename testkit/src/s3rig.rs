@@ -44,10 +44,17 @@ pub struct Pair {
 /// A new bucket named after `tag` and two instances serving it under
 /// `PREFIX` with `server_args`; `None` when moto is missing (outside CI).
 pub fn pair(tag: &str, server_args: &[&str]) -> Option<Pair> {
+    pair_with_env(tag, server_args, &[])
+}
+
+/// [`pair`], with `env` added to the instances' environment.
+pub fn pair_with_env(tag: &str, server_args: &[&str], env: &[(&str, &str)]) -> Option<Pair> {
     let bucket = moto()?.bucket(tag);
     let url = bucket.store_url(PREFIX);
-    let a = Server::start_store(&url, &bucket.env(), server_args);
-    let b = Server::start_store(&url, &bucket.env(), server_args);
+    let mut vars = bucket.env();
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let a = Server::start_store(&url, &vars, server_args);
+    let b = Server::start_store(&url, &vars, server_args);
     Some(Pair {
         bucket,
         a,

@@ -1,7 +1,8 @@
 //! Uploads into the bucket: opening one (create, take over or replace the
 //! target's upload record, which is the cross-instance lease, by the rules
 //! of `record::decide`), and [`BucketSink`], the engine's `ChunkSink` for a
-//! bucket: one part buffered in memory, stored with `put_part` once the
+//! bucket: one part held (in memory, or spooled to an unlinked temporary
+//! file when it is large: `s3/spool.rs`), stored with `put_part` once the
 //! chunk ending at the part boundary is verified and then recorded, the
 //! last part and the completion (or one PUT) at the end, the lease renewed
 //! while the upload runs. A lost condition ends the writer.
@@ -16,8 +17,9 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, UpdateVersion};
 
 use super::S3Store;
 use super::lease::now_ms;
-use super::part::PartBuffer;
+use super::part::PartCursor;
 use super::record::{Decision, Record, decide};
+use super::spool::PartBytes;
 use crate::chain::ChainState;
 use crate::error::{Error, Result};
 use crate::partial::SourceIdentity;
@@ -209,8 +211,9 @@ pub(super) struct BucketSink {
     version: UpdateVersion,
     /// When the record was last written (the lease renewed).
     renewed: Instant,
-    /// The part being received.
-    part: PartBuffer,
+    /// The part being received: where its bytes go, and the bytes.
+    part: PartCursor,
+    bytes: PartBytes,
     /// The object is in place and the record gone.
     finished: bool,
 }
@@ -226,18 +229,20 @@ impl BucketSink {
         restarted: Option<String>,
     ) -> Upload {
         let verified = record.resume_point();
-        let part = PartBuffer::new(
+        let part = PartCursor::new(
             verified.0,
             record.part_size,
             record.chunk_size,
             record.source.size,
         );
+        let bytes = PartBytes::new(store.spool_above, std::env::temp_dir());
         let sink = BucketSink {
             store: store.clone(),
             target: target.clone(),
             version,
             renewed: Instant::now(),
             part,
+            bytes,
             record,
             finished: false,
         };
@@ -308,7 +313,7 @@ impl BucketSink {
                 self.target.rel
             )));
         };
-        let payload = PutPayload::from(self.part.take());
+        let payload = self.take_part()?;
         let index = self.record.parts.len();
         let put = self
             .store
@@ -318,6 +323,48 @@ impl BucketSink {
             Ok(part) => Ok(part),
             Err(e) => Err(self.gone_or(e, &format!("storing part {}", index + 1))),
         }
+    }
+
+    /// Take in `data`, received at `offset`.
+    fn write_part(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let keep = self
+            .part
+            .write(offset, data.len() as u64)
+            .map_err(|e| Error::Protocol(format!("{}: {e}", self.target.rel)))?;
+        let expected = self.part.expected();
+        match self.bytes.write(keep, data, expected) {
+            Ok(false) => Ok(()),
+            Ok(true) => {
+                tracing::debug!(
+                    "{}: part {} ({expected} B) spooled to a temporary file in {}",
+                    self.target.rel,
+                    self.part.number(),
+                    self.bytes.dir().display()
+                );
+                Ok(())
+            }
+            Err(e) => Err(self.spool_error(e)),
+        }
+    }
+
+    /// The part's bytes, taken, to store; the next part starts after them.
+    fn take_part(&mut self) -> Result<PutPayload> {
+        let bytes = self.bytes.take().map_err(|e| self.spool_error(e))?;
+        self.part.take();
+        Ok(PutPayload::from(bytes))
+    }
+
+    /// A failure of the part's temporary file (a full or missing `$TMPDIR`).
+    fn spool_error(&self, e: std::io::Error) -> Error {
+        Error::local_io(
+            format!(
+                "{}: keeping part {} in a temporary file in {}: {e}",
+                self.target.rel,
+                self.part.number(),
+                self.bytes.dir().display()
+            ),
+            e,
+        )
     }
 
     /// The error for a failed request. When the multipart upload is gone
@@ -343,7 +390,7 @@ impl BucketSink {
             // Still ours? (A different client replaces us only once our
             // lease ran out; this renews it.)
             self.renew()?;
-            let payload = PutPayload::from(self.part.take());
+            let payload = self.take_part()?;
             return match self.store.block_on(self.store.store.put(&key, payload)) {
                 Ok(_) => Ok(()),
                 Err(e) => Err(Error::Network(format!(
@@ -371,9 +418,7 @@ impl BucketSink {
 
 impl ChunkSink for BucketSink {
     fn write_at(&mut self, offset: u64, data: Bytes) -> Result<()> {
-        self.part
-            .write(offset, &data)
-            .map_err(|e| Error::Protocol(format!("{}: {e}", self.target.rel)))?;
+        self.write_part(offset, &data)?;
         self.renew_if_due()
     }
 
