@@ -67,9 +67,12 @@ Environment: WSRESUME_CONFIG names the config file (default: config.toml in \
 the platform's config directory, ~/.config/wsresume/ on Linux). \
 WSRESUME_SERVER, WSRESUME_TOKEN, WSRESUME_RETRIES, WSRESUME_RETRY_MAX_DELAY, \
 WSRESUME_TIMEOUT, WSRESUME_CHUNK_SIZE, WSRESUME_LIMIT_RATE, \
-WSRESUME_PROGRESS and WSRESUME_RETRY_CONNREFUSED (1 or 0) set client settings \
+WSRESUME_PROGRESS, WSRESUME_RETRY_CONNREFUSED (1 or 0), WSRESUME_RESOLVE and \
+WSRESUME_CONNECT_TIMEOUT set client settings \
 (flags win over them, they win over the file; `wsresume config` shows the \
-result). Durations (flags, environment, config file) are seconds (90, 1.5) \
+result). https_proxy/HTTPS_PROXY (wss://), http_proxy/HTTP_PROXY (ws://), \
+all_proxy/ALL_PROXY and no_proxy/NO_PROXY choose a proxy as curl does \
+(--proxy and --noproxy win). Durations (flags, environment, config file) are seconds (90, 1.5) \
 or a number with a unit: 250ms, 90s, 30m, 12h, 7d, \"1h 30m\". \
 WSRESUME_CACHE_DIR holds the digest cache that lets a re-run skip \
 files the other side already holds (default: the platform's cache directory, \
@@ -228,6 +231,29 @@ pub struct ClientArgs {
     /// suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE].
     #[arg(long, value_name = "SIZE")]
     pub limit_rate: Option<String>,
+    /// Reach the server through this proxy: http://[USER:PASSWORD@]HOST[:PORT]
+    /// (CONNECT), socks5://... or socks5h://... (the proxy resolves the
+    /// server's name); port 1080 when none is given; an empty URL means no
+    /// proxy [default: https_proxy/HTTPS_PROXY for wss://,
+    /// http_proxy/HTTP_PROXY for ws://, then all_proxy/ALL_PROXY].
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Hosts reached without the proxy: comma-separated names (their
+    /// subdomains too), IP addresses, CIDR ranges, or * for all [env:
+    /// no_proxy, NO_PROXY].
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+    /// Connect to ADDR (or ADDR,ADDR...) instead of resolving HOST when
+    /// the URL's host is HOST and its port PORT; TLS still verifies HOST;
+    /// repeatable [env: WSRESUME_RESOLVE, entries separated by spaces].
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<String>,
+    /// Longest time to resolve the name, open the TCP connection and pass
+    /// the proxy: seconds, or 500ms, 10s; 0 for no limit of its own
+    /// (--timeout still bounds the whole connection) [default: 0] [env:
+    /// WSRESUME_CONNECT_TIMEOUT].
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
     /// How to show progress on stderr [default: bar on a terminal, plain
     /// otherwise, none with -q] [env: WSRESUME_PROGRESS].
     #[arg(long, value_name = "STYLE")]

@@ -215,7 +215,7 @@ pub async fn connect(url: &RemoteUrl, opts: &ClientOptions, sessions: bool) -> R
         (true, None) => return Err(Error::Tls(format!("{url}: TLS is not set up"))),
     };
     let connecting = async {
-        let stream = dial::open(url).await?;
+        let stream = dial::open(url, &opts.route).await?;
         let head = stream.head();
         let config = Some(crate::ws_config());
         tokio_tungstenite::client_async_tls_with_config(request, stream, config, tls)

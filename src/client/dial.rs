@@ -1,10 +1,13 @@
-//! Reaching the server: its name resolved, the TCP connection opened, and
-//! the first bytes the server sends kept aside. Each failure gets its own
-//! kind (an unknown host, a refused connection), and a failed handshake can
-//! tell whether the server spoke TLS, so a `ws://`/`wss://` mix-up is named
+//! Reaching the server: its name resolved (or taken from `--resolve`),
+//! the TCP connection opened, directly or as a tunnel through a proxy
+//! (`proxy`), within `--connect-timeout`, and the first bytes the server
+//! sends kept aside. Each failure gets its own kind (an unknown host, a
+//! refused connection, a proxy's refusal), and a failed handshake can tell
+//! whether the server spoke TLS, so a `ws://`/`wss://` mix-up is named
 //! instead of retried.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -13,29 +16,90 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::connect::RemoteUrl;
+use super::proxy::{self, ProxyUrl};
+use super::route::Route;
 use crate::error::{Error, Result};
 
 /// How many of the server's first bytes are kept: enough for a TLS record
 /// header and for `HTTP/`.
 const HEAD_LEN: usize = 5;
 
-/// Resolve `url`'s host and connect to the first of its addresses that
-/// accepts. A name that does not resolve is [`Error::UnknownHost`]; when an
-/// address refused the connection and none accepted,
-/// [`Error::ConnectionRefused`].
-pub async fn open(url: &RemoteUrl) -> Result<Recorded<TcpStream>> {
-    let (host, port) = (url.host(), url.port());
-    let addrs = tokio::net::lookup_host(format!("{host}:{port}"))
+/// Reach `url`'s host and port as `route` says: through its proxy for the
+/// URL, or directly; within its connect timeout (a time-out is a network
+/// failure).
+pub async fn open(url: &RemoteUrl, route: &Route) -> Result<Recorded<TcpStream>> {
+    let reaching = async {
+        match route.proxies.for_url(url) {
+            Some(proxy) => through(url, proxy, route).await,
+            None => direct(url.host(), url.port(), route).await,
+        }
+    };
+    let stream = match route.connect_timeout {
+        None => reaching.await?,
+        Some(limit) => tokio::time::timeout(limit, reaching).await.map_err(|_| {
+            Error::Network(format!(
+                "{url}: no connection within {}s (--connect-timeout)",
+                limit.as_secs_f64()
+            ))
+        })??,
+    };
+    let _ = stream.set_nodelay(true);
+    Ok(Recorded::new(stream))
+}
+
+/// A tunnel to `url` through `proxy`. A proxy that cannot be reached is a
+/// network failure (retried): the proxy, not the server, is named.
+async fn through(url: &RemoteUrl, proxy: &ProxyUrl, route: &Route) -> Result<TcpStream> {
+    tracing::debug!(%proxy, "connecting through a proxy");
+    let mut stream = direct(&proxy.host, proxy.port, route)
         .await
-        .map_err(|e| unknown_host(host, &e))?;
+        .map_err(|e| match e {
+            Error::ConnectionRefused(_) | Error::Network(_) => Error::Network(format!(
+                "proxy {proxy}: cannot connect to the proxy: {}",
+                e.to_string()
+                    .replace("is the server running", "is the proxy running")
+            )),
+            Error::UnknownHost(m) => Error::UnknownHost(format!("proxy {proxy}: {m}")),
+            other => other,
+        })?;
+    let local = || async {
+        let addrs = addresses(url.host(), url.port(), route).await?;
+        addrs
+            .first()
+            .copied()
+            .ok_or_else(|| Error::UnknownHost(format!("cannot resolve host '{}'", url.host())))
+    };
+    proxy::tunnel(&mut stream, proxy, url, local).await?;
+    Ok(stream)
+}
+
+/// The addresses of `host:port`: `--resolve`'s, else the resolver's (at
+/// least one). A name that does not resolve is [`Error::UnknownHost`].
+async fn addresses(host: &str, port: u16, route: &Route) -> Result<Vec<SocketAddr>> {
+    if let Some(addrs) = route.overridden(host, port) {
+        return Ok(addrs);
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(format!("{host}:{port}"))
+        .await
+        .map_err(|e| unknown_host(host, &e))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(Error::UnknownHost(format!(
+            "cannot resolve host '{host}': it has no address"
+        )));
+    }
+    Ok(addrs)
+}
+
+/// Resolve `host` and connect to the first of its addresses that accepts.
+/// When an address refused the connection and none accepted,
+/// [`Error::ConnectionRefused`].
+async fn direct(host: &str, port: u16, route: &Route) -> Result<TcpStream> {
     let mut refused = false;
     let mut last = None;
-    for addr in addrs {
+    for addr in addresses(host, port, route).await? {
         match TcpStream::connect(addr).await {
-            Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(Recorded::new(stream));
-            }
+            Ok(stream) => return Ok(stream),
             Err(e) => {
                 refused |= e.kind() == io::ErrorKind::ConnectionRefused;
                 last = Some(e);
@@ -47,10 +111,10 @@ pub async fn open(url: &RemoteUrl) -> Result<Recorded<TcpStream>> {
             "connection refused: is the server running on {host}:{port}?"
         )));
     }
-    Err(match last {
-        Some(e) => Error::Network(format!("{url}: {e}")),
-        None => Error::UnknownHost(format!("cannot resolve host '{host}': it has no address")),
-    })
+    Err(Error::Network(match last {
+        Some(e) => format!("{host}:{port}: {e}"),
+        None => format!("{host}:{port}: no address to connect to"),
+    }))
 }
 
 fn unknown_host(host: &str, e: &io::Error) -> Error {

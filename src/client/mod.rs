@@ -8,7 +8,9 @@ pub mod connection;
 pub mod dial;
 pub mod get;
 pub mod list;
+pub mod proxy;
 mod retry;
+pub mod route;
 pub mod send;
 pub mod session;
 mod stdout;
@@ -51,6 +53,8 @@ pub struct ClientOptions {
     pub contact: Contact,
     /// `-p/--preserve`: carry permission bits too (times always travel).
     pub preserve: bool,
+    /// Proxies, `--resolve`, `--connect-timeout`.
+    pub route: Arc<route::Route>,
 }
 
 /// Whether any connection of a run has completed its upgrade, and how many

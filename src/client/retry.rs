@@ -231,6 +231,7 @@ mod tests {
             preserve: false,
             retry_connrefused,
             contact: Contact::default(),
+            route: Default::default(),
         }
     }
 

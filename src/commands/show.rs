@@ -1,6 +1,6 @@
 //! `wsresume config`: the effective client settings, where each came from,
 //! and which config file was read. The token is never shown, only whether
-//! one is set.
+//! one is set; a proxy's password is masked.
 
 use std::io::Write;
 
@@ -29,7 +29,8 @@ pub fn print(
     let progress = config
         .progress
         .unwrap_or_else(|| ProgressMode::default_for(args.quiet));
-    let rows = rows(settings, progress);
+    let mut rows = rows(settings, progress);
+    rows.extend(route_rows(settings)?);
     if out.json() {
         let settings: serde_json::Map<String, Value> = rows
             .into_iter()
@@ -112,6 +113,32 @@ fn row<T>(
         value(&setting.value),
         setting.source.to_string(),
     )
+}
+
+/// The proxies (for `wss://` and for `ws://`, passwords masked), the
+/// hosts that bypass them, `--resolve` and `--connect-timeout`.
+fn route_rows(settings: &ClientSettings) -> crate::error::Result<Vec<Row>> {
+    let proxy_row = |name, setting: &Setting<Option<String>>| {
+        let shown = crate::jobs::setup::proxy(setting)?.map(|p| p.to_string());
+        let text = shown.clone().unwrap_or_else(|| "(none)".into());
+        Ok::<Row, crate::error::Error>((name, text, json!(shown), setting.source.to_string()))
+    };
+    let none = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+    Ok(vec![
+        proxy_row("proxy_wss", &settings.proxy_wss)?,
+        proxy_row("proxy_ws", &settings.proxy_ws)?,
+        row("noproxy", &settings.noproxy, none, |v| json!(v)),
+        row("resolve", &settings.resolve, |v| v.join(" "), |v| json!(v)),
+        row(
+            "connect_timeout",
+            &settings.connect_timeout,
+            |v| match v.is_zero() {
+                true => "none".into(),
+                false => seconds_text(v),
+            },
+            |v| json!(v.as_secs_f64()),
+        ),
+    ])
 }
 
 fn seconds_text(duration: &std::time::Duration) -> String {

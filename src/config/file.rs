@@ -57,6 +57,14 @@ pub struct FileSettings {
     pub progress: Option<ProgressMode>,
     /// `--retry-connrefused`.
     pub retry_connrefused: Option<bool>,
+    /// `--proxy` (for both `ws://` and `wss://`; `""`: none).
+    pub proxy: Option<String>,
+    /// `--noproxy`.
+    pub noproxy: Option<String>,
+    /// `--resolve` entries.
+    pub resolve: Option<Vec<String>>,
+    /// `--connect-timeout`: seconds, or text (`"10s"`).
+    pub connect_timeout: Option<DurationValue>,
 }
 
 /// The config file as found (or not).
@@ -141,6 +149,10 @@ mod tests {
             limit_rate = 1048576
             progress = "plain"
             retry_connrefused = true
+            proxy = "http://u:p@proxy:3128"
+            noproxy = "localhost,.internal"
+            resolve = ["files.example:443:127.0.0.1"]
+            connect_timeout = "5s"
         "#;
         let s: FileSettings = toml::from_str(text).unwrap();
         assert_eq!(s.retries, Some(3));
@@ -151,6 +163,10 @@ mod tests {
         assert_eq!(s.limit_rate.unwrap().bytes(), Ok(1 << 20));
         assert_eq!(s.progress, Some(ProgressMode::Plain));
         assert_eq!(s.retry_connrefused, Some(true));
+        assert_eq!(s.proxy.as_deref(), Some("http://u:p@proxy:3128"));
+        assert_eq!(s.noproxy.as_deref(), Some("localhost,.internal"));
+        assert_eq!(s.resolve.unwrap(), ["files.example:443:127.0.0.1"]);
+        assert_eq!(secs(s.connect_timeout), Ok(5.0));
     }
 
     #[test]

@@ -66,7 +66,27 @@ pub struct ClientSettings {
     pub progress: Setting<Option<ProgressMode>>,
     /// `--retry-connrefused`.
     pub retry_connrefused: Setting<bool>,
+    /// The proxy for `wss://` URLs, as written (None: no proxy).
+    pub proxy_wss: Setting<Option<String>>,
+    /// The proxy for `ws://` URLs, as written (None: no proxy).
+    pub proxy_ws: Setting<Option<String>>,
+    /// `--noproxy`/`NO_PROXY`, as written.
+    pub noproxy: Setting<Option<String>>,
+    /// `--resolve` entries, as written.
+    pub resolve: Setting<Vec<String>>,
+    /// `--connect-timeout` (zero: no limit of its own).
+    pub connect_timeout: Setting<Duration>,
 }
+
+/// The proxy variables for `wss://` URLs, first found wins (lower case
+/// first, as curl reads them).
+pub const WSS_PROXY_ENV: [&str; 4] = ["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"];
+/// The proxy variables for `ws://` URLs. curl ignores `HTTP_PROXY` (a CGI
+/// program gets it from a request header); wsresume is no CGI program and
+/// reads it after `http_proxy`.
+pub const WS_PROXY_ENV: [&str; 4] = ["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"];
+/// The variables listing hosts that bypass the proxy.
+pub const NO_PROXY_ENV: [&str; 2] = ["no_proxy", "NO_PROXY"];
 
 /// Defaults of the client settings.
 pub const DEFAULT_RETRIES: u32 = 10;
@@ -197,6 +217,53 @@ fn duration_layer(
     layer((flag.0, from_flag), env, from_file, default, parse_duration)
 }
 
+/// A text setting read from the first set variable of `envs` (empty ones
+/// are unset, as with curl). Empty text from anywhere is `None`.
+fn texts_layer(
+    flag: (&'static str, Option<&String>),
+    envs: &[&'static str],
+    file: Option<&String>,
+) -> Setting<Option<String>> {
+    let value = |text: &str| Some(text.trim().to_string()).filter(|t| !t.is_empty());
+    if let Some(text) = flag.1 {
+        return Setting {
+            value: value(text),
+            source: Source::Flag(flag.0),
+        };
+    }
+    let found = envs
+        .iter()
+        .find_map(|env| Some((*env, std::env::var(env).ok().filter(|t| !t.is_empty())?)));
+    if let Some((env, text)) = found {
+        return Setting {
+            value: value(&text),
+            source: Source::Env(env),
+        };
+    }
+    match file {
+        Some(text) => Setting {
+            value: value(text),
+            source: Source::File,
+        },
+        None => Setting {
+            value: None,
+            source: Source::Default,
+        },
+    }
+}
+
+/// `--resolve` (repeatable), `WSRESUME_RESOLVE` (entries separated by
+/// spaces), the file's list.
+fn resolve_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<Vec<String>>> {
+    let flag = (
+        "--resolve",
+        Some(args.resolve.clone()).filter(|r| !r.is_empty()),
+    );
+    let entries = |t: &str| Ok(t.split_whitespace().map(str::to_string).collect());
+    let key = file.settings.resolve.clone();
+    layer(flag, "WSRESUME_RESOLVE", key, Vec::new(), entries)
+}
+
 /// `--parallel`, [`DEFAULT_PARALLEL`] when not set anywhere.
 fn parallel_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<u32>> {
     let flag = ("--parallel", args.parallel);
@@ -280,6 +347,29 @@ impl ClientSettings {
                 f.retry_connrefused,
                 false,
                 boolean,
+            )?,
+            proxy_wss: texts_layer(
+                ("--proxy", args.proxy.as_ref()),
+                &WSS_PROXY_ENV,
+                f.proxy.as_ref(),
+            ),
+            proxy_ws: texts_layer(
+                ("--proxy", args.proxy.as_ref()),
+                &WS_PROXY_ENV,
+                f.proxy.as_ref(),
+            ),
+            noproxy: texts_layer(
+                ("--noproxy", args.noproxy.as_ref()),
+                &NO_PROXY_ENV,
+                f.noproxy.as_ref(),
+            ),
+            resolve: resolve_layer(args, file)?,
+            connect_timeout: duration_layer(
+                ("--connect-timeout", args.connect_timeout.as_ref()),
+                "WSRESUME_CONNECT_TIMEOUT",
+                "connect_timeout",
+                f.connect_timeout.as_ref(),
+                Duration::ZERO,
             )?,
         })
     }

@@ -1,15 +1,18 @@
 //! Settings to the client's options, once per command: flags, environment
 //! and config file layered and validated (`config`), the URL resolved on
-//! the default server, and TLS set up for it. `get`, `send` and `ls` all
-//! start here.
+//! the default server, TLS set up for it, and the route to it (proxies,
+//! `--resolve`, `--connect-timeout`). `get`, `send` and `ls` all start
+//! here.
 
 use std::sync::Arc;
 
 use crate::cli::{ClientArgs, ProgressMode};
 use crate::client::connect::RemoteUrl;
+use crate::client::proxy::{NoProxy, Proxies, ProxyUrl};
+use crate::client::route::{Resolve, Route};
 use crate::client::{ClientOptions, Contact};
-use crate::config::{ClientConfig, ClientSettings};
-use crate::error::Result;
+use crate::config::{ClientConfig, ClientSettings, Setting};
+use crate::error::{Error, Result};
 
 /// The warning `-k/--insecure` prints on every use, even with `-q`.
 const INSECURE_WARNING: &str = "warning: --insecure: the server's certificate is not verified";
@@ -34,7 +37,46 @@ pub fn client_job(
     let config = settings.validate(args.quiet)?;
     let url = RemoteUrl::parse(&settings.url_text(url)?)?;
     let tls = client_tls(args, &url)?;
-    Ok((client_options(config, tls, flags), url))
+    let route = Arc::new(route(&settings)?);
+    Ok((client_options(config, tls, flags, route), url))
+}
+
+/// The route of a command's connections: the proxies for each scheme, the
+/// hosts that bypass them, `--resolve` and `--connect-timeout`. A proxy
+/// URL or `--resolve` entry that does not parse is a usage error naming
+/// where it came from.
+pub fn route(settings: &ClientSettings) -> Result<Route> {
+    let timeout = settings.connect_timeout.value;
+    let resolve = settings
+        .resolve
+        .value
+        .iter()
+        .map(|entry| {
+            Resolve::parse(entry)
+                .map_err(|m| Error::Usage(format!("resolve ({}): {m}", settings.resolve.source)))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Route {
+        proxies: Proxies {
+            wss: proxy(&settings.proxy_wss)?,
+            ws: proxy(&settings.proxy_ws)?,
+            noproxy: NoProxy::parse(settings.noproxy.value.as_deref().unwrap_or("")),
+        },
+        resolve,
+        connect_timeout: (!timeout.is_zero()).then_some(timeout),
+    })
+}
+
+/// A proxy setting parsed.
+pub fn proxy(setting: &Setting<Option<String>>) -> Result<Option<ProxyUrl>> {
+    setting
+        .value
+        .as_deref()
+        .map(|text| {
+            ProxyUrl::parse(text)
+                .map_err(|m| Error::Usage(format!("proxy ({}): {m}", setting.source)))
+        })
+        .transpose()
 }
 
 /// The client's options from validated settings.
@@ -42,6 +84,7 @@ fn client_options(
     config: ClientConfig,
     tls: Option<Arc<rustls::ClientConfig>>,
     flags: CommandFlags,
+    route: Arc<Route>,
 ) -> ClientOptions {
     ClientOptions {
         token: config.token,
@@ -60,6 +103,7 @@ fn client_options(
         retry_connrefused: config.retry_connrefused,
         contact: Contact::default(),
         preserve: flags.preserve,
+        route,
     }
 }
 
