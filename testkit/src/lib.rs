@@ -5,8 +5,9 @@
 //! `process`, trees written and checked file by file in `tree`, an
 //! S3-compatible server and its buckets in `s3` (and the rig of two
 //! servers on one bucket in `s3rig`), a load balancer in
-//! `nginx`. A crate of its own, so that each helper is compiled once and
-//! the dead-code lint sees it as the library it is;
+//! `nginx`, an HTTP proxy in `tinyproxy` and a SOCKS5 server in `socks`.
+//! A crate of its own, so that each helper is compiled once and the
+//! dead-code lint sees it as the library it is;
 //! `tests/helpers_used.rs` checks that every helper is used by some test.
 pub mod nginx;
 pub mod process;
@@ -14,6 +15,8 @@ pub mod proxy;
 pub mod raw;
 pub mod s3;
 pub mod s3rig;
+pub mod socks;
+pub mod tinyproxy;
 pub mod tmux;
 pub mod tree;
 
@@ -75,11 +78,26 @@ pub const SETTING_VARS: [&str; 12] = [
     "WSRESUME_LOG",
 ];
 
+/// Environment variables that choose a proxy or change how the client
+/// connects (the machine's own proxy must not reach the tests).
+pub const NETWORK_VARS: [&str; 10] = [
+    "https_proxy",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "HTTP_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "WSRESUME_RESOLVE",
+    "WSRESUME_CONNECT_TIMEOUT",
+];
+
 /// The binary as a std `Command`, isolated from the user's settings,
 /// token and config.
 pub fn base_cmd() -> std::process::Command {
     let mut cmd = std::process::Command::new(bin());
-    for var in SETTING_VARS {
+    for var in SETTING_VARS.iter().chain(&NETWORK_VARS) {
         cmd.env_remove(var);
     }
     cmd.env("WSRESUME_CONFIG", "/nonexistent/wsresume-tests/config.toml")

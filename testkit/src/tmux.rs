@@ -101,7 +101,7 @@ pub fn sh_quote(arg: &str) -> String {
 /// `EXIT=<code>` and staying open for the capture.
 pub fn wsresume_shell(env: &[(&str, &str)], args: &[&str]) -> String {
     let mut cmd = String::from("env");
-    for var in super::SETTING_VARS {
+    for var in super::SETTING_VARS.iter().chain(&super::NETWORK_VARS) {
         cmd.push_str(&format!(" -u {var}"));
     }
     for (k, _) in env.iter().filter(|(_, v)| v.is_empty()) {

@@ -84,11 +84,11 @@ fn check_answer(head: &[u8], proxy: &ProxyUrl, target: &Target) -> Result<(), Er
     let said = format!("{code} {reason}").trim_end().to_string();
     Err(match code {
         200..=299 => return Ok(()),
-        407 if proxy.credentials.is_none() => Error::Auth(format!(
+        401 | 407 if proxy.credentials.is_none() => Error::Auth(format!(
             "proxy {proxy} requires authentication ({said}): put USER:PASSWORD@ in the \
              proxy URL"
         )),
-        407 => Error::Auth(format!(
+        401 | 407 => Error::Auth(format!(
             "proxy {proxy} refused the user and password ({said})"
         )),
         403 => Error::Refused(format!("proxy {proxy} refused to connect to {to} ({said})")),
