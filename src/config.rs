@@ -15,7 +15,7 @@ mod layers;
 pub use cache_dir::serve_cache_dir;
 pub use duration::parse_duration;
 pub use file::ConfigFile;
-pub use layers::{ClientSettings, Setting, Source};
+pub use layers::{ClientSettings, NetSettings, Setting, Source};
 
 use crate::cli::{ProgressMode, ServeArgs};
 use crate::error::{Error, Result};

@@ -402,4 +402,9 @@ fn config_shows_the_proxy_its_source_and_no_password() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
+    let bad = wsresume()
+        .args(["config", "--resolve", "files.example:443"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
 }

@@ -118,6 +118,8 @@ fn row<T>(
 /// The proxies (for `wss://` and for `ws://`, passwords masked), the
 /// hosts that bypass them, `--resolve` and `--connect-timeout`.
 fn route_rows(settings: &ClientSettings) -> crate::error::Result<Vec<Row>> {
+    // What a transfer would refuse (a bad proxy URL or --resolve entry).
+    crate::jobs::setup::route(&settings.net)?;
     let proxy_row = |name, setting: &Setting<Option<String>>| {
         let shown = crate::jobs::setup::proxy(setting)?.map(|p| p.to_string());
         let text = shown.clone().unwrap_or_else(|| "(none)".into());
@@ -125,13 +127,18 @@ fn route_rows(settings: &ClientSettings) -> crate::error::Result<Vec<Row>> {
     };
     let none = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     Ok(vec![
-        proxy_row("proxy_wss", &settings.proxy_wss)?,
-        proxy_row("proxy_ws", &settings.proxy_ws)?,
-        row("noproxy", &settings.noproxy, none, |v| json!(v)),
-        row("resolve", &settings.resolve, |v| v.join(" "), |v| json!(v)),
+        proxy_row("proxy_wss", &settings.net.proxy_wss)?,
+        proxy_row("proxy_ws", &settings.net.proxy_ws)?,
+        row("noproxy", &settings.net.noproxy, none, |v| json!(v)),
+        row(
+            "resolve",
+            &settings.net.resolve,
+            |v| v.join(" "),
+            |v| json!(v),
+        ),
         row(
             "connect_timeout",
-            &settings.connect_timeout,
+            &settings.net.connect_timeout,
             |v| match v.is_zero() {
                 true => "none".into(),
                 false => seconds_text(v),

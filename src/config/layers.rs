@@ -66,6 +66,13 @@ pub struct ClientSettings {
     pub progress: Setting<Option<ProgressMode>>,
     /// `--retry-connrefused`.
     pub retry_connrefused: Setting<bool>,
+    /// Proxies, `--resolve`, `--connect-timeout`.
+    pub net: NetSettings,
+}
+
+/// How the client reaches servers, each setting with its source.
+#[derive(Debug, Clone)]
+pub struct NetSettings {
     /// The proxy for `wss://` URLs, as written (None: no proxy).
     pub proxy_wss: Setting<Option<String>>,
     /// The proxy for `ws://` URLs, as written (None: no proxy).
@@ -348,6 +355,16 @@ impl ClientSettings {
                 false,
                 boolean,
             )?,
+            net: NetSettings::resolve(args, file)?,
+        })
+    }
+}
+
+impl NetSettings {
+    /// Resolve the network settings from `args`, the environment and `file`.
+    fn resolve(args: &ClientArgs, file: &ConfigFile) -> Result<NetSettings> {
+        let f = &file.settings;
+        Ok(NetSettings {
             proxy_wss: texts_layer(
                 ("--proxy", args.proxy.as_ref()),
                 &WSS_PROXY_ENV,

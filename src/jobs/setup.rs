@@ -11,7 +11,7 @@ use crate::client::connect::RemoteUrl;
 use crate::client::proxy::{NoProxy, Proxies, ProxyUrl};
 use crate::client::route::{Resolve, Route};
 use crate::client::{ClientOptions, Contact};
-use crate::config::{ClientConfig, ClientSettings, Setting};
+use crate::config::{ClientConfig, ClientSettings, NetSettings, Setting};
 use crate::error::{Error, Result};
 
 /// The warning `-k/--insecure` prints on every use, even with `-q`.
@@ -37,7 +37,7 @@ pub fn client_job(
     let config = settings.validate(args.quiet)?;
     let url = RemoteUrl::parse(&settings.url_text(url)?)?;
     let tls = client_tls(args, &url)?;
-    let route = Arc::new(route(&settings)?);
+    let route = Arc::new(route(&settings.net)?);
     Ok((client_options(config, tls, flags, route), url))
 }
 
@@ -45,7 +45,7 @@ pub fn client_job(
 /// hosts that bypass them, `--resolve` and `--connect-timeout`. A proxy
 /// URL or `--resolve` entry that does not parse is a usage error naming
 /// where it came from.
-pub fn route(settings: &ClientSettings) -> Result<Route> {
+pub fn route(settings: &NetSettings) -> Result<Route> {
     let timeout = settings.connect_timeout.value;
     let resolve = settings
         .resolve
