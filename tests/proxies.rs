@@ -369,6 +369,8 @@ fn connect_timeout_bounds_the_proxy_handshake() {
 fn config_shows_the_proxy_its_source_and_no_password() {
     let out = wsresume()
         .env("https_proxy", "http://me:topsecret@proxy.example:3128")
+        .env("HTTPS_PROXY", "http://upper.example:1")
+        .env("ALL_PROXY", "socks5h://all.example")
         .env("NO_PROXY", ".internal")
         .args(["config", "--json", "--connect-timeout", "5s"])
         .output()
@@ -383,7 +385,8 @@ fn config_shows_the_proxy_its_source_and_no_password() {
         "http://me:****@proxy.example:3128"
     );
     assert_eq!(row("proxy_wss")["source"], "env https_proxy");
-    assert_eq!(row("proxy_ws")["value"], serde_json::Value::Null);
+    assert_eq!(row("proxy_ws")["value"], "socks5h://all.example:1080");
+    assert_eq!(row("proxy_ws")["source"], "env ALL_PROXY");
     assert_eq!(row("noproxy")["value"], ".internal");
     assert_eq!(row("noproxy")["source"], "env NO_PROXY");
     assert_eq!(row("connect_timeout")["value"], 5.0);

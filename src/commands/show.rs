@@ -133,7 +133,7 @@ fn route_rows(settings: &ClientSettings) -> crate::error::Result<Vec<Row>> {
         row(
             "resolve",
             &settings.net.resolve,
-            |v| v.join(" "),
+            |v| resolve_text(v),
             |v| json!(v),
         ),
         row(
@@ -163,5 +163,12 @@ fn rate_text(rate: &Option<u64>) -> String {
     match rate {
         Some(r) => format!("{r} ({}/s)", human_bytes(*r)),
         None => "unlimited".to_string(),
+    }
+}
+
+fn resolve_text(entries: &[String]) -> String {
+    match entries.is_empty() {
+        true => "(none)".to_string(),
+        false => entries.join(" "),
     }
 }
