@@ -66,6 +66,12 @@ fn connects(log: &str, port: u16) -> usize {
     log.matches(&format!("CONNECT 127.0.0.1:{port} ")).count()
 }
 
+/// Whether the proxy's log comes to satisfy `cond` (it is written as the
+/// proxy goes).
+fn logged(proxy: &Tinyproxy, cond: impl Fn(&str) -> bool) -> bool {
+    support::wait_until(Duration::from_secs(5), || cond(&proxy.log()))
+}
+
 #[test]
 fn send_and_get_through_tinyproxy_from_the_environment() {
     let root = TempDir::new().unwrap();
@@ -91,7 +97,7 @@ fn send_and_get_through_tinyproxy_from_the_environment() {
         sha256_file(&file)
     );
     assert!(
-        connects(&proxy.log(), server.addr().port()) >= 2,
+        logged(&proxy, |log| connects(log, server.addr().port()) >= 2),
         "{}",
         proxy.log()
     );
@@ -192,7 +198,7 @@ fn a_cut_inside_the_tunnel_resumes() {
     run_ok(&env, &["get", &cutter.url("big.bin"), s(&target)]);
     assert_eq!(sha256_file(&target), sha);
     assert!(
-        connects(&proxy.log(), cutter.addr().port()) >= 2,
+        logged(&proxy, |log| connects(log, cutter.addr().port()) >= 2),
         "{}",
         proxy.log()
     );
@@ -241,11 +247,8 @@ fn wss_through_the_http_proxy_is_verified_against_the_servers_name() {
         &["get", &url, s(&target), "--cacert", s(&ca)],
     );
     assert_eq!(sha256_file(&target), sha);
-    let log = proxy.log();
-    assert!(
-        log.contains(&format!("CONNECT localhost:{} ", server.addr().port())),
-        "{log}"
-    );
+    let line = format!("CONNECT localhost:{} ", server.addr().port());
+    assert!(logged(&proxy, |log| log.contains(&line)), "{}", proxy.log());
     // Without the CA the certificate does not verify, proxy or not.
     let (code, stderr) = run(&[("HTTPS_PROXY", &via)], &["get", &url, s(dest.path())]);
     assert_eq!(code, 5, "{stderr}");
