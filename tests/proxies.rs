@@ -205,7 +205,8 @@ fn a_cut_inside_the_tunnel_resumes() {
     support::assert_no_leftovers(&[dest.path()]);
 }
 
-/// A CA, and a certificate for `localhost` it signed: (ca, cert, key).
+/// A CA, and a certificate for `localhost` and `files.wsresume.invalid`
+/// it signed: (ca, cert, key).
 fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -213,7 +214,11 @@ fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
     let issuer = Issuer::new(ca, ca_key);
     let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
+    let names = vec![
+        "localhost".to_string(),
+        "files.wsresume.invalid".to_string(),
+    ];
+    let cert = CertificateParams::new(names)
         .unwrap()
         .signed_by(&key, &issuer)
         .unwrap();
@@ -252,6 +257,24 @@ fn wss_through_the_http_proxy_is_verified_against_the_servers_name() {
     // Without the CA the certificate does not verify, proxy or not.
     let (code, stderr) = run(&[("HTTPS_PROXY", &via)], &["get", &url, s(dest.path())]);
     assert_eq!(code, 5, "{stderr}");
+    // --resolve: the address given, the name verified.
+    let port = server.addr().port();
+    let by_name = format!("wss://files.wsresume.invalid:{port}/f.bin");
+    let entry = format!("files.wsresume.invalid:{port}:127.0.0.1");
+    let again = dest.path().join("again.bin");
+    run_ok(
+        &[],
+        &[
+            "get",
+            &by_name,
+            s(&again),
+            "--cacert",
+            s(&ca),
+            "--resolve",
+            &entry,
+        ],
+    );
+    assert_eq!(sha256_file(&again), sha);
 }
 
 /// Forwards `[::1]:PORT` to `127.0.0.1:PORT`, so `localhost` reaches a
