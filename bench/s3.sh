@@ -10,13 +10,17 @@
 #             bench/.tools/awscli-venv): `aws s3 cp FILE s3://BUCKET/KEY` and
 #             `aws s3 cp s3://BUCKET/KEY OUT`, its defaults (multipart above
 #             8 MiB, 8 MiB parts, 10 requests at once)
+#   aws1      the same with one request at a time (max_concurrent_requests
+#             1) and, for uploads, 5 MiB parts: the shape of wsresume's
+#             part uploads (one part in flight, 5 MiB), to tell what the
+#             concurrency is worth against this server
 # against one S3 server, moto (PyPI `moto[server]`, pinned, in
 # target/s3-venv as scripts/test.sh makes it) on 127.0.0.1, a free port.
 # moto is Python and keeps every object in memory: it bounds both tools, so
 # each run also records the CPU time moto, the server and the client used.
 #
-# A BENCH_S3_SIZE (256M) file, BENCH_RUNS rounds (tools alternated, the first
-# tool changes every round): each round uploads under a new key by each tool,
+# A BENCH_S3_SIZE (256M) file, BENCH_RUNS rounds (tools alternated: the
+# order reverses every round): each round uploads under a new key by each tool,
 # then downloads one object (put there by aws before the rounds) by each
 # tool. The download's untimed warm-up is recorded too: wsresume's first get
 # of the object is cold (the server hashes it as it reads it); later gets
@@ -65,7 +69,13 @@ start_moto() {
   "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" > "$WORK/moto.log" 2>&1 &
   MOTO_PID=$!; PIDS+=("$MOTO_PID")
   export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT AWS_ACCESS_KEY_ID=test \
-    AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+    AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
+    AWS_CONFIG_FILE=$WORK/aws.cfg
+  # The AWS CLI's configurations: its defaults (no ~/.aws/config), and one
+  # request at a time (uploads in 5 MiB parts).
+  : > "$WORK/aws.cfg"
+  printf '[default]\ns3 =\n  max_concurrent_requests = 1\n  multipart_chunksize = 5MB\n' > "$WORK/aws1-up.cfg"
+  printf '[default]\ns3 =\n  max_concurrent_requests = 1\n' > "$WORK/aws1-down.cfg"
   for _ in $(seq 300); do
     curl -sf -o /dev/null "$AWS_ENDPOINT_URL/" && break
     kill -0 "$MOTO_PID" 2>/dev/null || break
@@ -135,12 +145,11 @@ s3_time() {
 # checked by fetching the object from moto, then deleted.
 s3_upload() {
   local tool=$1 run=$2 key=$S3_PREFIX/up/$1-$2.bin
-  if [ "$tool" = wsresume ]; then
-    s3_time run upload wsresume "$run" "object_sha $key" "$WS" send "$S3_FILE" "$S3_WS_URL/up/$tool-$run.bin" -q
-  else
-    s3_time run upload aws "$run" "object_sha $key" "$AWS" s3 cp "$S3_FILE" "s3://$S3_BUCKET/$key" \
-      --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors
-  fi
+  case $tool in
+    wsresume) s3_time run upload wsresume "$run" "object_sha $key" "$WS" send "$S3_FILE" "$S3_WS_URL/up/$tool-$run.bin" -q ;;
+    *) s3_time run upload "$tool" "$run" "object_sha $key" env AWS_CONFIG_FILE="$(aws_config "$tool" up)" \
+      "$AWS" s3 cp "$S3_FILE" "s3://$S3_BUCKET/$key" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors ;;
+  esac
   delete_object "$key"
 }
 
@@ -148,14 +157,26 @@ s3_upload() {
 s3_download() {
   local kind=$1 tool=$2 run=$3 out=$WORK/out/s3-$2.bin
   rm -f "$out" "$out".wsresume-*
-  if [ "$tool" = wsresume ]; then
-    s3_time "$kind" download wsresume "$run" "file_sha $out" "$WS" get "$S3_WS_URL/seed.bin" "$out" -q
-  else
-    s3_time "$kind" download aws "$run" "file_sha $out" "$AWS" s3 cp "s3://$S3_BUCKET/$S3_PREFIX/seed.bin" "$out" \
-      --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors
-  fi
+  case $tool in
+    wsresume) s3_time "$kind" download wsresume "$run" "file_sha $out" "$WS" get "$S3_WS_URL/seed.bin" "$out" -q ;;
+    *) s3_time "$kind" download "$tool" "$run" "file_sha $out" env AWS_CONFIG_FILE="$(aws_config "$tool" down)" \
+      "$AWS" s3 cp "s3://$S3_BUCKET/$S3_PREFIX/seed.bin" "$out" --endpoint-url "$AWS_ENDPOINT_URL" --only-show-errors ;;
+  esac
   rm -f "$out" "$out".wsresume-*
 }
+# s3_aws_fixed RUN: the AWS CLI's fixed cost, Python's start and one
+# request: `aws s3 ls` of an empty prefix.
+s3_aws_fixed() {
+  local t0
+  t0=$(usecs)
+  if "$AWS" s3 ls "s3://$S3_BUCKET/$S3_PREFIX/none/" --endpoint-url "$AWS_ENDPOINT_URL" > /dev/null; then
+    log "s3: fixed cost of aws (empty ls) run $1: $(( ($(usecs) - t0) / 1000 )) ms"
+    record part=s3 kind=fixed tool=aws run="$1" seconds="$(( $(usecs) - t0 ))e-6"
+  fi
+}
+
+# aws_config TOOL up|down: the AWS CLI's configuration file for TOOL.
+aws_config() { if [ "$1" = aws1 ]; then echo "$WORK/aws1-$2.cfg"; else echo "$WORK/aws.cfg"; fi; }
 file_sha() { sha256sum < "$1" | cut -d' ' -f1; }
 
 # s3_memory SIZE: a fresh server takes one upload of a SIZE file, another
@@ -186,7 +207,7 @@ s3_memory() {
 }
 
 part_s3() {
-  local run first second size
+  local run tool tools size
   S3_FILE=$(make_sized "$S3_SIZE"); S3_SHA=$(sha_of_sized "$S3_SIZE"); S3_BYTES=$(stat -c %s "$S3_FILE")
   start_moto || { part_failed s3 "moto did not start"; return; }
   record part=s3 kind=config size="$S3_SIZE" bytes="$S3_BYTES" runs="$RUNS" \
@@ -199,11 +220,13 @@ part_s3() {
   start_s3_serve || { part_failed s3 "serve --store did not start"; stop_moto; return; }
   s3_download warmup wsresume 0 # cold: the server hashes the object
   s3_download warmup aws 0
+  s3_download warmup aws1 0
   for run in $(seq "$RUNS"); do
-    if [ $((run % 2)) = 1 ]; then first=wsresume second=aws; else first=aws second=wsresume; fi
-    log "s3: round $run of $RUNS ($first first)"
-    s3_upload "$first" "$run"; s3_upload "$second" "$run"
-    s3_download run "$first" "$run"; s3_download run "$second" "$run"
+    if [ $((run % 2)) = 1 ]; then tools="wsresume aws aws1"; else tools="aws1 aws wsresume"; fi
+    log "s3: round $run of $RUNS ($tools)"
+    for tool in $tools; do s3_upload "$tool" "$run"; done
+    for tool in $tools; do s3_download run "$tool" "$run"; done
+    s3_aws_fixed "$run"
   done
   record part=s3 kind=serve hwm_kb="$(vm_hwm_kb "$S3_SERVE_PID")"
   stop_s3_serve
@@ -233,7 +256,8 @@ ok = lambda rs: [r for r in rs if r["status"] == "ok"]
 print(
     f"File: {cfg['bytes'] / MIB:.0f} MiB random data; medians of {cfg['runs']} rounds, tools "
     f"alternated. S3 server: moto {cfg['moto']} (Python) on 127.0.0.1; {cfg['aws']} with its "
-    f"defaults (multipart above 8 MiB, 8 MiB parts, 10 requests at once); {cfg['wsresume']} "
+    f"defaults (multipart above 8 MiB, 8 MiB parts, 10 requests at once), and aws1: the same "
+    f"with one request at a time (max_concurrent_requests 1; uploads in 5 MiB parts); {cfg['wsresume']} "
     f"`send`/`get` through one `serve --store s3://BUCKET/PREFIX` (5 MiB parts, one at a time; "
     f"downloads by 8 MiB ranged GETs, one ahead). CPU: seconds of CPU time used during the "
     f"transfer (moto and the server from /proc/PID/stat, the client from GNU time); "
@@ -243,7 +267,7 @@ print("| op | tool | median s | MiB/s | runs (s) | moto CPU s | moto busy | serv
 print("|---|---|---:|---:|---|---:|---:|---:|---:|---:|")
 med = {}
 for op in ("upload", "download"):
-    for tool in ("wsresume", "aws"):
+    for tool in ("wsresume", "aws", "aws1"):
         rs = ok(r for r in runs if r["op"] == op and r["tool"] == tool)
         bad = [r["status"] for r in runs if r["op"] == op and r["tool"] == tool and r["status"] != "ok"]
         if not rs:
@@ -259,15 +283,20 @@ for op in ("upload", "download"):
             f"{max(r['client_rss_kb'] for r in rs) / 1024:.1f} |"
         )
 for r in ok(r for r in rows if r.get("kind") == "warmup"):
-    what = "the first get of the object (cold: the server hashes it)" if r["tool"] == "wsresume" else "the first download"
+    what = "the first get of the object (cold: the server hashes it)" if r["tool"] == "wsresume" else "untimed download"
     print(f"\nWarm-up (untimed round), {r['tool']}, {what}: {r['seconds']:.2f} s, moto CPU {r['moto_cpu_s']:.2f} s.", end="")
 print("\n")
-print("| ratio (wsresume / aws, time) | value |")
-print("|---|---:|")
-for op in ("upload", "download"):
-    if (op, "wsresume") in med and (op, "aws") in med:
-        print(f"| {op} | {med[op, 'wsresume'] / med[op, 'aws']:.2f} |")
+print("| ratio of median times | upload | download |")
+print("|---|---:|---:|")
+for other in ("aws", "aws1"):
+    cells = [f"{med[op, 'wsresume'] / med[op, other]:.2f}" if (op, "wsresume") in med and (op, other) in med else "–"
+             for op in ("upload", "download")]
+    print(f"| wsresume / {other} | {cells[0]} | {cells[1]} |")
 print()
+fixed = [r["seconds"] for r in rows if r.get("kind") == "fixed"]
+if fixed:
+    print(f"The AWS CLI's fixed cost (Python's start and one request: `aws s3 ls` of an empty prefix), "
+          f"median of {len(fixed)}: {statistics.median(fixed):.2f} s.\n")
 mem = [r for r in rows if r.get("kind") == "memory"]
 if mem:
     print("Server peak RSS (VmHWM) of a freshly started `serve --store` per transfer:\n")
