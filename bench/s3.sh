@@ -165,12 +165,12 @@ s3_download() {
   rm -f "$out" "$out".wsresume-*
 }
 # s3_aws_fixed RUN: the AWS CLI's fixed cost, Python's start and one
-# request: `aws s3 ls` of an empty prefix.
+# request: `aws s3 ls` of the bucket's top level (one line, PRE pre/).
 s3_aws_fixed() {
   local t0
   t0=$(usecs)
-  if "$AWS" s3 ls "s3://$S3_BUCKET/$S3_PREFIX/none/" --endpoint-url "$AWS_ENDPOINT_URL" > /dev/null; then
-    log "s3: fixed cost of aws (empty ls) run $1: $(( ($(usecs) - t0) / 1000 )) ms"
+  if "$AWS" s3 ls "s3://$S3_BUCKET/" --endpoint-url "$AWS_ENDPOINT_URL" > /dev/null; then
+    log "s3: fixed cost of aws (ls) run $1: $(( ($(usecs) - t0) / 1000 )) ms"
     record part=s3 kind=fixed tool=aws run="$1" seconds="$(( $(usecs) - t0 ))e-6"
   fi
 }
@@ -295,7 +295,7 @@ for other in ("aws", "aws1"):
 print()
 fixed = [r["seconds"] for r in rows if r.get("kind") == "fixed"]
 if fixed:
-    print(f"The AWS CLI's fixed cost (Python's start and one request: `aws s3 ls` of an empty prefix), "
+    print(f"The AWS CLI's fixed cost (Python's start and one request: `aws s3 ls s3://BUCKET/`), "
           f"median of {len(fixed)}: {statistics.median(fixed):.2f} s.\n")
 mem = [r for r in rows if r.get("kind") == "memory"]
 if mem:
