@@ -4,7 +4,7 @@
 # Installs what it needs, makes the test files, starts every server itself on
 # 127.0.0.1, and writes Markdown tables to bench/results.md.
 #
-# Parts (BENCH_ONLY, comma-separated; default: all, in this order):
+# Parts (BENCH_ONLY, comma-separated; default: all but s3, in this order):
 #   compare      1 GiB get/send vs curl, websocat, openssl: medians of
 #                BENCH_RUNS rounds, tools alternated, every output checked
 #   resume       resume a 50 % partial of a BENCH_RESUME_SIZE file (4G) vs a
@@ -23,9 +23,11 @@
 #   s3           a BENCH_S3_SIZE (256M) file into and out of a bucket by
 #                `wsresume send`/`get` through `serve --store s3://` vs the
 #                AWS CLI, both against moto on 127.0.0.1 (medians of
-#                BENCH_RUNS, alternated, every output checked); the server's
-#                peak RSS per upload of each of BENCH_S3_MEM_SIZES ("64M
-#                256M"); bench/s3.sh says more. Not in the default set
+#                BENCH_RUNS rounds, 3 unless set; alternated; every output
+#                checked); the server's peak RSS per upload of each of
+#                BENCH_S3_MEM_SIZES ("64M 256M"); bench/s3.sh says more.
+#                Not in the default set (it installs moto and the AWS CLI
+#                from PyPI into virtual environments)
 #
 # BENCH_NO_BUILD=1 uses target/release/wsresume as it is (no cargo build).
 #
@@ -34,7 +36,7 @@
 #   BENCH_ONLY=resume,small bench/run.sh
 #   BENCH_ONLY=resume BENCH_RESUME_SIZE=256M bench/run.sh
 #   BENCH_ONLY=tree bench/run.sh
-#   BENCH_ONLY=s3 BENCH_RUNS=3 bench/run.sh
+#   BENCH_ONLY=s3 bench/run.sh    # 256 MiB, 3 rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD

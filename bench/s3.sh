@@ -19,7 +19,8 @@
 # moto is Python and keeps every object in memory: it bounds both tools, so
 # each run also records the CPU time moto, the server and the client used.
 #
-# A BENCH_S3_SIZE (256M) file, BENCH_RUNS rounds (tools alternated: the
+# A BENCH_S3_SIZE (256M) file, BENCH_RUNS rounds (3 here, unless set; tools
+# alternated: the
 # order reverses every round): each round uploads under a new key by each tool,
 # then downloads one object (put there by aws before the rounds) by each
 # tool. The download's untimed warm-up is recorded too: wsresume's first get
@@ -37,6 +38,7 @@
 #   BENCH_ONLY=s3 BENCH_S3_SIZE=64M BENCH_RUNS=1 BENCH_S3_MEM_SIZES=16M bench/run.sh  # quick
 
 S3_SIZE=${BENCH_S3_SIZE:-256M}
+S3_RUNS=${BENCH_RUNS:-3} # not run.sh's RUNS, whose default (5) is the compare part's
 S3_MEM_SIZES=${BENCH_S3_MEM_SIZES:-64M 256M}
 S3_TIMEOUT=${BENCH_S3_TIMEOUT:-900}
 S3_BUCKET=wsresume-bench
@@ -104,7 +106,7 @@ stop_s3_serve() { kill -INT "$S3_SERVE_PID" 2>/dev/null || true; wait "$S3_SERVE
 
 # cpu_of PID: user + system CPU time so far, in clock ticks (0 if gone).
 cpu_of() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0; }
-vm_hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+vm_hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 ticks_s() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'; }
 
 # object_sha KEY: the object's SHA-256, fetched straight from moto.
@@ -210,7 +212,7 @@ part_s3() {
   local run tool tools size
   S3_FILE=$(make_sized "$S3_SIZE"); S3_SHA=$(sha_of_sized "$S3_SIZE"); S3_BYTES=$(stat -c %s "$S3_FILE")
   start_moto || { part_failed s3 "moto did not start"; return; }
-  record part=s3 kind=config size="$S3_SIZE" bytes="$S3_BYTES" runs="$RUNS" \
+  record part=s3 kind=config size="$S3_SIZE" bytes="$S3_BYTES" runs="$S3_RUNS" \
     moto="$("$MOTO_VENV/bin/python" -c 'import moto; print(moto.__version__)')" \
     aws="$("$AWS" --version 2>&1 | cut -d' ' -f1,4)" wsresume="$("$WS" --version)" \
     load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -221,9 +223,9 @@ part_s3() {
   s3_download warmup wsresume 0 # cold: the server hashes the object
   s3_download warmup aws 0
   s3_download warmup aws1 0
-  for run in $(seq "$RUNS"); do
+  for run in $(seq "$S3_RUNS"); do
     if [ $((run % 2)) = 1 ]; then tools="wsresume aws aws1"; else tools="aws1 aws wsresume"; fi
-    log "s3: round $run of $RUNS ($tools)"
+    log "s3: round $run of $S3_RUNS ($tools)"
     for tool in $tools; do s3_upload "$tool" "$run"; done
     for tool in $tools; do s3_download run "$tool" "$run"; done
     s3_aws_fixed "$run"
