@@ -4,7 +4,8 @@
 //! the client a forwarded header gives (`client=`) only with
 //! `--trusted-proxy` and only for connections from the proxy: a forged
 //! `X-Forwarded-For` sent directly from 127.0.0.2 (outside the trusted
-//! 127.0.0.1) is logged with its real address.
+//! 127.0.0.1) is logged with its real address. The same through Caddy
+//! with README's Caddyfile, which replaces a client's `X-Forwarded-For`.
 #![allow(clippy::unwrap_used)]
 
 use wsresume_testkit as support;
@@ -14,6 +15,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use support::caddy::{Caddy, caddy_path};
 use support::nginx::{Nginx, nginx_path};
 use support::raw::{TEXT, encode_frame, upgrade_request};
 use support::{Server, check_ok_report, client_args, run_ok_json, s, sha256_file, wait_until};
@@ -23,13 +25,14 @@ const LOG_WAIT: Duration = Duration::from_secs(20);
 /// Bytes moved each way through the proxy.
 const SIZE: u64 = 5 * 1024 * 1024 + 123;
 
-/// The nginx site configuration README.md shows in "Behind a reverse proxy".
-fn readme_site() -> String {
+/// The `lang` block README.md shows in "Behind a reverse proxy".
+fn readme_block(lang: &str) -> String {
     let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme
         .find("\n## Behind a reverse proxy\n")
         .expect("the section in README.md");
-    let start = section + readme[section..].find("```nginx\n").unwrap() + 9;
+    let fence = format!("```{lang}\n");
+    let start = section + readme[section..].find(&fence).unwrap() + fence.len();
     let len = readme[start..].find("```").unwrap();
     readme[start..start + len].to_owned()
 }
@@ -42,21 +45,20 @@ fn nginx_in_front(server: &Server) -> Option<Nginx> {
     }
     Some(Nginx::start(
         &found.unwrap(),
-        &readme_site(),
+        &readme_block("nginx"),
         &[server.addr()],
     ))
 }
 
-/// Where `nginx` listens.
-fn nginx_addr(nginx: &Nginx) -> SocketAddr {
-    let url = nginx.url("");
+/// Where a proxy whose root URL is `url` (`ws://ADDR/`) listens.
+fn listening(url: &str) -> SocketAddr {
     url.trim_start_matches("ws://")
         .trim_end_matches('/')
         .parse()
         .unwrap()
 }
 
-/// `send` then `get` of SIZE random bytes through `url_of(path)`.
+/// `send` then `get` of SIZE random bytes through `url`.
 fn round_trip(url: &str) {
     let dir = tempfile::TempDir::new().unwrap();
     let src = support::random_file(dir.path(), "up.bin", SIZE);
@@ -129,7 +131,7 @@ fn a_trusted_proxy_s_client_address_is_logged_and_a_direct_forgery_is_not() {
     let Some(nginx) = nginx_in_front(&server) else {
         return;
     };
-    let front = nginx_addr(&nginx);
+    let front = listening(&nginx.url(""));
     round_trip(&nginx.url("dir/big.bin"));
     // The wsresume client reached nginx from 127.0.0.1: nginx's
     // X-Forwarded-For is all trusted, so the left-most (itself).
@@ -171,7 +173,7 @@ fn without_trusted_proxy_forwarded_headers_are_ignored() {
     let Some(nginx) = nginx_in_front(&server) else {
         return;
     };
-    let front = nginx_addr(&nginx);
+    let front = listening(&nginx.url(""));
     round_trip(&nginx.url("plain.bin"));
     let xff = "X-Forwarded-For: 203.0.113.7\r\nForwarded: for=203.0.113.8\r\n";
     raw_get(
@@ -186,4 +188,30 @@ fn without_trusted_proxy_forwarded_headers_are_ignored() {
     assert!(log.contains("put plain.bin"), "{log}");
     assert!(!log.contains("client="), "{log}");
     assert!(!log.contains("203.0.113."), "{log}");
+}
+
+#[test]
+fn caddy_with_the_readme_caddyfile_passes_transfers_and_names_the_client() {
+    let root = tempfile::TempDir::new().unwrap();
+    let server = Server::start(root.path(), &["--trusted-proxy", "127.0.0.1"]);
+    let found = caddy_path();
+    if !support::have_part(found.is_some(), "caddy") {
+        return;
+    }
+    let caddy = Caddy::start(&found.unwrap(), &readme_block("caddyfile"), server.addr());
+    round_trip(&caddy.url("c/big.bin"));
+    let put = log_line(&server, "put c/big.bin");
+    assert!(put.contains("client=127.0.0.1}"), "{put}");
+    // Caddy does not trust the test's client: it replaces its header.
+    let front = listening(&caddy.url(""));
+    let xff = "X-Forwarded-For: 203.0.113.7\r\n";
+    raw_get(
+        TcpStream::connect(front).unwrap(),
+        front,
+        xff,
+        "/via-caddy.bin",
+    );
+    let line = log_line(&server, "via-caddy.bin");
+    assert!(line.contains("client=127.0.0.1}"), "{line}");
+    assert!(!line.contains("203.0.113.7"), "{line}");
 }
