@@ -4,7 +4,7 @@
 # Installs what it needs, makes the test files, starts every server itself on
 # 127.0.0.1, and writes Markdown tables to bench/results.md.
 #
-# Parts (BENCH_ONLY, comma-separated; default: all, in this order):
+# Parts (BENCH_ONLY, comma-separated; default: all but s3, in this order):
 #   compare      1 GiB get/send vs curl, websocat, openssl: medians of
 #                BENCH_RUNS rounds, tools alternated, every output checked
 #   resume       resume a 50 % partial of a BENCH_RESUME_SIZE file (4G) vs a
@@ -20,6 +20,14 @@
 #                connection), on loopback and through a 50 ms round-trip
 #                delay proxy; no-op re-runs; bench/tree.sh says more
 #                (BENCH_TREE_*, BENCH_PARALLEL)
+#   s3           a BENCH_S3_SIZE (256M) file into and out of a bucket by
+#                `wsresume send`/`get` through `serve --store s3://` vs the
+#                AWS CLI, both against moto on 127.0.0.1 (medians of
+#                BENCH_RUNS rounds, 3 unless set; alternated; every output
+#                checked); the server's peak RSS per upload of each of
+#                BENCH_S3_MEM_SIZES ("64M 256M"); bench/s3.sh says more.
+#                Not in the default set (it installs moto and the AWS CLI
+#                from PyPI into virtual environments)
 #
 # BENCH_NO_BUILD=1 uses target/release/wsresume as it is (no cargo build).
 #
@@ -28,6 +36,7 @@
 #   BENCH_ONLY=resume,small bench/run.sh
 #   BENCH_ONLY=resume BENCH_RESUME_SIZE=256M bench/run.sh
 #   BENCH_ONLY=tree bench/run.sh
+#   BENCH_ONLY=s3 bench/run.sh    # 256 MiB, 3 rounds
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -73,6 +82,7 @@ install_tools() {
   if want resume; then command -v strace >/dev/null || need+=(strace); fi
   if want concurrency; then command -v ss >/dev/null || need+=(iproute2); fi
   if want tree; then command -v rsync >/dev/null || need+=(rsync); fi
+  if want s3; then python3 -c 'import ensurepip' 2>/dev/null || need+=(python3-venv); fi
   if [ ${#need[@]} -gt 0 ]; then
     log "installing ${need[*]}"
     "${sudo[@]}" apt-get update -qq
@@ -82,6 +92,7 @@ install_tools() {
     log "installing websocat 1.x with cargo (a few minutes)"
     cargo install --quiet --locked websocat --version '^1' --root "$TOOLS"
   fi
+  if want s3; then s3_install; fi
   if [ "${BENCH_NO_BUILD:-0}" = 1 ] && [ -x "$WS" ]; then
     log "BENCH_NO_BUILD=1: using $WS as it is ($("$WS" --version))"
   else
@@ -531,6 +542,8 @@ PY
 
 # shellcheck source=bench/tree.sh
 . "$REPO/bench/tree.sh"
+# shellcheck source=bench/s3.sh
+. "$REPO/bench/s3.sh"
 
 write_results() {
   {
@@ -545,6 +558,7 @@ write_results() {
     fi
     if [ -s "$WORK/parts.jsonl" ]; then
       python3 "$REPO/bench/report.py" parts "$WORK/parts.jsonl"
+      if want s3; then s3_report "$WORK/parts.jsonl"; fi
     fi
   } > "$REPO/bench/results.md"
 }
@@ -553,8 +567,8 @@ main() {
   local part
   for part in ${ONLY//,/ }; do
     case $part in
-      compare | resume | memory | concurrency | small | tree) ;;
-      *) log "BENCH_ONLY: unknown part '$part' (compare, resume, memory, concurrency, small, tree)"; exit 2 ;;
+      compare | resume | memory | concurrency | small | tree | s3) ;;
+      *) log "BENCH_ONLY: unknown part '$part' (compare, resume, memory, concurrency, small, tree, s3)"; exit 2 ;;
     esac
   done
   # 1,000 connections need more than 1,024 descriptors on each side.
@@ -562,7 +576,7 @@ main() {
   install_tools
   mkdir -p "$WORK/src" "$WORK/out"
   rm -f "$WORK/times" "$WORK/parts.jsonl"
-  for part in compare resume memory concurrency small tree; do
+  for part in compare resume memory concurrency small tree s3; do
     want "$part" || continue
     "part_$part"
     write_results

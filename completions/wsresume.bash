@@ -503,7 +503,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__serve)
-            opts="-q -v -h -V --store --listen --token --token-file --read-only --tls-cert --tls-key --max-connections --max-file-size --max-message-size --handshake-timeout --idle-timeout --expire-uploads --cache-dir --max-protocol --quiet --verbose --help --version"
+            opts="-q -v -h -V --store --listen --token --token-file --read-only --tls-cert --tls-key --max-connections --max-file-size --max-message-size --handshake-timeout --idle-timeout --expire-uploads --cache-dir --trusted-proxy --max-protocol --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -558,6 +558,10 @@ _wsresume() {
                     return 0
                     ;;
                 --cache-dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --trusted-proxy)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -47,6 +47,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --idle-timeout 'Drop a connection on which nothing arrives for this long (seconds, or 90s, 5m, 1h)'
             cand --expire-uploads 'Remove partial uploads untouched for this long (seconds, or 90s, 30m, 12h, 7d); a client coming back to one is told and starts again'
             cand --cache-dir 'Keep the chaining values of files served or received in DIR (never under ROOT), so a restart does not hash them again; an empty DIR keeps them in memory only [default: the platform cache dir, ~/.cache/wsresume/serve/<ROOT''s hash>/ on Linux]'
+            cand --trusted-proxy 'A reverse proxy in front, as a range (10.0.0.0/8, fd00::/8) or one address (127.0.0.1); repeatable, or a comma list. For connections from it, the logs name the client its Forwarded or X-Forwarded-For header gives (client=); other peers'' headers are ignored'
             cand --max-protocol 'Highest protocol version offered to clients (tests only: 1 behaves as a server without sessions)'
             cand --read-only 'Serve downloads only; refuse uploads'
             cand -q 'Only log errors (a warning about listening beyond loopback without a token is still printed)'

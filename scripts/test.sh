@@ -5,6 +5,7 @@
 #   curl  - tests/serve_first_contact.rs asks the server as a plain HTTP client
 #   nginx - tests/s3_service.rs puts a load balancer in front of two servers
 #   tinyproxy, microsocks - tests/proxies.rs: an HTTP and a SOCKS5 proxy
+#   caddy - tests/reverse_proxy.rs runs README's Caddy configuration (nginx's too)
 #   moto  - tests/s3_*.rs: an S3-compatible server (PyPI `moto[server]`,
 #           pinned), in a virtual environment in target/s3-venv (kept between
 #           runs); its `moto_server` is passed on as WSRESUME_TEST_MOTO
@@ -33,6 +34,7 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy)
 command -v microsocks >/dev/null 2>&1 || need+=(microsocks)
+command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   apt_install "${need[@]}" || true

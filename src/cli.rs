@@ -170,6 +170,12 @@ pub struct ServeArgs {
     /// ~/.cache/wsresume/serve/<ROOT's hash>/ on Linux].
     #[arg(long, value_name = "DIR", value_parser = any_path())]
     pub cache_dir: Option<PathBuf>,
+    /// A reverse proxy in front, as a range (10.0.0.0/8, fd00::/8) or one
+    /// address (127.0.0.1); repeatable, or a comma list. For connections
+    /// from it, the logs name the client its Forwarded or X-Forwarded-For
+    /// header gives (client=); other peers' headers are ignored.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    pub trusted_proxy: Vec<String>,
     /// Highest protocol version offered to clients (tests only: 1 behaves
     /// as a server without sessions).
     #[arg(long, value_name = "N", default_value_t = 2, hide = true,

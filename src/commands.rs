@@ -137,7 +137,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
         },
+        trusted_proxies: config::trusted_proxies(&args)?,
     };
+    if !access.trusted_proxies.is_empty() {
+        let ranges: Vec<String> = access
+            .trusted_proxies
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
+        tracing::info!(
+            "client addresses from Forwarded/X-Forwarded-For of peers in {}",
+            ranges.join(", ")
+        );
+    }
     let listen = config::listen_address(&args.listen)?;
     let listener = server::bind(&listen)
         .await

@@ -17,6 +17,7 @@ pub use duration::parse_duration;
 pub use file::ConfigFile;
 pub use layers::{ClientSettings, NetSettings, Setting, Source};
 
+use crate::cidr::Cidr;
 use crate::cli::{ProgressMode, ServeArgs};
 use crate::error::{Error, Result};
 use crate::protocol::check_chunk_size;
@@ -250,6 +251,21 @@ pub fn serve_limits(args: &ServeArgs) -> Result<ServeLimits> {
     })
 }
 
+/// `serve --trusted-proxy`: each a range or one address.
+pub fn trusted_proxies(args: &ServeArgs) -> Result<Vec<Cidr>> {
+    args.trusted_proxy
+        .iter()
+        .map(|text| {
+            Cidr::parse(text.trim()).ok_or_else(|| {
+                Error::Usage(format!(
+                    "--trusted-proxy {text:?}: not an address range; write \
+                     ADDR/BITS (10.0.0.0/8, fd00::/8) or one address (127.0.0.1, ::1)"
+                ))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +293,34 @@ mod tests {
             panic!("not a usage error");
         };
         assert!(message.contains("bare PORT"), "{message}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_ranges_or_addresses() {
+        use clap::Parser;
+        let parse = |flags: &[&str]| {
+            let mut argv = vec!["wsresume", "serve"];
+            argv.extend_from_slice(flags);
+            let cli = crate::cli::Cli::try_parse_from(argv).unwrap();
+            let crate::cli::Command::Serve(args) = cli.command else {
+                panic!("not serve");
+            };
+            trusted_proxies(&args).map(|v| v.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+        };
+        let ok = parse(&[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--trusted-proxy",
+            "10.0.0.0/8,fd00::/8",
+        ]);
+        assert_eq!(ok.unwrap(), ["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"]);
+        assert!(parse(&[]).unwrap().is_empty());
+        for bad in ["proxy.lan", "10.0.0.0/33", ""] {
+            let Err(Error::Usage(message)) = parse(&["--trusted-proxy", bad]) else {
+                panic!("{bad:?} accepted");
+            };
+            assert!(message.contains("--trusted-proxy"), "{message}");
+        }
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn listings_hide_internal_objects_and_refuse_them() {
         &pair.local.path().join("d"),
     );
     // An upload left half done: its record and multipart upload stay.
-    let (big, _) = pair.file("big.bin", 2 * PART + 1);
+    let (big, _) = pair.file("big.bin", 4 * PART + 1);
     let proxy = slow_proxy(&pair.a);
     let mut client = pair.spawn_send(&big, &proxy.url("dir/partial.bin"));
     pair.wait_for_parts(&mut client, 1);
@@ -139,7 +139,7 @@ fn expiry_aborts_an_abandoned_multipart_upload_and_removes_its_record() {
     let Some(pair) = pair("expiry", &["--expire-uploads", "2s"]) else {
         return;
     };
-    let size = 2 * PART + 10;
+    let size = 4 * PART + 10;
     let (src, sha) = pair.file("abandoned.bin", size);
     let proxy = slow_proxy(&pair.a);
     let mut client = pair.spawn_send(&src, &proxy.url("abandoned.bin"));

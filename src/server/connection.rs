@@ -22,7 +22,7 @@ use super::refusal::{Refusal, close, refuse};
 use super::request::Request;
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
-use super::{Access, handshake, session};
+use super::{Access, forwarded, handshake, session};
 use crate::protocol::ErrorCode;
 
 /// How long a refusal's error message and close frame may take.
@@ -37,23 +37,37 @@ pub async fn serve(
     log: &mut TransferLog,
 ) -> Result<Moved, Refusal> {
     let deadline = Instant::now() + ctx.limits.handshake_timeout;
-    let token = access.token.as_deref();
+    let peer = stream.peer_addr().ok().map(|a| a.ip());
+    let trusted = forwarded::trusted_for(peer, &access.trusted_proxies);
+    let admit = Admit {
+        token: access.token.as_deref(),
+        trusted,
+    };
     match &access.tls {
         None => {
             tokio::select! {
                 checked = refuse_tls_hello(&mut stream, deadline) => checked?,
                 refusal = shutdown.going_away() => return Err(refusal),
             }
-            handle(stream, ctx, token, deadline, shutdown, log).await
+            handle(stream, ctx, admit, deadline, shutdown, log).await
         }
         Some(tls) => {
             let stream = tokio::select! {
                 accepted = tls_accept(tls, stream, deadline) => accepted?,
                 refusal = shutdown.going_away() => return Err(refusal),
             };
-            handle(stream, ctx, token, deadline, shutdown, log).await
+            handle(stream, ctx, admit, deadline, shutdown, log).await
         }
     }
+}
+
+/// What the upgrade checks and believes of this connection: the token
+/// required, and the trusted proxy ranges when the peer is one of them
+/// (else none).
+#[derive(Clone, Copy)]
+struct Admit<'a> {
+    token: Option<&'a str>,
+    trusted: &'a [crate::cidr::Cidr],
 }
 
 /// From the upgrade to the close: the rest of the handshake budget for the
@@ -61,13 +75,14 @@ pub async fn serve(
 async fn handle<S: DataSocket>(
     stream: S,
     ctx: &Arc<Context>,
-    token: Option<&str>,
+    admit: Admit<'_>,
     deadline: Instant,
     shutdown: &mut Shutdown,
     log: &mut TransferLog,
 ) -> Result<Moved, Refusal> {
     let terms = handshake::Terms {
-        token,
+        token: admit.token,
+        trusted: admit.trusted,
         sessions: ctx.limits.sessions,
         secure: stream.plain_tcp().is_none(),
     };

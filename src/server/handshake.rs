@@ -19,6 +19,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::forwarded;
 use super::refusal::Refusal;
 use crate::protocol::{ErrorCode, SUBPROTOCOL, SUBPROTOCOL_V2};
 
@@ -48,6 +49,9 @@ pub struct Terms<'a> {
     pub sessions: bool,
     /// The stream is TLS (for the 426 answer's URL).
     pub secure: bool,
+    /// Proxy ranges whose forwarding headers are believed: empty unless
+    /// the peer is in them ([`forwarded::trusted_for`]).
+    pub trusted: &'a [crate::cidr::Cidr],
 }
 
 /// Upgrade `stream` by `deadline`, refusing with an HTTP error when the
@@ -88,6 +92,9 @@ where
             return Err(plain_refusal(&method));
         }
     };
+    if let Some(client) = forwarded::client_address(request.headers(), terms.trusted) {
+        tracing::Span::current().record("client", tracing::field::display(client));
+    }
     if !asks_for_websocket(&request) {
         let answer = plain_http_answer("GET", Some(&request), secure);
         finish_refused(&mut stream, &answer).await;

@@ -16,6 +16,7 @@ mod connection;
 mod context;
 mod download;
 mod eager;
+mod forwarded;
 mod frames;
 mod handshake;
 mod identical;
@@ -42,13 +43,18 @@ pub use context::{Context, ServerLimits};
 use shutdown::Shutdown;
 pub use writers::Writers;
 
-/// Who may connect and how: the bearer token and the TLS acceptor.
+/// Who may connect and how: the bearer token, the TLS acceptor, and the
+/// reverse proxies whose word on the client's address is taken.
 #[derive(Clone, Default)]
 pub struct Access {
     /// Require `Authorization: Bearer TOKEN`.
     pub token: Option<String>,
     /// Serve `wss://`.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Peers in these ranges are proxies: the client address their
+    /// `Forwarded`/`X-Forwarded-For` names goes into the connection's log
+    /// lines (`client=`); other peers' headers are ignored.
+    pub trusted_proxies: Vec<crate::cidr::Cidr>,
 }
 
 struct Server {
@@ -147,7 +153,8 @@ impl Server {
         };
         tokio::spawn(tracing::Instrument::instrument(
             task,
-            tracing::info_span!("conn", id),
+            // `client`: recorded by the upgrade when a trusted proxy names one.
+            tracing::info_span!("conn", id, client = tracing::field::Empty),
         ));
     }
 }

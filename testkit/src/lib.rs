@@ -5,10 +5,11 @@
 //! `process`, trees written and checked file by file in `tree`, an
 //! S3-compatible server and its buckets in `s3` (and the rig of two
 //! servers on one bucket in `s3rig`), a load balancer in
-//! `nginx`, an HTTP proxy in `tinyproxy` and a SOCKS5 server in `socks`.
-//! A crate of its own, so that each helper is compiled once and the
-//! dead-code lint sees it as the library it is;
+//! `nginx`, a reverse proxy in `caddy`, an HTTP proxy in `tinyproxy` and a
+//! SOCKS5 server in `socks`. A crate of its own, so that each helper is
+//! compiled once and the dead-code lint sees it as the library it is;
 //! `tests/helpers_used.rs` checks that every helper is used by some test.
+pub mod caddy;
 pub mod nginx;
 pub mod process;
 pub mod proxy;
