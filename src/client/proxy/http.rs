@@ -1,7 +1,7 @@
 //! An HTTP proxy's tunnel: `CONNECT host:port` with Basic authentication
 //! from the proxy URL's user and password, and the proxy's answer mapped to
-//! an error kind (407: authentication, 403: a refusal, 502/503/504: the
-//! proxy could not reach the server). The request and the parsing of the
+//! an error kind (407, or tinyproxy's 401: authentication; 403: a refusal;
+//! 5xx: the proxy could not reach the server). The request and the parsing of the
 //! answer are pure.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,7 +92,7 @@ fn check_answer(head: &[u8], proxy: &ProxyUrl, target: &Target) -> Result<(), Er
             "proxy {proxy} refused the user and password ({said})"
         )),
         403 => Error::Refused(format!("proxy {proxy} refused to connect to {to} ({said})")),
-        502..=504 => Error::Network(format!(
+        500..=599 => Error::Network(format!(
             "proxy {proxy} could not reach the server {to} ({said})"
         )),
         _ => Error::Network(format!("proxy {proxy}: CONNECT to {to} failed ({said})")),
@@ -223,10 +223,16 @@ mod tests {
                 "could not reach",
             ),
             (
-                "HTTP/1.1 500 Internal Server Error\r\n\r\n",
+                "HTTP/1.1 500 Unable to connect\r\n\r\n",
                 &with,
                 Some(ExitCode::Network),
-                "CONNECT to",
+                "could not reach the server files.example:443 (500 Unable to connect)",
+            ),
+            (
+                "HTTP/1.1 400 Bad Request\r\n\r\n",
+                &with,
+                Some(ExitCode::Network),
+                "CONNECT to files.example:443 failed (400 Bad Request)",
             ),
             ("\x05\x00", &with, Some(ExitCode::Protocol), "not HTTP"),
         ];
