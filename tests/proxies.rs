@@ -156,12 +156,15 @@ fn no_proxy_and_an_empty_proxy_flag_go_direct() {
 }
 
 #[test]
-fn a_refused_port_exits_8_and_an_unreachable_proxy_exits_4() {
+fn refused_port_exits_8_unreachable_server_or_proxy_exits_4() {
     let (_root, server, _) = serving("f.bin", 1024);
     let port = server.addr().port();
-    let Some(proxy) = tinyproxy(&[port.wrapping_add(1).max(1)]) else {
+    let closed = support::closed_port();
+    let Some(proxy) = tinyproxy(&[closed]) else {
         return;
     };
+    let via = [("HTTP_PROXY", proxy.url(USER, PASSWORD))];
+    let via: Vec<(&str, &str)> = via.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let dest = TempDir::new().unwrap();
     let get = [
         "get",
@@ -170,12 +173,17 @@ fn a_refused_port_exits_8_and_an_unreachable_proxy_exits_4() {
         "--retries",
         "1",
     ];
-    let (code, stderr) = run(&[("HTTP_PROXY", &proxy.url(USER, PASSWORD))], &get);
+    let (code, stderr) = run(&via, &get);
     assert_eq!(code, 8, "{stderr}");
     assert!(
         stderr.contains(&format!("refused to connect to 127.0.0.1:{port}")),
         "{stderr}"
     );
+    // The proxy may connect to the port, but nothing listens there.
+    let nothing = format!("ws://127.0.0.1:{closed}/f.bin");
+    let (code, stderr) = run(&via, &["get", &nothing, s(dest.path()), "--retries", "1"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("could not reach the server"), "{stderr}");
     let down = format!("http://127.0.0.1:{}", support::closed_port());
     let (code, stderr) = run(&[("HTTP_PROXY", &down)], &get);
     assert_eq!(code, 4, "{stderr}");
