@@ -131,25 +131,7 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut limits = server_limits(config::serve_limits(&args)?);
     let (storage, served_root, cache_dir) = open_storage(&args, &mut limits).await?;
-    let access = Access {
-        token: config::server_token(&args)?,
-        tls: match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
-            _ => None,
-        },
-        trusted_proxies: config::trusted_proxies(&args)?,
-    };
-    if !access.trusted_proxies.is_empty() {
-        let ranges: Vec<String> = access
-            .trusted_proxies
-            .iter()
-            .map(|r| r.to_string())
-            .collect();
-        tracing::info!(
-            "client addresses from Forwarded/X-Forwarded-For of peers in {}",
-            ranges.join(", ")
-        );
-    }
+    let access = serve_access(&args)?;
     let listen = config::listen_address(&args.listen)?;
     let listener = server::bind(&listen)
         .await
@@ -172,24 +154,47 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout();
     let scheme = if access.tls.is_some() { "wss" } else { "ws" };
     writeln!(stdout, "listening on {scheme}://{addr}").and_then(|()| stdout.flush())?;
-    // A bucket keeps the hash cache's entries for every instance on it.
-    let hashes = match storage.hash_entries() {
-        Some(entries) => HashCache::shared(HASH_CACHE_BYTES, entries),
-        None => HashCache::persisted(
-            HASH_CACHE_BYTES,
-            cache_dir.as_deref(),
-            HASH_CACHE_DISK_BYTES,
-        ),
-    };
     let ctx = Context {
+        hashes: hash_cache(storage.as_ref(), cache_dir.as_deref()),
         storage,
         writers: Writers::default(),
-        hashes,
         read_only: args.read_only,
         limits,
     };
     server::run(listener, ctx, access, shutdown_signal()).await;
     Ok(())
+}
+
+/// Who may connect and how: the token, TLS, and the trusted proxies
+/// (logged once when there are some).
+fn serve_access(args: &ServeArgs) -> anyhow::Result<Access> {
+    let access = Access {
+        token: config::server_token(args)?,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+            _ => None,
+        },
+        trusted_proxies: config::trusted_proxies(args)?,
+    };
+    if !access.trusted_proxies.is_empty() {
+        let ranges: Vec<String> = (access.trusted_proxies.iter())
+            .map(|r| r.to_string())
+            .collect();
+        tracing::info!(
+            "client addresses from Forwarded/X-Forwarded-For of peers in {}",
+            ranges.join(", ")
+        );
+    }
+    Ok(access)
+}
+
+/// The hash cache: its entries in a bucket, for every instance on it, or
+/// in the server's cache directory.
+fn hash_cache(storage: &dyn Storage, cache_dir: Option<&std::path::Path>) -> HashCache {
+    match storage.hash_entries() {
+        Some(entries) => HashCache::shared(HASH_CACHE_BYTES, entries),
+        None => HashCache::persisted(HASH_CACHE_BYTES, cache_dir, HASH_CACHE_DISK_BYTES),
+    }
 }
 
 /// What `serve` serves, as it names it, and the hash cache's directory:
