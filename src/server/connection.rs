@@ -1,7 +1,7 @@
 //! One connection from the TCP accept to the close: the handshake (TLS, or
 //! the check for a TLS hello on a plain listener; the WebSocket upgrade;
 //! the first request) within ONE `--handshake-timeout` budget counted from
-//! the accept; then a v1 connection's one request dispatched to its
+//! the accept; a plain HTTP request answered by [`super::http`]; then a v1 connection's one request dispatched to its
 //! handler and the close, or a session ([`super::session`]). A shutdown
 //! ends every stage: before the upgrade by dropping the connection, after
 //! it with close 1001.
@@ -22,7 +22,7 @@ use super::refusal::{Refusal, close, refuse};
 use super::request::Request;
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
-use super::{Access, forwarded, handshake, session};
+use super::{Access, forwarded, handshake, http, session};
 use crate::protocol::ErrorCode;
 
 /// How long a refusal's error message and close frame may take.
@@ -84,12 +84,17 @@ async fn handle<S: DataSocket>(
         token: admit.token,
         trusted: admit.trusted,
         sessions: ctx.limits.sessions,
-        secure: stream.plain_tcp().is_none(),
     };
     let max_message = ctx.limits.max_message;
-    let upgraded = tokio::select! {
-        upgraded = handshake::accept(stream, terms, deadline, max_message) => upgraded?,
+    let accepted = tokio::select! {
+        accepted = handshake::accept(stream, terms, deadline, max_message) => accepted?,
         refusal = shutdown.going_away() => return Err(refusal),
+    };
+    let upgraded = match accepted {
+        handshake::Accepted::Upgraded(upgraded) => *upgraded,
+        handshake::Accepted::Plain { stream, head } => {
+            return http::serve(stream, &head, ctx, admit.token, shutdown, log).await;
+        }
     };
     let mut ws = upgraded.ws;
     if upgraded.session {

@@ -1,6 +1,6 @@
 //! The WebSocket upgrade: reads the request head itself (bounded, by the
-//! connection's handshake deadline), answers a plain HTTP request (curl, a browser)
-//! with `426 Upgrade Required` and a line saying what this server is, checks
+//! connection's handshake deadline), hands a plain HTTP request (curl, a
+//! browser) back with its head for [`super::http`] to answer, checks
 //! the subprotocol (protocol version: `wsresume.v2`, a session, when the
 //! client offers it and sessions are on; else `wsresume.v1`) and the bearer
 //! token before anything else happens, and sets the frame limits.
@@ -39,30 +39,43 @@ pub struct Upgraded<S> {
     pub session: bool,
 }
 
+/// What the handshake made of a connection: a WebSocket, or a plain HTTP
+/// request (its head, and any bytes after it) still to be answered.
+pub enum Accepted<S> {
+    /// The upgrade was answered `101`.
+    Upgraded(Box<Upgraded<S>>),
+    /// No upgrade asked for: [`super::http`] answers.
+    Plain {
+        /// The connection, nothing written yet.
+        stream: S,
+        /// The request head as read.
+        head: Vec<u8>,
+    },
+}
+
 /// How a connection may be upgraded: the token it must present, whether
-/// sessions are offered, whether the stream is TLS.
+/// sessions are offered.
 #[derive(Clone, Copy)]
 pub struct Terms<'a> {
     /// The bearer token required, if any.
     pub token: Option<&'a str>,
     /// Pick `wsresume.v2` when the client offers it.
     pub sessions: bool,
-    /// The stream is TLS (for the 426 answer's URL).
-    pub secure: bool,
     /// Proxy ranges whose forwarding headers are believed: empty unless
     /// the peer is in them ([`forwarded::trusted_for`]).
     pub trusted: &'a [crate::cidr::Cidr],
 }
 
 /// Upgrade `stream` by `deadline`, refusing with an HTTP error when the
-/// client is a plain HTTP client (426 with an explanation), speaks another
-/// protocol version (426) or presents no or the wrong token (401).
+/// client speaks another protocol version (426) or presents no or the
+/// wrong token (401); a plain HTTP request comes back as
+/// [`Accepted::Plain`].
 pub async fn accept<S>(
     stream: S,
     terms: Terms<'_>,
     deadline: tokio::time::Instant,
     max_message: usize,
-) -> Result<Upgraded<S>, Refusal>
+) -> Result<Accepted<S>, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -79,26 +92,19 @@ async fn upgrade<S>(
     mut stream: S,
     terms: Terms<'_>,
     config: WebSocketConfig,
-) -> Result<Upgraded<S>, Refusal>
+) -> Result<Accepted<S>, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let secure = terms.secure;
-    let (request, tail) = match read_head(&mut stream).await? {
-        Head::Get(request, tail) => (request, tail),
-        Head::Plain { method } => {
-            let answer = plain_http_answer(&method, None, secure);
-            finish_refused(&mut stream, &answer).await;
-            return Err(plain_refusal(&method));
-        }
+    let (request, head, tail) = match read_head(&mut stream).await? {
+        Head::Get(request, head, tail) => (request, head, tail),
+        Head::Plain { head } => return Ok(Accepted::Plain { stream, head }),
     };
     if let Some(client) = forwarded::client_address(request.headers(), terms.trusted) {
         tracing::Span::current().record("client", tracing::field::display(client));
     }
     if !asks_for_websocket(&request) {
-        let answer = plain_http_answer("GET", Some(&request), secure);
-        finish_refused(&mut stream, &answer).await;
-        return Err(plain_refusal("GET"));
+        return Ok(Accepted::Plain { stream, head });
     }
     let checked = match create_response(&request) {
         Err(e) => Err(reject(
@@ -118,7 +124,7 @@ where
             stream.write_all(&head).await.map_err(io_failed)?;
             stream.flush().await.map_err(io_failed)?;
             let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
-            Ok(Upgraded { ws, session })
+            Ok(Accepted::Upgraded(Box::new(Upgraded { ws, session })))
         }
         Err(response) => {
             let status = response.status();
@@ -131,11 +137,12 @@ where
     }
 }
 
-/// A request head as read: a `GET` (with any bytes after the head), or
-/// another method or HTTP version no WebSocket client sends.
+/// A request head as read: a `GET` (its head's bytes, then any bytes
+/// after the head), or another method or HTTP version no WebSocket
+/// client sends (all bytes read).
 enum Head {
-    Get(Box<Request>, Vec<u8>),
-    Plain { method: String },
+    Get(Box<Request>, Vec<u8>, Vec<u8>),
+    Plain { head: Vec<u8> },
 }
 
 /// Read until the request head is complete (at most [`MAX_HEAD`] bytes).
@@ -153,7 +160,8 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, Refusal
         buf.extend_from_slice(&chunk[..n]);
         match Request::try_parse(&buf) {
             Ok(Some((size, request))) => {
-                return Ok(Head::Get(Box::new(request), buf.split_off(size)));
+                let tail = buf.split_off(size);
+                return Ok(Head::Get(Box::new(request), buf, tail));
             }
             Ok(None) if buf.len() < MAX_HEAD => {}
             Ok(None) => {
@@ -165,11 +173,7 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Head, Refusal
             // Only a complete head is checked for these.
             Err(WsError::Protocol(
                 ProtocolError::WrongHttpMethod | ProtocolError::WrongHttpVersion,
-            )) => {
-                let method = buf.split(|&b| b == b' ').next().unwrap_or_default();
-                let method = String::from_utf8_lossy(method).into_owned();
-                return Ok(Head::Plain { method });
-            }
+            )) => return Ok(Head::Plain { head: buf }),
             Err(e) => return Err(handshake_failed(e)),
         }
     }
@@ -184,46 +188,6 @@ fn asks_for_websocket(request: &Request) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
-}
-
-/// The `426 Upgrade Required` answer to a plain HTTP request: one line of
-/// text saying which command to use (with the request's host and path
-/// when they are plain), no body for `HEAD`.
-fn plain_http_answer(method: &str, request: Option<&Request>, secure: bool) -> Vec<u8> {
-    let plain =
-        |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_graphic() && c != '`');
-    let host = request
-        .and_then(|r| r.headers().get("host"))
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| plain(h))
-        .unwrap_or("HOST:PORT");
-    let path = request
-        .map(|r| r.uri().path())
-        .filter(|p| plain(p) && p.starts_with('/'))
-        .unwrap_or("/PATH");
-    let scheme = if secure { "wss" } else { "ws" };
-    let command = if path.ends_with('/') { "ls" } else { "get" };
-    let body = format!(
-        "this is a wsresume server (WebSocket, subprotocol {SUBPROTOCOL}), not a web server: \
-         use `wsresume {command} {scheme}://{host}{path}`\n"
-    );
-    let mut answer = format!(
-        "HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n\
-         Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    if !method.eq_ignore_ascii_case("HEAD") {
-        answer.push_str(&body);
-    }
-    answer.into_bytes()
-}
-
-fn plain_refusal(method: &str) -> Refusal {
-    let method: String = method.chars().take(16).collect();
-    Refusal::new(
-        ErrorCode::BadRequest,
-        format!("plain HTTP {method:?} request, not a WebSocket upgrade: answered 426"),
-    )
 }
 
 /// An error response as bytes: head (with its length) and body.

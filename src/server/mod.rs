@@ -19,6 +19,7 @@ mod eager;
 mod forwarded;
 mod frames;
 mod handshake;
+mod http;
 mod identical;
 mod idle;
 mod listing;

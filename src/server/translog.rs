@@ -116,6 +116,12 @@ impl TransferLog {
         });
     }
 
+    /// A plain HTTP request arrived (`what`: method and path).
+    pub fn plain_http(&mut self, what: String) {
+        self.request_started = Instant::now();
+        self.what = Some(what);
+    }
+
     /// Log how the connection ended.
     pub fn finish(&self, result: &Result<Moved, Refusal>) {
         let Some((requests, refused)) = self.session else {

@@ -1,0 +1,423 @@
+//! Plain HTTP on the WebSocket port: a request without the upgrade (curl,
+//! wget, a browser) gets HTTP/1.1, one answer per connection
+//! (`Connection: close`). `GET`/`HEAD` of a file: `200`, or `206` for one
+//! byte range, `416` out of range, `304` for a matching `If-None-Match`,
+//! with `ETag`, `Last-Modified`, `Accept-Ranges` and `Repr-Digest` when the
+//! hash cache knows the file's SHA-256 (never computed here). A directory:
+//! the HTML index or, with `Accept: application/json`, the JSON listing.
+//! Other methods: `405`. The paths are the protocol's (partial and state
+//! files never served, nothing outside ROOT), the token the upgrade's
+//! (`Authorization: Bearer`, compared in constant time).
+//!
+//! The request head was read by the handshake within its deadline; the
+//! answer is written with every write bounded by the idle time-out
+//! ([`send`]), and a shutdown drops the connection.
+
+mod index;
+mod ranges;
+mod request;
+mod send;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use subtle::ConstantTimeEq;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::context::Context;
+use super::refusal::Refusal;
+use super::shutdown::Shutdown;
+use super::translog::{Moved, TransferLog};
+use crate::paths::{PathError, RelPath};
+use crate::protocol::ErrorCode;
+use crate::storage::{Download, ListOptions, StorageError};
+use request::PlainRequest;
+use send::Head;
+
+/// A refused request: its status, reason phrase and the line of text sent.
+struct Failure {
+    status: u16,
+    reason: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: u16, reason: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// Answer the plain HTTP request whose head (and whatever followed it) is
+/// `head`, then close. `token`: the bearer token required, if any.
+pub async fn serve<S>(
+    mut stream: S,
+    head: &[u8],
+    ctx: &Arc<Context>,
+    token: Option<&str>,
+    shutdown: &mut Shutdown,
+    log: &mut TransferLog,
+) -> Result<Moved, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let limit = ctx.limits.idle_timeout;
+    let Some(request) = PlainRequest::parse(head) else {
+        let failure = Failure::new(400, "Bad Request", "not an HTTP request");
+        return fail(&mut stream, &failure, limit).await;
+    };
+    log.plain_http(format!("{} {} (http)", request.method, request.path));
+    tokio::select! {
+        result = respond(&mut stream, &request, ctx, token) => result,
+        refusal = shutdown.going_away() => Err(refusal),
+    }
+}
+
+async fn respond<S>(
+    stream: &mut S,
+    request: &PlainRequest,
+    ctx: &Arc<Context>,
+    token: Option<&str>,
+) -> Result<Moved, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let limit = ctx.limits.idle_timeout;
+    let target = authorize(request, token)
+        .and_then(|()| allowed_method(request))
+        .and_then(|()| parse_target(&request.path));
+    let (rel, dir_form) = match target {
+        Ok(target) => target,
+        Err(failure) => return fail(stream, &failure, limit).await,
+    };
+    let opened = match rel.segments().is_empty() {
+        true => Err(StorageError::IsDirectory(String::new())),
+        false => {
+            let (storage, open) = (ctx.storage.clone(), rel.clone());
+            tokio::task::spawn_blocking(move || storage.open_download(&open))
+                .await
+                .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?
+        }
+    };
+    match opened {
+        Ok(download) => serve_file(stream, request, ctx, &rel, download).await,
+        Err(StorageError::IsDirectory(_)) => serve_index(stream, request, ctx, &rel).await,
+        Err(StorageError::NotFound(_)) if dir_form => serve_index(stream, request, ctx, &rel).await,
+        Err(e) => fail(stream, &storage_failure(&rel, e), limit).await,
+    }
+}
+
+/// With a token, the request must carry `Authorization: Bearer TOKEN`.
+fn authorize(request: &PlainRequest, token: Option<&str>) -> Result<(), Failure> {
+    let Some(expected) = token else {
+        return Ok(());
+    };
+    let presented = request
+        .header("authorization")
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .unwrap_or("");
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        return Ok(());
+    }
+    let message = match presented.is_empty() {
+        true => "a token is required (Authorization: Bearer TOKEN)",
+        false => "the token is not valid",
+    };
+    Err(Failure::new(401, "Unauthorized", message))
+}
+
+fn allowed_method(request: &PlainRequest) -> Result<(), Failure> {
+    match request.method.as_str() {
+        "GET" | "HEAD" => Ok(()),
+        _ => Err(Failure::new(
+            405,
+            "Method Not Allowed",
+            "this server answers GET and HEAD over plain HTTP; \
+             uploads go through `wsresume send`",
+        )),
+    }
+}
+
+/// The path a request names and whether it ends in `/` (a directory):
+/// the protocol's rules; a reserved name is not found, other refused
+/// paths are forbidden.
+fn parse_target(path: &str) -> Result<(RelPath, bool), Failure> {
+    let dir_form = path.ends_with('/');
+    let parsed = match dir_form {
+        true => super::listing::parse_list_path(path),
+        false => crate::paths::parse_request_path(path),
+    };
+    match parsed {
+        Ok(rel) => Ok((rel, dir_form)),
+        Err(PathError::Reserved(_)) => Err(Failure::new(404, "Not Found", "no such file")),
+        Err(e) => Err(Failure::new(403, "Forbidden", e.to_string())),
+    }
+}
+
+fn storage_failure(rel: &RelPath, e: StorageError) -> Failure {
+    match e {
+        StorageError::NotFound(_) => {
+            Failure::new(404, "Not Found", format!("/{rel}: no such file"))
+        }
+        StorageError::Forbidden(message) => Failure::new(403, "Forbidden", message),
+        other => {
+            tracing::warn!("http: /{rel}: {other}");
+            Failure::new(500, "Internal Server Error", "the server could not read it")
+        }
+    }
+}
+
+/// Answer `failure` as one line of text; the refusal logged.
+async fn fail<S>(
+    stream: &mut S,
+    failure: &Failure,
+    limit: std::time::Duration,
+) -> Result<Moved, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let body = format!("{}\n", failure.message);
+    let mut head = Head::new(failure.status, failure.reason)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .header("Content-Length", body.len())
+        .header("X-Content-Type-Options", "nosniff");
+    match failure.status {
+        401 => head = head.header("WWW-Authenticate", "Bearer"),
+        405 => head = head.header("Allow", "GET, HEAD"),
+        _ => {}
+    }
+    send::answer(stream, head, body.as_bytes(), limit).await?;
+    let code = match failure.status {
+        401 | 403 | 405 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        500 => ErrorCode::Internal,
+        _ => ErrorCode::BadRequest,
+    };
+    Err(Refusal::new(
+        code,
+        format!(
+            "HTTP {} {}: {}",
+            failure.status, failure.reason, failure.message
+        ),
+    ))
+}
+
+/// `GET`/`HEAD` of a file: the whole of it, one range, `304` or `416`.
+async fn serve_file<S>(
+    stream: &mut S,
+    request: &PlainRequest,
+    ctx: &Arc<Context>,
+    rel: &RelPath,
+    download: Download,
+) -> Result<Moved, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let size = download.size;
+    let etag = quoted_etag(&download.etag);
+    let last_modified = index::http_date(download.mtime_ns.div_euclid(1_000_000_000));
+    let conditions = ranges::Conditions {
+        range: request.header("range"),
+        if_range: request.header("if-range"),
+        if_none_match: request.header("if-none-match"),
+    };
+    let validators = ranges::Validators {
+        etag: &etag,
+        last_modified: &last_modified,
+    };
+    let answer = ranges::decide(conditions, size, validators);
+    let (mut head, start, len) = match answer {
+        ranges::Answer::NotModified => (Head::new(304, "Not Modified"), 0, 0),
+        ranges::Answer::Unsatisfiable => (
+            Head::new(416, "Range Not Satisfiable")
+                .header("Content-Range", format!("bytes */{size}"))
+                .header("Content-Length", 0),
+            0,
+            0,
+        ),
+        ranges::Answer::Whole => (Head::new(200, "OK").header("Content-Length", size), 0, size),
+        ranges::Answer::Partial { start, end } => (
+            Head::new(206, "Partial Content")
+                .header("Content-Range", format!("bytes {start}-{end}/{size}"))
+                .header("Content-Length", end - start + 1),
+            start,
+            end - start + 1,
+        ),
+    };
+    head = head
+        .header("ETag", &etag)
+        .header("Last-Modified", &last_modified)
+        .header("Accept-Ranges", "bytes");
+    if let Some(digest) = ctx.hashes.digest(&download.etag).await {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+        head = head.header("Repr-Digest", format!("sha-256=:{b64}:"));
+    }
+    if !matches!(answer, ranges::Answer::NotModified) {
+        head = head.header("Content-Type", "application/octet-stream");
+    }
+    let len = if request.method == "HEAD" { 0 } else { len };
+    send::file(
+        stream,
+        head,
+        download.file,
+        start,
+        len,
+        ctx.limits.idle_timeout,
+    )
+    .await?;
+    Ok(Moved {
+        path: format!("/{rel}"),
+        size: start + len,
+        offset: start,
+        sha256: None,
+        entries: None,
+        skipped: false,
+    })
+}
+
+/// The download's etag as an HTTP entity tag: quoted, only the characters
+/// an entity tag may hold.
+fn quoted_etag(etag: &str) -> String {
+    let clean: String = etag
+        .chars()
+        .filter(|c| c.is_ascii_graphic() && *c != '"')
+        .collect();
+    format!("\"{clean}\"")
+}
+
+/// A directory: the HTML index, or JSON when asked for.
+async fn serve_index<S>(
+    stream: &mut S,
+    request: &PlainRequest,
+    ctx: &Arc<Context>,
+    rel: &RelPath,
+) -> Result<Moved, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let limit = ctx.limits.idle_timeout;
+    let options = ListOptions {
+        recursive: false,
+        sha256: false,
+        cached: false,
+    };
+    let (storage, walk) = (ctx.storage.clone(), rel.clone());
+    let listed = tokio::task::spawn_blocking(move || storage.list(&walk, options))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
+    let mut listing = match listed {
+        Ok(listing) => listing,
+        Err(e) => return fail(stream, &storage_failure(rel, e), limit).await,
+    };
+    let sort = index::Sort::from_query(request.query_param("sort"));
+    index::sort(&mut listing.entries, sort);
+    let shown = match rel.segments().is_empty() {
+        true => "/".to_string(),
+        false => format!("/{rel}/"),
+    };
+    let (body, content_type) = if request.wants_json() {
+        let body = index::json(&shown, &listing.entries, listing.truncated);
+        (body, "application/json")
+    } else {
+        let (base, parent) = bases(rel);
+        let place = index::Place {
+            shown: &shown,
+            base: &base,
+            parent: parent.as_deref(),
+        };
+        let body = index::html(&place, &listing.entries, listing.truncated);
+        (body, "text/html; charset=utf-8")
+    };
+    let head = Head::new(200, "OK")
+        .header("Content-Type", content_type)
+        .header("Content-Length", body.len())
+        .header("Content-Security-Policy", "default-src 'none'")
+        .header("X-Content-Type-Options", "nosniff")
+        .header("Referrer-Policy", "no-referrer")
+        .header("Cache-Control", "no-cache")
+        .header("Vary", "Accept");
+    let body = if request.method == "HEAD" { "" } else { &body };
+    send::answer(stream, head, body.as_bytes(), limit).await?;
+    Ok(Moved {
+        path: shown,
+        size: 0,
+        offset: 0,
+        sha256: None,
+        entries: Some(listing.entries.len()),
+        skipped: false,
+    })
+}
+
+/// The URL path of the directory `rel` (percent-encoded, ending in `/`)
+/// and its parent's (`None` at the root).
+fn bases(rel: &RelPath) -> (String, Option<String>) {
+    let encode = |s: &String| {
+        percent_encoding::utf8_percent_encode(s, crate::PATH_SEGMENT).to_string() + "/"
+    };
+    let segments: Vec<String> = rel.segments().iter().map(encode).collect();
+    let base = format!("/{}", segments.concat());
+    let parent = segments
+        .split_last()
+        .map(|(_, up)| format!("/{}", up.concat()));
+    (base, parent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_follow_the_protocol_path_rules() {
+        // (path, status or 0 when accepted, directory form)
+        let cases = [
+            ("/", 0, true),
+            ("/a/b.bin", 0, false),
+            ("/a/", 0, true),
+            ("/a%20b", 0, false),
+            ("/../etc/passwd", 403, false),
+            ("/a/%2e%2e/x", 403, false),
+            ("/a%2fb", 403, false),
+            ("/f.bin.wsresume-part", 404, false),
+            ("/f.bin.wsresume-state", 404, false),
+            ("/d.wsresume-lock/", 404, true),
+            ("//", 403, true),
+            ("relative", 403, false),
+        ];
+        for (path, status, dir) in cases {
+            match parse_target(path) {
+                Ok((_, dir_form)) => assert_eq!((0, dir_form), (status, dir), "{path}"),
+                Err(f) => assert_eq!(f.status, status, "{path}"),
+            }
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_required_when_set() {
+        let with = |auth: &str| PlainRequest {
+            method: "GET".into(),
+            headers: vec![("authorization".into(), auth.into())],
+            ..PlainRequest::default()
+        };
+        assert!(authorize(&with(""), None).is_ok());
+        assert!(authorize(&with("Bearer s3cret"), Some("s3cret")).is_ok());
+        assert!(authorize(&with("bearer s3cret"), Some("s3cret")).is_ok());
+        for bad in ["", "Bearer", "Bearer wrong", "Basic s3cret", "s3cret"] {
+            let refused = authorize(&with(bad), Some("s3cret")).unwrap_err();
+            assert_eq!(refused.status, 401, "{bad}");
+        }
+    }
+
+    #[test]
+    fn etags_and_directory_links() {
+        assert_eq!(quoted_etag("1-2-3"), "\"1-2-3\"");
+        assert_eq!(quoted_etag("s3-\"ab\" c"), "\"s3-abc\"");
+        let rel = crate::paths::parse_request_path("/a%20b/c").unwrap();
+        assert_eq!(bases(&rel), ("/a%20b/c/".into(), Some("/a%20b/".into())));
+        assert_eq!(bases(&RelPath::default()), ("/".into(), None));
+    }
+}
