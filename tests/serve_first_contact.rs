@@ -1,8 +1,8 @@
 //! What a new user of `serve` meets first: a line on stderr saying what is
 //! served and to whom, a warning when it is open beyond loopback without a
 //! token, `--listen PORT` for loopback, and a plain HTTP request (curl, a
-//! browser) answered `426 Upgrade Required` with a line saying what to use,
-//! over plain TCP and TLS.
+//! browser) answered over plain HTTP (the file, the index, 404, 405), over
+//! plain TCP and TLS, the WebSocket side unaffected.
 #![allow(clippy::unwrap_used)]
 
 use wsresume_testkit as support;
@@ -130,34 +130,45 @@ fn split(answer: &str) -> (String, &str) {
 }
 
 #[test]
-fn plain_http_requests_get_426_and_a_line_saying_what_to_use() {
+fn plain_http_requests_get_http_answers_and_websocket_clients_go_on() {
     let root = TempDir::new().unwrap();
-    random_file(root.path(), "f.bin", 1000);
+    let src = random_file(root.path(), "f.bin", 1000);
+    let data = std::fs::read(&src).unwrap();
     let server = Server::start(root.path(), &[]);
     let addr = server.addr();
     let get = format!("GET /f.bin HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\n\r\n");
     let answer = raw_http(addr, &get);
     let (head, body) = split(&answer);
-    assert!(
-        head.starts_with("http/1.1 426 upgrade required"),
-        "{answer:?}"
-    );
-    assert!(head.contains("\r\nupgrade: websocket"), "{answer:?}");
-    assert!(
-        body.contains(&format!("wsresume get ws://{addr}/f.bin")) && body.contains("wsresume.v1"),
-        "{answer:?}"
-    );
-    assert_eq!(body.lines().count(), 1, "{answer:?}");
+    assert!(head.starts_with("http/1.1 200 ok"), "{answer:?}");
+    assert!(head.contains("\r\ncontent-length: 1000"), "{answer:?}");
+    assert_eq!(body.as_bytes(), String::from_utf8_lossy(&data).as_bytes());
+    // (request, status, body expected)
     let others = [
-        format!("HEAD /f.bin HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
-        "GET / HTTP/1.0\r\n\r\n".to_string(),
-        format!("POST /up HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 5\r\n\r\nhello"),
+        (
+            format!("HEAD /f.bin HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+            "200",
+            false,
+        ),
+        ("GET / HTTP/1.0\r\n\r\n".to_string(), "200", true),
+        (
+            format!("POST /up HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 5\r\n\r\nhello"),
+            "405",
+            true,
+        ),
+        (
+            format!("GET /nothing HTTP/1.1\r\nHost: {addr}\r\n\r\n"),
+            "404",
+            true,
+        ),
     ];
-    for request in others {
+    for (request, status, with_body) in others {
         let answer = raw_http(addr, &request);
         let (head, body) = split(&answer);
-        assert!(head.starts_with("http/1.1 426"), "{request:?}: {answer:?}");
-        assert_eq!(body.is_empty(), request.starts_with("HEAD"), "{answer:?}");
+        assert!(
+            head.starts_with(&format!("http/1.1 {status}")),
+            "{request:?}: {answer:?}"
+        );
+        assert_eq!(!body.is_empty(), with_body, "{answer:?}");
     }
     // The server carries on serving WebSocket clients.
     let local = TempDir::new().unwrap();
@@ -173,11 +184,12 @@ fn curl_available() -> bool {
 }
 
 #[test]
-fn curl_gets_426_over_plain_tcp_and_tls() {
+fn curl_gets_files_over_plain_tcp_and_tls() {
     if !curl_available() {
         return;
     }
     let (root, pki) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    std::fs::write(root.path().join("x"), b"the x file").unwrap();
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
     let (cert_path, key_path) = (pki.path().join("c.pem"), pki.path().join("k.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
@@ -185,30 +197,20 @@ fn curl_gets_426_over_plain_tcp_and_tls() {
     let plain = Server::start(root.path(), &[]);
     let tls_args = ["--tls-cert", s(&cert_path), "--tls-key", s(&key_path)];
     let tls = Server::start(root.path(), &tls_args);
-    let cases = [
-        (
-            format!("http://{}/x", plain.addr()),
-            format!("ws://{}/x", plain.addr()),
-        ),
-        (
-            format!("https://localhost:{}/dir/", tls.addr().port()),
-            format!("wss://localhost:{}/dir/", tls.addr().port()),
-        ),
+    let urls = [
+        format!("http://{}/x", plain.addr()),
+        format!("https://localhost:{}/x", tls.addr().port()),
     ];
-    for (url, suggested) in cases {
+    for url in urls {
         let out = Command::new("curl")
             .args(["-sS", "-i", "-k", "--max-time", "10", &url])
             .output()
             .unwrap();
         let answer = String::from_utf8_lossy(&out.stdout);
         assert!(
-            answer.starts_with("HTTP/1.1 426"),
+            answer.starts_with("HTTP/1.1 200"),
             "{url}: {answer:?} {out:?}"
         );
-        assert!(
-            answer.to_lowercase().contains("upgrade: websocket"),
-            "{answer}"
-        );
-        assert!(answer.contains(&suggested), "{url}: {answer}");
+        assert!(answer.ends_with("\r\n\r\nthe x file"), "{url}: {answer}");
     }
 }
