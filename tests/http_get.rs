@@ -419,3 +419,38 @@ fn plain_http_works_through_tls() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(sha256_file(&dest), sha256_file(&src));
 }
+
+#[test]
+fn repr_digest_only_when_the_hash_cache_knows_the_file() {
+    use base64::Engine;
+    if !have("curl") {
+        return;
+    }
+    let (root, local) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    let src = random_file(root.path(), "d.bin", 2 << 20);
+    let server = Server::start(root.path(), &["--cache-dir", ""]);
+    let url = http(&server, "d.bin");
+    let h = local.path().join("h");
+    let head = || {
+        let out = curl(&["-I", "-o", s(&h), &url]);
+        assert!(out.status.success(), "{out:?}");
+        head_of(&h)
+    };
+    assert!(!head().contains("repr-digest"), "{}", head());
+    // Over plain HTTP nothing is hashed, whole file or not.
+    curl(&["-o", s(&local.path().join("via-http")), &url]);
+    assert!(!head().contains("repr-digest"), "{}", head());
+    // A wsresume download hashes it; HTTP answers carry the digest then.
+    support::run_ok_json(&["get", &server.url("d.bin"), s(&local.path().join("d.bin"))]);
+    let hex = sha256_file(&src);
+    let digest: Vec<u8> = (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    let want = format!("repr-digest: sha-256=:{b64}:").to_lowercase();
+    assert!(
+        wait_until(Duration::from_secs(10), || head().contains(&want)),
+        "{want}: {}",
+        head()
+    );
+}

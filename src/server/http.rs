@@ -231,24 +231,7 @@ where
         last_modified: &last_modified,
     };
     let answer = ranges::decide(conditions, size, validators);
-    let (mut head, start, len) = match answer {
-        ranges::Answer::NotModified => (Head::new(304, "Not Modified"), 0, 0),
-        ranges::Answer::Unsatisfiable => (
-            Head::new(416, "Range Not Satisfiable")
-                .header("Content-Range", format!("bytes */{size}"))
-                .header("Content-Length", 0),
-            0,
-            0,
-        ),
-        ranges::Answer::Whole => (Head::new(200, "OK").header("Content-Length", size), 0, size),
-        ranges::Answer::Partial { start, end } => (
-            Head::new(206, "Partial Content")
-                .header("Content-Range", format!("bytes {start}-{end}/{size}"))
-                .header("Content-Length", end - start + 1),
-            start,
-            end - start + 1,
-        ),
-    };
+    let (mut head, start, len) = status_of(answer, size);
     head = head
         .header("ETag", &etag)
         .header("Last-Modified", &last_modified)
@@ -278,6 +261,29 @@ where
         entries: None,
         skipped: false,
     })
+}
+
+/// The head's status and range headers for `answer`, and the bytes the
+/// body carries (start and length).
+fn status_of(answer: ranges::Answer, size: u64) -> (Head, u64, u64) {
+    match answer {
+        ranges::Answer::NotModified => (Head::new(304, "Not Modified"), 0, 0),
+        ranges::Answer::Unsatisfiable => (
+            Head::new(416, "Range Not Satisfiable")
+                .header("Content-Range", format!("bytes */{size}"))
+                .header("Content-Length", 0),
+            0,
+            0,
+        ),
+        ranges::Answer::Whole => (Head::new(200, "OK").header("Content-Length", size), 0, size),
+        ranges::Answer::Partial { start, end } => (
+            Head::new(206, "Partial Content")
+                .header("Content-Range", format!("bytes {start}-{end}/{size}"))
+                .header("Content-Length", end - start + 1),
+            start,
+            end - start + 1,
+        ),
+    }
 }
 
 /// The download's etag as an HTTP entity tag: quoted, only the characters
@@ -320,19 +326,7 @@ where
         true => "/".to_string(),
         false => format!("/{rel}/"),
     };
-    let (body, content_type) = if request.wants_json() {
-        let body = index::json(&shown, &listing.entries, listing.truncated);
-        (body, "application/json")
-    } else {
-        let (base, parent) = bases(rel);
-        let place = index::Place {
-            shown: &shown,
-            base: &base,
-            parent: parent.as_deref(),
-        };
-        let body = index::html(&place, &listing.entries, listing.truncated);
-        (body, "text/html; charset=utf-8")
-    };
+    let (body, content_type) = index_body(request, rel, &shown, &listing);
     let head = Head::new(200, "OK")
         .header("Content-Type", content_type)
         .header("Content-Length", body.len())
@@ -351,6 +345,28 @@ where
         entries: Some(listing.entries.len()),
         skipped: false,
     })
+}
+
+/// The index of `rel` (shown as `shown`): JSON when asked for, else HTML;
+/// and its content type.
+fn index_body(
+    request: &PlainRequest,
+    rel: &RelPath,
+    shown: &str,
+    listing: &crate::storage::Listing,
+) -> (String, &'static str) {
+    if request.wants_json() {
+        let body = index::json(shown, &listing.entries, listing.truncated);
+        return (body, "application/json");
+    }
+    let (base, parent) = bases(rel);
+    let place = index::Place {
+        shown,
+        base: &base,
+        parent: parent.as_deref(),
+    };
+    let body = index::html(&place, &listing.entries, listing.truncated);
+    (body, "text/html; charset=utf-8")
 }
 
 /// The URL path of the directory `rel` (percent-encoded, ending in `/`)
