@@ -5,7 +5,7 @@
 //! names; paths out of ROOT and partial files are refused; a token is
 //! required as `Authorization: Bearer`; a HEAD and a Range at the end of
 //! a 10 GiB sparse file are cheap; a client that reads nothing is dropped
-//! after the idle time-out; TLS.
+//! after the idle time-out; TLS; a bucket (`serve --store s3://`, moto).
 #![allow(clippy::unwrap_used)]
 
 use wsresume_testkit as support;
@@ -453,4 +453,34 @@ fn repr_digest_only_when_the_hash_cache_knows_the_file() {
         "{want}: {}",
         head()
     );
+}
+
+#[test]
+fn a_bucket_serves_ranges_and_indexes_over_http() {
+    if !have("curl") {
+        return;
+    }
+    let Some(pair) = support::s3rig::pair("http-get", &[]) else {
+        return;
+    };
+    let data = support::random_bytes((2 * support::s3rig::PART + 99) as usize);
+    pair.bucket.put(&pair.key("dir/obj.bin"), &data);
+    let url = http(&pair.a, "dir/obj.bin");
+    let dest = pair.local.path().join("obj.bin");
+    let half = format!("0-{}", data.len() / 2);
+    let out = curl(&["-r", &half, "-o", s(&dest), &url]);
+    assert!(out.status.success(), "{out:?}");
+    let h = pair.local.path().join("h");
+    let out = curl(&["-C", "-", "-o", s(&dest), "-D", s(&h), &url]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(head_of(&h).starts_with("http/1.1 206"), "{}", head_of(&h));
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    let out = curl(&["-r", "-7", &http(&pair.b, "dir/obj.bin")]);
+    assert_eq!(out.stdout, &data[data.len() - 7..]);
+    let out = curl(&[&http(&pair.b, "/dir/")]);
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains("href=\"/dir/obj.bin\""), "{page}");
+    let out = curl(&["-H", "Accept: application/json", &http(&pair.a, "/")]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["entries"][0]["path"], "dir", "{json}");
 }
