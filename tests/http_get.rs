@@ -484,3 +484,20 @@ fn a_bucket_serves_ranges_and_indexes_over_http() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["entries"][0]["path"], "dir", "{json}");
 }
+
+#[test]
+fn the_log_names_the_client_a_trusted_proxy_forwards_for() {
+    let root = TempDir::new().unwrap();
+    random_file(root.path(), "f.bin", 10);
+    let server = Server::start(root.path(), &["--trusted-proxy", "127.0.0.1"]);
+    for method in ["HEAD", "GET", "DELETE"] {
+        let request = format!("{method} /f.bin HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7\r\n\r\n");
+        raw_answer(&server, &request);
+        let logged = wait_until(Duration::from_secs(10), || {
+            server.stderr_text().lines().any(|l| {
+                l.contains(&format!("{method} /f.bin")) && l.contains("client=203.0.113.7}")
+            })
+        });
+        assert!(logged, "{method}: {}", server.stderr_text());
+    }
+}

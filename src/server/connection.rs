@@ -93,7 +93,11 @@ async fn handle<S: DataSocket>(
     let upgraded = match accepted {
         handshake::Accepted::Upgraded(upgraded) => *upgraded,
         handshake::Accepted::Plain { stream, head } => {
-            return http::serve(stream, &head, ctx, admit.token, shutdown, log).await;
+            let terms = http::Terms {
+                token: admit.token,
+                trusted: admit.trusted,
+            };
+            return http::serve(stream, &head, ctx, terms, shutdown, log).await;
         }
     };
     let mut ws = upgraded.ws;

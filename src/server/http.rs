@@ -51,13 +51,24 @@ impl Failure {
     }
 }
 
+/// Who may ask: the bearer token required, if any, and the proxy ranges
+/// whose forwarding headers are believed (empty unless the peer is in
+/// them).
+#[derive(Clone, Copy)]
+pub struct Terms<'a> {
+    /// `Authorization: Bearer TOKEN` required.
+    pub token: Option<&'a str>,
+    /// Trusted proxies, for the client's address in the logs.
+    pub trusted: &'a [crate::cidr::Cidr],
+}
+
 /// Answer the plain HTTP request whose head (and whatever followed it) is
-/// `head`, then close. `token`: the bearer token required, if any.
+/// `head`, then close.
 pub async fn serve<S>(
     mut stream: S,
     head: &[u8],
     ctx: &Arc<Context>,
-    token: Option<&str>,
+    terms: Terms<'_>,
     shutdown: &mut Shutdown,
     log: &mut TransferLog,
 ) -> Result<Moved, Refusal>
@@ -69,7 +80,9 @@ where
         let failure = Failure::new(400, "Bad Request", "not an HTTP request");
         return fail(&mut stream, &failure, limit).await;
     };
+    record_client(&request, terms.trusted);
     log.plain_http(format!("{} {} (http)", request.method, request.path));
+    let token = terms.token;
     tokio::select! {
         result = respond(&mut stream, &request, ctx, token) => result,
         refusal = shutdown.going_away() => Err(refusal),
@@ -107,6 +120,26 @@ where
         Err(StorageError::IsDirectory(_)) => serve_index(stream, request, ctx, &rel).await,
         Err(StorageError::NotFound(_)) if dir_form => serve_index(stream, request, ctx, &rel).await,
         Err(e) => fail(stream, &storage_failure(&rel, e), limit).await,
+    }
+}
+
+/// The client a trusted proxy names, on the connection's span (`client`).
+fn record_client(request: &PlainRequest, trusted: &[crate::cidr::Cidr]) {
+    use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderName, HeaderValue};
+    if trusted.is_empty() {
+        return;
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in &request.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    if let Some(client) = super::forwarded::client_address(&headers, trusted) {
+        tracing::Span::current().record("client", tracing::field::display(client));
     }
 }
 

@@ -1,8 +1,8 @@
 //! A plain HTTP request head as the handshake read it: method, path,
 //! query and the few headers the answer depends on. Pure.
 
-/// Most headers a request head may carry.
-const MAX_HEADERS: usize = 64;
+/// Most headers a request head may carry (as many as the upgrade takes).
+const MAX_HEADERS: usize = 124;
 
 /// A parsed request head.
 #[derive(Debug, Default, PartialEq, Eq)]
