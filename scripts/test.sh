@@ -31,6 +31,7 @@ apt_install() {
 need=()
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v wget >/dev/null 2>&1 || need+=(wget)
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v tinyproxy >/dev/null 2>&1 || need+=(tinyproxy)
 command -v microsocks >/dev/null 2>&1 || need+=(microsocks)
