@@ -2,7 +2,8 @@
 # The test command (README "Development"; .ci/run calls it): installs what the
 # tests need on a fresh Debian-like machine, then runs every test.
 #   tmux  - tests/terminal.rs drives a real terminal
-#   curl  - tests/serve_first_contact.rs asks the server as a plain HTTP client
+#   curl  - tests/serve_first_contact.rs, tests/http_get.rs: a plain HTTP client
+#   wget  - tests/http_get.rs: `wget -c` resumes a download
 #   nginx - tests/s3_service.rs puts a load balancer in front of two servers
 #   tinyproxy, microsocks - tests/proxies.rs: an HTTP and a SOCKS5 proxy
 #   caddy - tests/reverse_proxy.rs runs README's Caddy configuration (nginx's too)
