@@ -151,3 +151,52 @@ async fn close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, limit: Duratio
     };
     let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_range_goes_out_exactly_and_a_reader_that_stops_is_dropped() {
+        let data: Vec<u8> = (0..BLOCK * 3).map(|i| (i % 251) as u8).collect();
+        let path = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(path.path(), &data).unwrap();
+        let body = Body::file(std::fs::File::open(path.path()).unwrap());
+        // (start, len)
+        for (start, len) in [(0, data.len()), (1, BLOCK), (BLOCK - 1, BLOCK + 2), (7, 0)] {
+            let (mut ours, mut theirs) = tokio::io::duplex(64 * 1024);
+            let head = Head::new(206, "Partial Content");
+            let limit = Duration::from_secs(5);
+            let sending = file(
+                &mut ours,
+                head,
+                body.clone(),
+                start as u64,
+                len as u64,
+                limit,
+            );
+            let mut got = Vec::new();
+            let (sent, _) = tokio::join!(sending, theirs.read_to_end(&mut got));
+            sent.unwrap();
+            let want = b"HTTP/1.1 206 Partial Content\r\nConnection: close\r\n\r\n";
+            assert_eq!(&got[..want.len()], want);
+            assert_eq!(
+                &got[want.len()..],
+                &data[start..start + len],
+                "{start}+{len}"
+            );
+        }
+        let (mut ours, _theirs) = tokio::io::duplex(1024);
+        let head = Head::new(200, "OK");
+        let limit = Duration::from_millis(200);
+        let len = data.len() as u64;
+        let refused = file(&mut ours, head, body, 0, len, limit)
+            .await
+            .unwrap_err();
+        assert!(
+            refused.message.contains("idle time-out"),
+            "{}",
+            refused.message
+        );
+    }
+}
