@@ -83,6 +83,10 @@ fn curl_resumes_a_download_cut_half_way_byte_exact() {
         "{head}"
     );
     assert_eq!(sha256_file(&dest), sha256_file(&src));
+    // Again on the complete file: 416 with its size, which curl takes as done.
+    let again = curl(&["-C", "-", "-o", s(&dest), &url]);
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(sha256_file(&dest), sha256_file(&src));
 }
 
 #[test]
