@@ -51,6 +51,8 @@ pub struct ClientOptions {
     pub contact: Contact,
     /// `-p/--preserve`: carry permission bits too (times always travel).
     pub preserve: bool,
+    /// `--compress`: compressed data frames, when the server agrees.
+    pub compress: crate::protocol::CompressMode,
 }
 
 /// Whether any connection of a run has completed its upgrade, and how many

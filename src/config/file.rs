@@ -57,6 +57,8 @@ pub struct FileSettings {
     pub progress: Option<ProgressMode>,
     /// `--retry-connrefused`.
     pub retry_connrefused: Option<bool>,
+    /// `--compress`: `auto`, `on` or `off`.
+    pub compress: Option<String>,
 }
 
 /// The config file as found (or not).

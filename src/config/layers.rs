@@ -9,6 +9,7 @@ use super::duration::{DurationValue, parse_duration};
 use super::file::{ConfigFile, SizeValue};
 use crate::cli::{ClientArgs, ProgressMode};
 use crate::error::{Error, Result};
+use crate::protocol::CompressMode;
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +67,8 @@ pub struct ClientSettings {
     pub progress: Setting<Option<ProgressMode>>,
     /// `--retry-connrefused`.
     pub retry_connrefused: Setting<bool>,
+    /// `--compress`.
+    pub compress: Setting<CompressMode>,
 }
 
 /// Defaults of the client settings.
@@ -218,6 +221,31 @@ fn chunk_size_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<u64>
     })
 }
 
+/// `--compress`, `auto` when not set anywhere.
+fn compress_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<CompressMode>> {
+    let checked = |place: &str, text: &String| {
+        CompressMode::parse(text).map_err(|m| Error::Usage(format!("{place}: {m}")))
+    };
+    let flag = args
+        .compress
+        .as_ref()
+        .map(|t| checked("--compress", t))
+        .transpose()?;
+    let from_file = file
+        .settings
+        .compress
+        .as_ref()
+        .map(|t| checked("config file: compress", t))
+        .transpose()?;
+    layer(
+        ("--compress", flag),
+        "WSRESUME_COMPRESS",
+        from_file,
+        CompressMode::Auto,
+        CompressMode::parse,
+    )
+}
+
 impl ClientSettings {
     /// Find and read the config file, then resolve every setting.
     pub fn load(args: &ClientArgs) -> Result<ClientSettings> {
@@ -281,6 +309,7 @@ impl ClientSettings {
                 false,
                 boolean,
             )?,
+            compress: compress_layer(args, file)?,
         })
     }
 }

@@ -60,6 +60,7 @@ fn client_options(
         retry_connrefused: config.retry_connrefused,
         contact: Contact::default(),
         preserve: flags.preserve,
+        compress: config.compress,
     }
 }
 

@@ -27,7 +27,7 @@ use super::shutdown::Shutdown;
 use super::small;
 use crate::chain::ChainState;
 use crate::paths;
-use crate::protocol::{ErrorCode, Have, Message, ResumePoint};
+use crate::protocol::{CompressMode, ErrorCode, Have, Message, ResumePoint};
 use crate::storage::Download;
 use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
@@ -65,12 +65,13 @@ pub async fn serve<S: DataSocket>(
     request: GetRequest,
     shutdown: &mut Shutdown,
     ending: Ending,
+    compress: Option<CompressMode>,
 ) -> Result<Served, Refusal> {
     let (open_ctx, open_request) = (ctx.clone(), request.clone());
     let opened = tokio::task::spawn_blocking(move || open(&open_ctx, &open_request, ending))
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
-    serve_opened(ctx, ws, request, opened, shutdown, ending).await
+    serve_opened(ctx, ws, request, opened, shutdown, ending, compress).await
 }
 
 /// A `get`'s file, opened (in a session a small one read whole).
@@ -107,7 +108,8 @@ pub fn open(ctx: &Context, request: &GetRequest, ending: Ending) -> Result<Opene
     })
 }
 
-/// [`serve`] the file `opened` holds.
+/// [`serve`] the file `opened` holds; `compress`: the connection agreed to
+/// compressed data frames (they are packed by a reading thread).
 pub async fn serve_opened<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
@@ -115,6 +117,7 @@ pub async fn serve_opened<S: DataSocket>(
     opened: Opened,
     shutdown: &mut Shutdown,
     ending: Ending,
+    compress: Option<CompressMode>,
 ) -> Result<Served, Refusal> {
     let Opened {
         path,
@@ -148,7 +151,8 @@ pub async fn serve_opened<S: DataSocket>(
     let (etag, size, offset) = (download.etag.clone(), download.size, start.offset);
     if !identical {
         let watch = download.file.clone();
-        let plan = send_plan(ctx, download, chunk_size, start, known);
+        let mut plan = send_plan(ctx, download, chunk_size, start, known);
+        plan.compress = compress;
         let source = Source::new(ctx, plan, ws.get_ref().plain_tcp().is_some(), &etag);
         let reading = ending == Ending::Verdict;
         if let Some(hashes) = stream_items(ctx, ws, source, shutdown, reading).await? {
@@ -294,6 +298,7 @@ fn send_plan(
                 collect: ctx.hashes.max_states(),
             },
         },
+        compress: None,
     }
 }
 
@@ -404,7 +409,8 @@ impl Source {
     /// `sendfile` on the file's shared chain; otherwise a reading thread.
     fn new(ctx: &Context, plan: sender::SendPlan, can_sendfile: bool, etag: &str) -> Source {
         let file = match &plan.file {
-            Body::File(file) if can_sendfile => Some(file.clone()),
+            // Packed frames come from the reading thread.
+            Body::File(file) if can_sendfile && plan.compress.is_none() => Some(file.clone()),
             _ => None,
         };
         let shared = match &plan.checks {
@@ -491,7 +497,9 @@ impl Source {
         limit: std::time::Duration,
     ) -> Result<(), Refusal> {
         match (outgoing, self) {
-            (Outgoing::Item(Item::Data(data)), _) => frames::write_binary(ws, &data, limit).await,
+            (Outgoing::Item(Item::Data(data) | Item::Packed { frame: data, .. }), _) => {
+                frames::write_binary(ws, &data, limit).await
+            }
             (Outgoing::Item(item), _) => match item.to_message() {
                 Some(message) => send_frame(ws, WsMessage::text(message.encode()), limit).await,
                 None => Ok(()),
