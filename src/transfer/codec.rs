@@ -26,6 +26,10 @@ pub struct Packer {
     policy: Policy,
     /// The frame handed out last, until its wait is known.
     pending: Option<Measured>,
+    /// Frames packed, frames compressed, raw bytes, wire bytes.
+    totals: [u64; 4],
+    /// Time reading and hashing, compressing, waiting for room.
+    times: [Duration; 3],
 }
 
 impl std::fmt::Debug for Packer {
@@ -45,6 +49,8 @@ impl Packer {
             zstd,
             policy: Policy::new(mode),
             pending: None,
+            totals: [0; 4],
+            times: [Duration::ZERO; 3],
         })
     }
 
@@ -82,8 +88,27 @@ impl Packer {
                 }
             }
         };
+        let packed = u64::from(frame.first() == Some(&FRAME_ZSTD));
+        let added = [1, packed, raw as u64, frame.len() as u64];
+        for (total, n) in self.totals.iter_mut().zip(added) {
+            *total += n;
+        }
         self.pending = Some(measured);
         frame
+    }
+
+    /// What was packed so far, for the log.
+    pub fn summary(&self) -> String {
+        let [frames, packed, raw, wire] = self.totals;
+        let link = match self.policy.link_rate() {
+            Some(rate) => format!("{:.1} MB/s", rate / 1e6),
+            None => "faster than the sender".into(),
+        };
+        let [read, compress, wait] = self.times.map(|t| t.as_secs_f64());
+        format!(
+            "{packed} of {frames} frames compressed, {raw} bytes in {wire} on the wire, \
+             link {link}; {read:.2}s reading, {compress:.2}s compressing, {wait:.2}s waiting"
+        )
     }
 
     /// The last item handed out (a frame, or a check message of `wire`
@@ -93,6 +118,14 @@ impl Packer {
             wire,
             ..Measured::default()
         });
+        let add = [
+            measured.produce,
+            measured.compress.unwrap_or_default(),
+            wait,
+        ];
+        for (total, t) in self.times.iter_mut().zip(add) {
+            *total += t;
+        }
         self.policy.record(Measured { wait, ..measured });
     }
 }

@@ -18,10 +18,11 @@ use crate::protocol::CompressMode;
 const MARGIN: f64 = 1.15;
 /// Weight of a new observation in the running averages.
 const ALPHA: f64 = 0.3;
-/// A window of measurements closes after this many frames...
-const WINDOW_FRAMES: u32 = 8;
-/// ...or this much time.
-const WINDOW_TIME: f64 = 0.05;
+/// A window of measurements closes after this much time (long enough to
+/// smooth over a socket that drains in bursts)...
+const WINDOW_TIME: f64 = 0.1;
+/// ...or this many frames.
+const WINDOW_FRAMES: u32 = 64;
 /// The sender "waited" in a window when waiting took this share of it.
 const WAITED_SHARE: f64 = 0.05;
 /// Frames between samples when not compressing: starts here...
@@ -369,7 +370,8 @@ mod tests {
             policy.record(frame(ms(0)));
         }
         assert_eq!(policy.link_rate(), None, "never waited: unknown");
-        for _ in 0..WINDOW_FRAMES {
+        // 26 ms a frame: a window closes after four.
+        for _ in 0..4 {
             policy.record(frame(ms(25)));
         }
         let link = policy.link_rate().expect("learnt");

@@ -262,6 +262,9 @@ fn run(plan: SendPlan, tx: &mpsc::Sender<Item>) -> Result<Option<FileHashes>> {
             return Ok(None);
         }
     }
+    if let Some(packer) = &packer {
+        tracing::debug!("{}: {}", plan.path.display(), packer.summary());
+    }
     let (sha256, hashes) = checker.finish();
     let sent = tx.blocking_send(Item::Eof { sha256 }).is_ok();
     Ok(hashes.filter(|_| sent))

@@ -14,6 +14,7 @@ pub mod proxy;
 pub mod raw;
 pub mod s3;
 pub mod s3rig;
+pub mod slowlink;
 pub mod tmux;
 pub mod tree;
 
@@ -60,7 +61,7 @@ fn target_tmp() -> PathBuf {
 }
 
 /// Environment variables that change the client's settings or logs.
-pub const SETTING_VARS: [&str; 12] = [
+pub const SETTING_VARS: [&str; 13] = [
     "WSRESUME_PARALLEL",
     "WSRESUME_MAX_PROTOCOL",
     "WSRESUME_TOKEN",
@@ -72,6 +73,7 @@ pub const SETTING_VARS: [&str; 12] = [
     "WSRESUME_LIMIT_RATE",
     "WSRESUME_PROGRESS",
     "WSRESUME_RETRY_CONNREFUSED",
+    "WSRESUME_COMPRESS",
     "WSRESUME_LOG",
 ];
 
