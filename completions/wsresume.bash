@@ -99,7 +99,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__config)
-            opts="-k -q -v -h -V --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-k -q -v -h -V --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --compress --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -134,6 +134,10 @@ _wsresume() {
                     return 0
                     ;;
                 --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -149,7 +153,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-r -p -k -q -v -h -V --recursive --create-dirs --wait --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -p -k -q -v -h -V --recursive --create-dirs --wait --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --compress --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -184,6 +188,10 @@ _wsresume() {
                     return 0
                     ;;
                 --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -325,7 +333,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__ls)
-            opts="-r -k -q -v -h -V --recursive --sha256 --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -k -q -v -h -V --recursive --sha256 --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --compress --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -360,6 +368,10 @@ _wsresume() {
                     return 0
                     ;;
                 --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -389,7 +401,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-r -p -k -q -v -h -V --recursive --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --progress --quiet --json --verbose --help --version"
+            opts="-r -p -k -q -v -h -V --recursive --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --compress --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -424,6 +436,10 @@ _wsresume() {
                     return 0
                     ;;
                 --limit-rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -62,6 +62,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l retry-max-del
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l compress -d 'Compress data frames with zstd when the server agrees: auto (only when it makes the transfer faster, judged frame by frame), on, off [default: auto] [env: WSRESUME_COMPRESS]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
@@ -82,6 +83,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l retry-max-dela
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l compress -d 'Compress data frames with zstd when the server agrees: auto (only when it makes the transfer faster, judged frame by frame), on, off [default: auto] [env: WSRESUME_COMPRESS]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
@@ -104,6 +106,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l retry-max-delay
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l compress -d 'Compress data frames with zstd when the server agrees: auto (only when it makes the transfer faster, judged frame by frame), on, off [default: auto] [env: WSRESUME_COMPRESS]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
@@ -124,6 +127,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l retry-max-d
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l timeout -d 'A connection silent for this long is dead and reconnected: seconds, or 30s, 2m [default: 30s] [env: WSRESUME_TIMEOUT]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l chunk-size -d 'Unit of verification and resume (K, M, G suffixes: 1M = 1048576) [default: 1M] [env: WSRESUME_CHUNK_SIZE]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l limit-rate -d 'Largest average speed per transfer, in bytes per second (K, M, G suffixes, like curl) [default: unlimited] [env: WSRESUME_LIMIT_RATE]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l compress -d 'Compress data frames with zstd when the server agrees: auto (only when it makes the transfer faster, judged frame by frame), on, off [default: auto] [env: WSRESUME_COMPRESS]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
