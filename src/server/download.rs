@@ -27,7 +27,7 @@ use super::shutdown::Shutdown;
 use super::small;
 use crate::chain::ChainState;
 use crate::paths;
-use crate::protocol::{CompressMode, ErrorCode, Have, Message, ResumePoint};
+use crate::protocol::{CompressMode, ErrorCode, FRAME_RAW, Have, Message, ResumePoint};
 use crate::storage::Download;
 use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
@@ -152,10 +152,13 @@ pub async fn serve_opened<S: DataSocket>(
     if !identical {
         let watch = download.file.clone();
         let mut plan = send_plan(ctx, download, chunk_size, start, known);
-        plan.compress = compress;
-        let source = Source::new(ctx, plan, ws.get_ref().plain_tcp().is_some(), &etag);
+        let can_sendfile = ws.get_ref().plain_tcp().is_some();
+        plan.compress = settle_mode(&plan, compress, can_sendfile).await;
+        let marker = plan.compress.map(|_| FRAME_RAW);
+        let source = Source::new(ctx, plan, can_sendfile, &etag);
         let reading = ending == Ending::Verdict;
-        if let Some(hashes) = stream_items(ctx, ws, source, shutdown, reading).await? {
+        let streamed = stream_items(ctx, ws, (source, marker), shutdown, reading).await?;
+        if let Some(hashes) = streamed {
             keep_hashes(ctx, watch, etag, chunk_size, hashes).await;
         }
     }
@@ -168,6 +171,30 @@ pub async fn serve_opened<S: DataSocket>(
         size,
         skipped: identical,
     })
+}
+
+/// The compression mode of a download's frames. `auto` on a socket that
+/// can `sendfile`: a file whose first frame does not shrink by a tenth is
+/// sent raw (`off`: marker bytes only), by `sendfile` when it can be.
+async fn settle_mode(
+    plan: &sender::SendPlan,
+    mode: Option<CompressMode>,
+    can_sendfile: bool,
+) -> Option<CompressMode> {
+    if mode != Some(CompressMode::Auto) || !can_sendfile || plan.file.as_file().is_none() {
+        return mode;
+    }
+    let len = crate::transfer::frame_len(plan.offset, plan.size, plan.chunk_size) as usize;
+    let (body, offset) = (plan.file.clone(), plan.offset);
+    let shrinks = tokio::task::spawn_blocking(move || {
+        let mut sample = vec![0; len];
+        body.read_exact_at(&mut sample, offset).is_ok()
+            && crate::transfer::codec::shrinks(&sample, 0.9)
+    });
+    match shrinks.await {
+        Ok(true) => mode,
+        _ => Some(CompressMode::Off),
+    }
 }
 
 /// Where the download of `download` starts: at the end when the client
@@ -409,8 +436,12 @@ impl Source {
     /// `sendfile` on the file's shared chain; otherwise a reading thread.
     fn new(ctx: &Context, plan: sender::SendPlan, can_sendfile: bool, etag: &str) -> Source {
         let file = match &plan.file {
-            // Packed frames come from the reading thread.
-            Body::File(file) if can_sendfile && plan.compress.is_none() => Some(file.clone()),
+            // Compressed frames come from the reading thread.
+            Body::File(file)
+                if can_sendfile && plan.compress.is_none_or(|m| m == CompressMode::Off) =>
+            {
+                Some(file.clone())
+            }
             _ => None,
         };
         let shared = match &plan.checks {
@@ -490,10 +521,13 @@ impl Source {
         }
     }
 
+    /// Send `outgoing`; a range goes by `sendfile` after the `marker` byte
+    /// of a compressing connection's raw frames.
     async fn send<S: DataSocket>(
         &self,
         ws: &mut WebSocketStream<S>,
         outgoing: Outgoing,
+        marker: Option<u8>,
         limit: std::time::Duration,
     ) -> Result<(), Refusal> {
         match (outgoing, self) {
@@ -505,10 +539,10 @@ impl Source {
                 None => Ok(()),
             },
             (Outgoing::Range { offset, len }, Source::Known { file, .. }) => {
-                frames::sendfile_binary(ws, file, offset, len, limit).await
+                frames::sendfile_binary(ws, (file, marker), offset, len, limit).await
             }
             (Outgoing::Range { offset, len }, Source::Shared(source)) => {
-                frames::sendfile_binary(ws, source.file(), offset, len, limit).await
+                frames::sendfile_binary(ws, (source.file(), marker), offset, len, limit).await
             }
             (Outgoing::Range { .. }, Source::Reader { .. }) => Err(Refusal::new(
                 ErrorCode::Internal,
@@ -523,7 +557,7 @@ impl Source {
 async fn stream_items<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
-    mut source: Source,
+    (mut source, marker): (Source, Option<u8>),
     shutdown: &mut Shutdown,
     reading: bool,
 ) -> Result<Option<FileHashes>, Refusal> {
@@ -545,7 +579,7 @@ async fn stream_items<S: DataSocket>(
         };
         let last = matches!(outgoing, Outgoing::Item(Item::Eof { .. }));
         {
-            let sending = source.send(ws, outgoing, ctx.limits.idle_timeout);
+            let sending = source.send(ws, outgoing, marker, ctx.limits.idle_timeout);
             tokio::pin!(sending);
             tokio::select! {
                 sent = &mut sending => sent?,

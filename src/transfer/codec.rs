@@ -185,6 +185,14 @@ impl Unpacker {
     }
 }
 
+/// Whether `sample` compresses to at most `ratio` of its size (a probe:
+/// one frame of a file, before choosing how to send it).
+pub fn shrinks(sample: &[u8], ratio: f64) -> bool {
+    let room = (sample.len() as f64 * ratio) as usize;
+    let mut out = vec![0u8; room];
+    zstd::bulk::compress_to_buffer(sample, &mut out, LEVEL).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

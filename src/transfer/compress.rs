@@ -29,6 +29,10 @@ const WAITED_SHARE: f64 = 0.05;
 const SAMPLE_MIN: u32 = 8;
 /// ...and doubles while samples keep saying no, up to here.
 const SAMPLE_MAX: u32 = 64;
+/// Before the first window closes the link is unknown: data that shrinks
+/// at least this much is compressed meanwhile (what a fast link then costs
+/// is one window's compressing; a slow one gains its start).
+const FRESH_RATIO: f64 = 0.5;
 
 /// What to do with the next frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +80,8 @@ pub struct Policy {
     /// Wire bytes per second the consumer drains (None: faster than the
     /// sender so far).
     link: Option<f64>,
+    /// No window has closed yet: nothing is known of the link.
+    fresh: bool,
     window: Window,
     since_sample: u32,
     sample_every: u32,
@@ -91,6 +97,7 @@ impl Policy {
             compress_rate: None,
             produce_rate: None,
             link: None,
+            fresh: true,
             window: Window::default(),
             since_sample: 0,
             sample_every: SAMPLE_MIN,
@@ -166,16 +173,21 @@ impl Policy {
             };
         }
         self.window = Window::default();
+        self.fresh = false;
     }
 
     /// Whether compressing a frame of `raw` bytes is estimated to make the
     /// transfer faster: reading, compressing and the link overlap, so a
     /// frame costs the slowest of them.
     fn pays(&self, raw: usize) -> bool {
-        let (Some(ratio), Some(compress), Some(produce), Some(link)) =
-            (self.ratio, self.compress_rate, self.produce_rate, self.link)
+        let (Some(ratio), Some(compress), Some(produce)) =
+            (self.ratio, self.compress_rate, self.produce_rate)
         else {
             return false;
+        };
+        let link = match self.link {
+            Some(link) => link,
+            None => return self.fresh && ratio <= FRESH_RATIO,
         };
         let raw = raw as f64;
         let read = raw / produce;
@@ -329,6 +341,24 @@ mod tests {
             assert!(
                 (least..=most).contains(&share),
                 "{what}: {share} compressed, wanted {least}..={most}"
+            );
+        }
+    }
+
+    #[test]
+    fn before_the_link_is_known_only_what_shrinks_well_is_compressed() {
+        // (ratio, the first frames' choices on an unlimited link)
+        let cases = [
+            (0.2, Choice::Compress),
+            (0.7, Choice::Raw),
+            (1.0, Choice::Raw),
+        ];
+        for (ratio, want) in cases {
+            let choices = simulate(CompressMode::Auto, None, ratio, 400.0 * MB, 1e9, 6);
+            assert_eq!(choices[0], Choice::Compress, "the first frame is a sample");
+            assert!(
+                choices[1..].iter().all(|c| *c == want),
+                "{ratio}: {choices:?}"
             );
         }
     }
