@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::compress::{Choice, Measured, Policy};
+use super::compress::{Choice, Measured, PROBE, Policy, Probe};
 use super::pool::BufferPool;
 use crate::error::{Error, Result};
 use crate::protocol::{CompressMode, FRAME_RAW, FRAME_ZSTD, MAX_DATA_FRAME};
@@ -26,6 +26,8 @@ pub struct Packer {
     policy: Policy,
     /// The frame handed out last, until its wait is known.
     pending: Option<Measured>,
+    /// Room for a probe's output.
+    scratch: Vec<u8>,
     /// Frames packed, frames compressed, raw bytes, wire bytes.
     totals: [u64; 4],
     /// Time reading and hashing, compressing, waiting for room.
@@ -49,6 +51,7 @@ impl Packer {
             zstd,
             policy: Policy::new(mode),
             pending: None,
+            scratch: Vec::with_capacity(PROBE),
             totals: [0; 4],
             times: [Duration::ZERO; 3],
         })
@@ -67,6 +70,10 @@ impl Packer {
         };
         let frame = match self.policy.choose(raw) {
             Choice::Raw => pool.lend(buf),
+            Choice::Probe => {
+                measured.probe = Some(self.probe(&buf[1..]));
+                pool.lend(buf)
+            }
             Choice::Compress => {
                 let started = Instant::now();
                 let mut out = pool.take(raw + 1);
@@ -97,6 +104,19 @@ impl Packer {
         frame
     }
 
+    /// Compress the first [`PROBE`] bytes of `raw` to see how they shrink.
+    fn probe(&mut self, raw: &[u8]) -> Probe {
+        let sample = &raw[..raw.len().min(PROBE)];
+        let started = Instant::now();
+        self.scratch.clear();
+        let packed = self.zstd.compress_to_buffer(sample, &mut self.scratch);
+        Probe {
+            raw: sample.len(),
+            packed: packed.unwrap_or(sample.len()).min(sample.len()),
+            took: started.elapsed(),
+        }
+    }
+
     /// What was packed so far, for the log.
     pub fn summary(&self) -> String {
         let [frames, packed, raw, wire] = self.totals;
@@ -118,9 +138,10 @@ impl Packer {
             wire,
             ..Measured::default()
         });
+        let probed = measured.probe.map(|p| p.took).unwrap_or_default();
         let add = [
             measured.produce,
-            measured.compress.unwrap_or_default(),
+            measured.compress.unwrap_or_default() + probed,
             wait,
         ];
         for (total, t) in self.times.iter_mut().zip(add) {

@@ -29,10 +29,13 @@ const WAITED_SHARE: f64 = 0.05;
 const SAMPLE_MIN: u32 = 8;
 /// ...and doubles while samples keep saying no, up to here.
 const SAMPLE_MAX: u32 = 64;
-/// Before the first window closes the link is unknown: data that shrinks
-/// at least this much is compressed meanwhile (what a fast link then costs
-/// is one window's compressing; a slow one gains its start).
+/// Until the sender first waits for room, the link is unknown: data that
+/// shrinks at least this much is compressed meanwhile...
 const FRESH_RATIO: f64 = 0.5;
+/// ...until this many wire bytes went without a wait (the socket's buffers
+/// take about this much before a slow link pushes back; a fast link costs
+/// compressing about this much, a slow one gains its start).
+const FRESH_WIRE: f64 = 4.0 * 1024.0 * 1024.0;
 
 /// What to do with the next frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +44,23 @@ pub enum Choice {
     Raw,
     /// Compress (and send raw anyway should it not shrink).
     Compress,
+    /// Send raw, but compress the first [`PROBE`] bytes to re-estimate
+    /// (a fraction of the cost of compressing the frame).
+    Probe,
+}
+
+/// Bytes of a frame compressed by a [`Choice::Probe`].
+pub const PROBE: usize = 32 * 1024;
+
+/// What a probe found: `raw` bytes compressed to `packed` in `took`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Probe {
+    /// Bytes probed.
+    pub raw: usize,
+    /// Their compressed size (`raw` when they did not shrink).
+    pub packed: usize,
+    /// Time compressing them.
+    pub took: Duration,
 }
 
 /// What sending one frame (or a check message) cost.
@@ -54,6 +74,8 @@ pub struct Measured {
     pub produce: Duration,
     /// Compressing it, when it was.
     pub compress: Option<Duration>,
+    /// What probing it found, when it was probed.
+    pub probe: Option<Probe>,
     /// Waiting for room in the queue to the socket.
     pub wait: Duration,
 }
@@ -80,8 +102,10 @@ pub struct Policy {
     /// Wire bytes per second the consumer drains (None: faster than the
     /// sender so far).
     link: Option<f64>,
-    /// No window has closed yet: nothing is known of the link.
+    /// Nothing is known of the link yet (see [`FRESH_WIRE`]).
     fresh: bool,
+    /// Wire bytes sent so far.
+    pushed: f64,
     window: Window,
     since_sample: u32,
     sample_every: u32,
@@ -98,6 +122,7 @@ impl Policy {
             produce_rate: None,
             link: None,
             fresh: true,
+            pushed: 0.0,
             window: Window::default(),
             since_sample: 0,
             sample_every: SAMPLE_MIN,
@@ -113,7 +138,10 @@ impl Policy {
             CompressMode::On => return Choice::Compress,
             CompressMode::Auto => {}
         }
-        if self.ratio.is_none() || self.pays(raw) {
+        if self.ratio.is_none() {
+            return Choice::Probe;
+        }
+        if self.pays(raw) {
             self.since_sample = 0;
             return Choice::Compress;
         }
@@ -121,7 +149,7 @@ impl Policy {
         if self.since_sample >= self.sample_every {
             self.since_sample = 0;
             self.sampling = true;
-            return Choice::Compress;
+            return Choice::Probe;
         }
         Choice::Raw
     }
@@ -133,18 +161,25 @@ impl Policy {
             let produce = m.produce.as_secs_f64().max(1e-9);
             self.produce_rate = Some(average(self.produce_rate, raw / produce));
             if let Some(took) = m.compress {
-                let took = took.as_secs_f64().max(1e-9);
-                self.compress_rate = Some(average(self.compress_rate, raw / took));
-                self.ratio = Some(average(self.ratio, m.wire as f64 / raw));
+                self.compressed(raw, m.wire as f64, took);
             }
         }
-        if self.sampling && m.compress.is_some() {
+        if let Some(probe) = m.probe.filter(|p| p.raw > 0) {
+            self.compressed(probe.raw as f64, probe.packed as f64, probe.took);
+        }
+        if self.sampling && m.probe.is_some() {
             self.sample_every = match self.pays(m.raw.max(1)) {
                 true => SAMPLE_MIN,
                 false => (self.sample_every * 2).min(SAMPLE_MAX),
             };
         }
         self.add_to_window(m);
+    }
+
+    fn compressed(&mut self, raw: f64, packed: f64, took: Duration) {
+        let took = took.as_secs_f64().max(1e-9);
+        self.compress_rate = Some(average(self.compress_rate, raw / took));
+        self.ratio = Some(average(self.ratio, packed / raw));
     }
 
     /// The estimated wire bytes per second of the link (None: unknown,
@@ -157,7 +192,9 @@ impl Policy {
         let w = &mut self.window;
         w.frames += u32::from(m.raw > 0);
         w.wire += m.wire as f64;
-        w.busy += (m.produce + m.compress.unwrap_or_default()).as_secs_f64();
+        self.pushed += m.wire as f64;
+        let probe = m.probe.map(|p| p.took).unwrap_or_default();
+        w.busy += (m.produce + m.compress.unwrap_or_default() + probe).as_secs_f64();
         w.wait += m.wait.as_secs_f64();
         let elapsed = w.busy + w.wait;
         if w.frames < WINDOW_FRAMES && elapsed < WINDOW_TIME {
@@ -173,7 +210,7 @@ impl Policy {
             };
         }
         self.window = Window::default();
-        self.fresh = false;
+        self.fresh = self.link.is_none() && self.pushed < FRESH_WIRE;
     }
 
     /// Whether compressing a frame of `raw` bytes is estimated to make the
@@ -230,19 +267,26 @@ mod tests {
                 let choice = policy.choose(FRAME);
                 let produce_t = FRAME as f64 / produce;
                 let (wire, compress_t) = match choice {
-                    Choice::Raw => (FRAME, None),
+                    Choice::Raw | Choice::Probe => (FRAME, None),
                     Choice::Compress => (
                         (FRAME as f64 * ratio).min(FRAME as f64) as usize + 1,
                         Some(FRAME as f64 / compress),
                     ),
                 };
-                let busy = produce_t + compress_t.unwrap_or(0.0);
+                let probe = (choice == Choice::Probe).then(|| Probe {
+                    raw: PROBE,
+                    packed: (PROBE as f64 * ratio).min(PROBE as f64) as usize,
+                    took: secs(PROBE as f64 / compress),
+                });
+                let probe_t = probe.map_or(0.0, |p| p.took.as_secs_f64());
+                let busy = produce_t + compress_t.unwrap_or(0.0) + probe_t;
                 let wait = link.map_or(0.0, |l| (wire as f64 / l - busy).max(0.0));
                 policy.record(Measured {
                     raw: FRAME,
                     wire,
                     produce: secs(produce_t),
                     compress: compress_t.map(secs),
+                    probe,
                     wait: secs(wait),
                 });
                 choice
@@ -355,7 +399,7 @@ mod tests {
         ];
         for (ratio, want) in cases {
             let choices = simulate(CompressMode::Auto, None, ratio, 400.0 * MB, 1e9, 6);
-            assert_eq!(choices[0], Choice::Compress, "the first frame is a sample");
+            assert_eq!(choices[0], Choice::Probe, "the first frame is probed");
             assert!(
                 choices[1..].iter().all(|c| *c == want),
                 "{ratio}: {choices:?}"
@@ -376,7 +420,7 @@ mod tests {
         let samples: Vec<usize> = choices
             .iter()
             .enumerate()
-            .filter(|(_, c)| **c == Choice::Compress)
+            .filter(|(_, c)| **c == Choice::Probe)
             .map(|(i, _)| i)
             .collect();
         // The first frame, then gaps doubling from 8 to 64.
@@ -394,6 +438,7 @@ mod tests {
             wire: FRAME,
             produce: ms(1),
             compress: None,
+            probe: None,
             wait,
         };
         for _ in 0..WINDOW_FRAMES {
