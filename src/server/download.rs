@@ -17,6 +17,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+mod mode;
+
 use super::chains::{ChainSource, SharedStep};
 use super::context::Context;
 use super::frames::{self, DataSocket};
@@ -153,7 +155,7 @@ pub async fn serve_opened<S: DataSocket>(
         let watch = download.file.clone();
         let mut plan = send_plan(ctx, download, chunk_size, start, known);
         let can_sendfile = ws.get_ref().plain_tcp().is_some();
-        plan.compress = settle_mode(&plan, compress, can_sendfile).await;
+        plan.compress = mode::settle(&plan, compress, can_sendfile).await;
         let marker = plan.compress.map(|_| FRAME_RAW);
         let source = Source::new(ctx, plan, can_sendfile, &etag);
         let reading = ending == Ending::Verdict;
@@ -171,30 +173,6 @@ pub async fn serve_opened<S: DataSocket>(
         size,
         skipped: identical,
     })
-}
-
-/// The compression mode of a download's frames. `auto` on a socket that
-/// can `sendfile`: a file whose first frame does not shrink by a tenth is
-/// sent raw (`off`: marker bytes only), by `sendfile` when it can be.
-async fn settle_mode(
-    plan: &sender::SendPlan,
-    mode: Option<CompressMode>,
-    can_sendfile: bool,
-) -> Option<CompressMode> {
-    if mode != Some(CompressMode::Auto) || !can_sendfile || plan.file.as_file().is_none() {
-        return mode;
-    }
-    let len = crate::transfer::frame_len(plan.offset, plan.size, plan.chunk_size) as usize;
-    let (body, offset) = (plan.file.clone(), plan.offset);
-    let shrinks = tokio::task::spawn_blocking(move || {
-        let mut sample = vec![0; len];
-        body.read_exact_at(&mut sample, offset).is_ok()
-            && crate::transfer::codec::shrinks(&sample, 0.9)
-    });
-    match shrinks.await {
-        Ok(true) => mode,
-        _ => Some(CompressMode::Off),
-    }
 }
 
 /// Where the download of `download` starts: at the end when the client
