@@ -29,13 +29,6 @@ const WAITED_SHARE: f64 = 0.05;
 const SAMPLE_MIN: u32 = 8;
 /// ...and doubles while samples keep saying no, up to here.
 const SAMPLE_MAX: u32 = 64;
-/// Until the sender first waits for room, the link is unknown: data that
-/// shrinks at least this much is compressed meanwhile...
-const FRESH_RATIO: f64 = 0.5;
-/// ...until this many wire bytes went without a wait (the socket's buffers
-/// take about this much before a slow link pushes back; a fast link costs
-/// compressing about this much, a slow one gains its start).
-const FRESH_WIRE: f64 = 4.0 * 1024.0 * 1024.0;
 
 /// What to do with the next frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +95,6 @@ pub struct Policy {
     /// Wire bytes per second the consumer drains (None: faster than the
     /// sender so far).
     link: Option<f64>,
-    /// Nothing is known of the link yet (see [`FRESH_WIRE`]).
-    fresh: bool,
-    /// Wire bytes sent so far.
-    pushed: f64,
     window: Window,
     since_sample: u32,
     sample_every: u32,
@@ -121,8 +110,6 @@ impl Policy {
             compress_rate: None,
             produce_rate: None,
             link: None,
-            fresh: true,
-            pushed: 0.0,
             window: Window::default(),
             since_sample: 0,
             sample_every: SAMPLE_MIN,
@@ -192,7 +179,6 @@ impl Policy {
         let w = &mut self.window;
         w.frames += u32::from(m.raw > 0);
         w.wire += m.wire as f64;
-        self.pushed += m.wire as f64;
         let probe = m.probe.map(|p| p.took).unwrap_or_default();
         w.busy += (m.produce + m.compress.unwrap_or_default() + probe).as_secs_f64();
         w.wait += m.wait.as_secs_f64();
@@ -210,7 +196,6 @@ impl Policy {
             };
         }
         self.window = Window::default();
-        self.fresh = self.link.is_none() && self.pushed < FRESH_WIRE;
     }
 
     /// Whether compressing a frame of `raw` bytes is estimated to make the
@@ -222,9 +207,12 @@ impl Policy {
         else {
             return false;
         };
-        let link = match self.link {
-            Some(link) => link,
-            None => return self.fresh && ratio <= FRESH_RATIO,
+        // Unknown until the sender waits for room: faster than the sender,
+        // as far as anyone can tell. (Not compressing meanwhile matters: a
+        // rate measured while compressing can be the receiver's pace, not
+        // the link's, and would keep a fast link compressing.)
+        let Some(link) = self.link else {
+            return false;
         };
         let raw = raw as f64;
         let read = raw / produce;
@@ -390,13 +378,9 @@ mod tests {
     }
 
     #[test]
-    fn before_the_link_is_known_only_what_shrinks_well_is_compressed() {
+    fn before_the_link_is_known_nothing_is_compressed() {
         // (ratio, the first frames' choices on an unlimited link)
-        let cases = [
-            (0.2, Choice::Compress),
-            (0.7, Choice::Raw),
-            (1.0, Choice::Raw),
-        ];
+        let cases = [(0.2, Choice::Raw), (0.7, Choice::Raw), (1.0, Choice::Raw)];
         for (ratio, want) in cases {
             let choices = simulate(CompressMode::Auto, None, ratio, 400.0 * MB, 1e9, 6);
             assert_eq!(choices[0], Choice::Probe, "the first frame is probed");
