@@ -2,9 +2,9 @@
 that issue 3 sets.
 
     report.py compare TIMES SIZE SERVE_RSS   the 1 GiB comparison (medians)
-    report.py parts PARTS_JSONL              resume, memory, concurrency, small, tree
+    report.py parts PARTS_JSONL              resume, memory, concurrency, small, tree, compress
 
-The tree part's targets are issue 11's.
+The tree part's targets are issue 11's; the compress part's are issue 13's.
 """
 import json
 import os
@@ -367,12 +367,82 @@ def tree_targets(runs, rows, sets):
     print()
 
 
+def compress(rows):
+    print("## Compression: `--compress auto` against `--compress off`\n")
+    failures(rows)
+    rows = [r for r in rows if "error" not in r]
+    random = [r for r in rows if r["case"] == "random"]
+    text = [r for r in rows if r["case"] == "text"]
+
+    def median_s(case_rows, op, mode):
+        values = [r["us"] for r in case_rows if r["op"] == op and r["mode"] == mode]
+        return statistics.median(values) / 1e6 if values else None
+
+    if random:
+        size, runs = random[0]["bytes"], max(r["round"] for r in random)
+        print(
+            f"{human_size(size)} of random data on loopback, straight to the server; "
+            f"medians of {runs} rounds, modes alternated; every output checked.\n"
+        )
+        print(
+            "The machine is shared: other jobs come and go within a run, so each round's two "
+            "runs (back to back) are compared with each other, and the verdict is on the "
+            "median of those paired ratios; the fastest run of each mode is shown too.\n"
+        )
+        print("| op | off s (median) | auto s (median) | off s (best) | auto s (best) | auto / off, paired median | target ≤ 1.03 | client CPU s, off / auto (median) |")
+        print("|---|---:|---:|---:|---:|---:|---|---|")
+        for op in ("get", "send"):
+            off, auto = median_s(random, op, "off"), median_s(random, op, "auto")
+            by_round = defaultdict(dict)
+            for r in random:
+                if r["op"] == op:
+                    by_round[r["round"]][r["mode"]] = r["us"]
+            paired = [m["auto"] / m["off"] for m in by_round.values() if "auto" in m and "off" in m]
+            if off and auto and paired:
+                best = {
+                    mode: min(r["us"] for r in random if r["op"] == op and r["mode"] == mode) / 1e6
+                    for mode in ("off", "auto")
+                }
+                ratio = statistics.median(paired)
+                cpu = {
+                    mode: statistics.median(
+                        [r.get("cpu", 0) for r in random if r["op"] == op and r["mode"] == mode]
+                    )
+                    for mode in ("off", "auto")
+                }
+                print(
+                    f"| {op} | {off:.2f} | {auto:.2f} | {best['off']:.2f} | {best['auto']:.2f} | "
+                    f"{ratio:.3f} | {verdict(ratio <= 1.03)} | {cpu['off']:.2f} / {cpu['auto']:.2f} |"
+                )
+        print()
+    if text:
+        size, rate = text[0]["bytes"], text[0]["rate"]
+        print(
+            f"A {human_size(size)} text log through bench/rate_proxy.py at {rate / 1e6:.0f} MB/s "
+            f"each way (small socket buffers); one round; every output checked; bytes on the wire "
+            f"counted by the proxy (both directions).\n"
+        )
+        print("| op | off s | auto s | off / auto | target ≥ 3 | wire off | wire auto | auto wire / size |")
+        print("|---|---:|---:|---:|---|---:|---:|---:|")
+        for op in ("get", "send"):
+            by_mode = {r["mode"]: r for r in text if r["op"] == op}
+            if "off" in by_mode and "auto" in by_mode:
+                off, auto = by_mode["off"], by_mode["auto"]
+                speedup = off["us"] / auto["us"]
+                print(
+                    f"| {op} | {off['us'] / 1e6:.2f} | {auto['us'] / 1e6:.2f} | {speedup:.2f} | "
+                    f"{verdict(speedup >= 3)} | {off['wire']:,} | {auto['wire']:,} | "
+                    f"{auto['wire'] / size:.3f} |"
+                )
+        print()
+
+
 def parts(path):
     rows = defaultdict(list)
     for line in open(path):
         row = json.loads(line)
         rows[row["part"]].append(row)
-    shows = (("resume", resume), ("memory", memory), ("concurrency", concurrency), ("small", small), ("tree", tree))
+    shows = (("resume", resume), ("memory", memory), ("concurrency", concurrency), ("small", small), ("tree", tree), ("compress", compress))
     for name, show in shows:
         if rows[name]:
             show(rows[name])

@@ -28,6 +28,9 @@
 #                BENCH_S3_MEM_SIZES ("64M 256M"); bench/s3.sh says more.
 #                Not in the default set (it installs moto and the AWS CLI
 #                from PyPI into virtual environments)
+#   compress     --compress auto vs off: 1 GiB random on loopback, a 256 MiB
+#                text log through a 10 MB/s link (bench/rate_proxy.py), bytes
+#                on the wire; bench/compress.sh says more (BENCH_COMPRESS_*)
 #
 # BENCH_NO_BUILD=1 uses target/release/wsresume as it is (no cargo build).
 #
@@ -44,7 +47,7 @@ PATH=$PATH:/usr/sbin:/sbin # nginx
 SIZE=${BENCH_SIZE:-1G}
 RUNS=${BENCH_RUNS:-5}
 WORK=${BENCH_DIR:-/tmp/wsresume-bench}
-ONLY=${BENCH_ONLY:-compare,resume,memory,concurrency,small,tree}
+ONLY=${BENCH_ONLY:-compare,resume,memory,concurrency,small,tree,compress}
 RESUME_SIZE=${BENCH_RESUME_SIZE:-4G}
 MEM_SIZES=${BENCH_MEM_SIZES:-1G 4G}
 MEM_SEND=${BENCH_MEM_SEND:-1}
@@ -544,6 +547,8 @@ PY
 . "$REPO/bench/tree.sh"
 # shellcheck source=bench/s3.sh
 . "$REPO/bench/s3.sh"
+# shellcheck source=bench/compress.sh
+. "$REPO/bench/compress.sh"
 
 write_results() {
   {
@@ -567,8 +572,8 @@ main() {
   local part
   for part in ${ONLY//,/ }; do
     case $part in
-      compare | resume | memory | concurrency | small | tree | s3) ;;
-      *) log "BENCH_ONLY: unknown part '$part' (compare, resume, memory, concurrency, small, tree, s3)"; exit 2 ;;
+      compare | resume | memory | concurrency | small | tree | s3 | compress) ;;
+      *) log "BENCH_ONLY: unknown part '$part' (compare, resume, memory, concurrency, small, tree, s3, compress)"; exit 2 ;;
     esac
   done
   # 1,000 connections need more than 1,024 descriptors on each side.
@@ -576,7 +581,7 @@ main() {
   install_tools
   mkdir -p "$WORK/src" "$WORK/out"
   rm -f "$WORK/times" "$WORK/parts.jsonl"
-  for part in compare resume memory concurrency small tree s3; do
+  for part in compare resume memory concurrency small tree s3 compress; do
     want "$part" || continue
     "part_$part"
     write_results

@@ -99,7 +99,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__config)
-            opts="-k -q -v -h -V --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --proxy --noproxy --resolve --connect-timeout --progress --quiet --json --verbose --help --version"
+            opts="-k -q -v -h -V --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --proxy --noproxy --resolve --connect-timeout --compress --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +150,10 @@ _wsresume() {
                     return 0
                     ;;
                 --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -165,7 +169,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__get)
-            opts="-r -p -k -q -v -h -V --recursive --create-dirs --wait --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --proxy --noproxy --resolve --connect-timeout --progress --quiet --json --verbose --help --version"
+            opts="-r -p -k -q -v -h -V --recursive --create-dirs --wait --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --proxy --noproxy --resolve --connect-timeout --compress --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,6 +220,10 @@ _wsresume() {
                     return 0
                     ;;
                 --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -357,7 +365,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__ls)
-            opts="-r -k -q -v -h -V --recursive --sha256 --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --proxy --noproxy --resolve --connect-timeout --progress --quiet --json --verbose --help --version"
+            opts="-r -k -q -v -h -V --recursive --sha256 --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --proxy --noproxy --resolve --connect-timeout --compress --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -408,6 +416,10 @@ _wsresume() {
                     return 0
                     ;;
                 --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -437,7 +449,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__send)
-            opts="-r -p -k -q -v -h -V --recursive --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --proxy --noproxy --resolve --connect-timeout --progress --quiet --json --verbose --help --version"
+            opts="-r -p -k -q -v -h -V --recursive --preserve --token --cacert --insecure --retries --parallel --retry-connrefused --retry-max-delay --timeout --chunk-size --limit-rate --proxy --noproxy --resolve --connect-timeout --compress --progress --quiet --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -488,6 +500,10 @@ _wsresume() {
                     return 0
                     ;;
                 --connect-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

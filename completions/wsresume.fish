@@ -67,6 +67,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l proxy -d 'Rea
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l noproxy -d 'Hosts reached without the proxy: comma-separated names (their subdomains too), IP addresses, CIDR ranges, or * for all [env: no_proxy, NO_PROXY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l resolve -d 'Connect to ADDR (or ADDR,ADDR...) instead of resolving HOST when the URL\'s host is HOST and its port PORT; TLS still verifies HOST; repeatable [env: WSRESUME_RESOLVE, entries separated by spaces]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l connect-timeout -d 'Longest time to resolve the name, open the TCP connection and pass the proxy: seconds, or 500ms, 10s; 0 for no limit of its own (--timeout still bounds the whole connection) [default: 0] [env: WSRESUME_CONNECT_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l compress -d 'Compress data frames with zstd when the server agrees: auto (only when it makes the transfer faster, judged frame by frame), on, off [default: auto] [env: WSRESUME_COMPRESS]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand send" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
@@ -91,6 +92,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l proxy -d 'Reac
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l noproxy -d 'Hosts reached without the proxy: comma-separated names (their subdomains too), IP addresses, CIDR ranges, or * for all [env: no_proxy, NO_PROXY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l resolve -d 'Connect to ADDR (or ADDR,ADDR...) instead of resolving HOST when the URL\'s host is HOST and its port PORT; TLS still verifies HOST; repeatable [env: WSRESUME_RESOLVE, entries separated by spaces]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l connect-timeout -d 'Longest time to resolve the name, open the TCP connection and pass the proxy: seconds, or 500ms, 10s; 0 for no limit of its own (--timeout still bounds the whole connection) [default: 0] [env: WSRESUME_CONNECT_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l compress -d 'Compress data frames with zstd when the server agrees: auto (only when it makes the transfer faster, judged frame by frame), on, off [default: auto] [env: WSRESUME_COMPRESS]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand get" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
@@ -117,6 +119,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l proxy -d 'Reach
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l noproxy -d 'Hosts reached without the proxy: comma-separated names (their subdomains too), IP addresses, CIDR ranges, or * for all [env: no_proxy, NO_PROXY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l resolve -d 'Connect to ADDR (or ADDR,ADDR...) instead of resolving HOST when the URL\'s host is HOST and its port PORT; TLS still verifies HOST; repeatable [env: WSRESUME_RESOLVE, entries separated by spaces]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l connect-timeout -d 'Longest time to resolve the name, open the TCP connection and pass the proxy: seconds, or 500ms, 10s; 0 for no limit of its own (--timeout still bounds the whole connection) [default: 0] [env: WSRESUME_CONNECT_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l compress -d 'Compress data frames with zstd when the server agrees: auto (only when it makes the transfer faster, judged frame by frame), on, off [default: auto] [env: WSRESUME_COMPRESS]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand ls" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"
@@ -141,6 +144,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l proxy -d 'R
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l noproxy -d 'Hosts reached without the proxy: comma-separated names (their subdomains too), IP addresses, CIDR ranges, or * for all [env: no_proxy, NO_PROXY]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l resolve -d 'Connect to ADDR (or ADDR,ADDR...) instead of resolving HOST when the URL\'s host is HOST and its port PORT; TLS still verifies HOST; repeatable [env: WSRESUME_RESOLVE, entries separated by spaces]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l connect-timeout -d 'Longest time to resolve the name, open the TCP connection and pass the proxy: seconds, or 500ms, 10s; 0 for no limit of its own (--timeout still bounds the whole connection) [default: 0] [env: WSRESUME_CONNECT_TIMEOUT]' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l compress -d 'Compress data frames with zstd when the server agrees: auto (only when it makes the transfer faster, judged frame by frame), on, off [default: auto] [env: WSRESUME_COMPRESS]' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l progress -d 'How to show progress on stderr [default: bar on a terminal, plain otherwise, none with -q] [env: WSRESUME_PROGRESS]' -r -f -a "none\t'No progress output'
 bar\t'Progress bars (drawn only on a terminal)'
 plain\t'A short line every few seconds or every 10 %, for logs'"

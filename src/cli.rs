@@ -260,6 +260,11 @@ pub struct ClientArgs {
     /// WSRESUME_CONNECT_TIMEOUT].
     #[arg(long, value_name = "DURATION")]
     pub connect_timeout: Option<String>,
+    /// Compress data frames with zstd when the server agrees: auto (only
+    /// when it makes the transfer faster, judged frame by frame), on, off
+    /// [default: auto] [env: WSRESUME_COMPRESS].
+    #[arg(long, value_name = "MODE")]
+    pub compress: Option<String>,
     /// How to show progress on stderr [default: bar on a terminal, plain
     /// otherwise, none with -q] [env: WSRESUME_PROGRESS].
     #[arg(long, value_name = "STYLE")]

@@ -72,6 +72,8 @@ pub struct ClientConfig {
     pub progress: Option<ProgressMode>,
     /// `--retry-connrefused`.
     pub retry_connrefused: bool,
+    /// `--compress`.
+    pub compress: crate::protocol::CompressMode,
     /// `-q`.
     pub quiet: bool,
 }
@@ -125,6 +127,7 @@ impl ClientSettings {
             limit_rate: self.limit_rate.value,
             progress,
             retry_connrefused: self.retry_connrefused.value,
+            compress: self.compress.value,
             quiet,
         })
     }

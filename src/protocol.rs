@@ -28,6 +28,11 @@ pub const MAX_MESSAGE: usize = MAX_DATA_FRAME + 64 * 1024;
 /// Largest control (text) message either side accepts.
 pub const MAX_CONTROL_MESSAGE: usize = 16 * 1024;
 
+mod compress;
+pub use compress::{
+    COMPRESS_HEADER, CompressMode, FRAME_RAW, FRAME_ZSTD, compress_agreed, compress_requested,
+};
+
 /// Smallest and largest chunk sizes accepted from users and peers.
 pub const MIN_CHUNK: u64 = 4 * 1024;
 /// See [`MIN_CHUNK`].

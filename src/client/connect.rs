@@ -14,7 +14,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use super::ClientOptions;
 use super::dial::{self, Head, Recorded, Speaks};
 use crate::error::{Error, Result};
-use crate::protocol::{SUBPROTOCOL, SUBPROTOCOL_V2};
+use crate::protocol::{COMPRESS_HEADER, SUBPROTOCOL, SUBPROTOCOL_V2, compress_agreed};
 
 /// The byte stream under a client's WebSocket.
 pub type Socket = MaybeTlsStream<Recorded<TcpStream>>;
@@ -205,10 +205,24 @@ impl std::fmt::Display for RemoteUrl {
 /// Connect (with TLS for `wss://`) and upgrade, within `opts.timeout`; a
 /// success is recorded in `opts.contact`. With `sessions`, `wsresume.v2`
 /// is offered too; the answer says whether the server picked it (the
-/// connection is a session).
-pub async fn connect(url: &RemoteUrl, opts: &ClientOptions, sessions: bool) -> Result<(Ws, bool)> {
+/// connection is a session). Without sessions, compressed data frames are
+/// asked for too (unless `--compress off`); the last value says whether the
+/// server agreed.
+pub async fn connect(
+    url: &RemoteUrl,
+    opts: &ClientOptions,
+    sessions: bool,
+) -> Result<(Ws, bool, bool)> {
     let offered = offered(sessions);
-    let request = upgrade_request(url, opts, offered)?;
+    let mut request = upgrade_request(url, opts, offered)?;
+    let compress = (!sessions)
+        .then(|| opts.compress.request_header())
+        .flatten()
+        .and_then(|v| HeaderValue::from_str(&v).ok());
+    let asked = compress.is_some();
+    if let Some(value) = compress {
+        request.headers_mut().insert(COMPRESS_HEADER, value);
+    }
     let tls = match (url.is_secure(), &opts.tls) {
         (false, _) => None,
         (true, Some(config)) => Some(Connector::Rustls(config.clone())),
@@ -235,13 +249,15 @@ pub async fn connect(url: &RemoteUrl, opts: &ClientOptions, sessions: bool) -> R
             "{url}: the server does not speak {SUBPROTOCOL}"
         )));
     };
+    let values = response.headers().get_all(COMPRESS_HEADER);
+    let compressing = asked && compress_agreed(values.iter().filter_map(|v| v.to_str().ok()));
     opts.contact.made();
     if sessions {
         // No session where one was wanted (an old server, or this client
         // held to v1): the run goes file by file.
         opts.contact.spoke(session);
     }
-    Ok((ws, session))
+    Ok((ws, session, compressing))
 }
 
 /// The upgrade request: the URL, the subprotocol and the token.

@@ -22,7 +22,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use super::ClientOptions;
 use super::connect::{self, RemoteUrl, Socket};
 use crate::error::{Error, Result};
-use crate::protocol::{Message, error_from_close};
+use crate::protocol::{CompressMode, Message, error_from_close};
+use crate::transfer::codec::Unpacker;
 
 mod pipeline;
 
@@ -30,7 +31,8 @@ mod pipeline;
 /// control message is never `error`: that is an `Err`).
 #[derive(Debug, PartialEq)]
 pub enum Frame {
-    /// File bytes.
+    /// File bytes. On a compressing connection, outgoing ones are packed
+    /// already (by the file's sender), and received ones are unpacked here.
     Data(bytes::Bytes),
     /// A control message.
     Control(Message),
@@ -46,6 +48,9 @@ pub struct Connection<S = Socket> {
     session: bool,
     /// Frames queued for pipelining (sessions).
     outgoing: pipeline::Outgoing,
+    /// Compressed data frames were agreed: the mode to send them with
+    /// (the file's sender packs them), and the context reading them.
+    compress: Option<(CompressMode, Unpacker)>,
 }
 
 /// A connection after its request: the server's first answer.
@@ -76,12 +81,17 @@ impl Connection {
         let result = connect::connect(url, opts, sessions).await;
         let ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok((_, session)) => tracing::info!(ms, session, "connected to {url}"),
+            Ok((_, session, compress)) => {
+                tracing::info!(ms, session, compress, "connected to {url}")
+            }
             Err(e) => tracing::info!(ms, "connecting to {url} failed: {e}"),
         }
-        let (ws, session) = result?;
+        let (ws, session, compressing) = result?;
         let mut conn = Connection::new(ws, opts.timeout);
         conn.session = session;
+        if compressing {
+            conn.compress = Some((opts.compress, Unpacker::new()?));
+        }
         Ok(conn)
     }
 
@@ -134,6 +144,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             timeout,
             session: false,
             outgoing: pipeline::Outgoing::default(),
+            compress: None,
+        }
+    }
+
+    /// The mode to pack data frames with, when the server agreed to
+    /// compressed frames (the file's sender then packs its data frames).
+    pub fn compressing(&self) -> Option<CompressMode> {
+        self.compress.as_ref().map(|(mode, _)| *mode)
+    }
+
+    /// A received frame, its data unpacked on a compressing connection.
+    fn unpacked(&mut self, frame: Frame) -> Result<Frame> {
+        match (frame, &mut self.compress) {
+            (Frame::Data(data), Some((_, unpacker))) => Ok(Frame::Data(unpacker.unpack(data)?)),
+            (frame, _) => Ok(frame),
         }
     }
 
@@ -178,7 +203,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 frame = self.stream.next() => {
                     self.live.heard();
                     if let Some(frame) = classify(frame)? {
-                        return Ok(frame);
+                        return self.unpacked(frame);
                     }
                 }
                 tick = self.live.tick() => {

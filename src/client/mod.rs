@@ -55,6 +55,8 @@ pub struct ClientOptions {
     pub preserve: bool,
     /// Proxies, `--resolve`, `--connect-timeout`.
     pub route: Arc<route::Route>,
+    /// `--compress`: compressed data frames, when the server agrees.
+    pub compress: crate::protocol::CompressMode,
 }
 
 /// Whether any connection of a run has completed its upgrade, and how many

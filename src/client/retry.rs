@@ -229,6 +229,7 @@ mod tests {
             limit_rate: None,
             wait_lock: false,
             preserve: false,
+            compress: crate::protocol::CompressMode::Off,
             retry_connrefused,
             contact: Contact::default(),
             route: Default::default(),

@@ -139,6 +139,7 @@ impl Attempts for Upload<'_> {
             offset,
             state,
             checks: sender::Checks::Compute { collect: 0 },
+            compress: conn.compressing(),
         };
         let sha256 = self.pump(&mut conn, plan).await?;
         conn.close().await;
@@ -389,6 +390,15 @@ impl Upload<'_> {
                     limit.consume(data.len() as u64);
                 }
                 Some(Frame::Data(data))
+            }
+            // The rate limit is on the wire's bytes; `transferred` counts
+            // the file's.
+            Item::Packed { frame, len } => {
+                self.transferred += len as u64;
+                if let Some(limit) = &mut self.limit {
+                    limit.consume(frame.len() as u64);
+                }
+                Some(Frame::Data(frame))
             }
             other => other.to_message().map(Frame::Control),
         }

@@ -91,6 +91,12 @@ fn rows(settings: &ClientSettings, progress: ProgressMode) -> Vec<Row> {
             bool::to_string,
             |v| json!(v),
         ),
+        row(
+            "compress",
+            &settings.compress,
+            |v| v.as_str().to_string(),
+            |v| json!(v.as_str()),
+        ),
         (
             "progress",
             progress.name().to_string(),

@@ -65,6 +65,8 @@ pub struct FileSettings {
     pub resolve: Option<Vec<String>>,
     /// `--connect-timeout`: seconds, or text (`"10s"`).
     pub connect_timeout: Option<DurationValue>,
+    /// `--compress`: `auto`, `on` or `off`.
+    pub compress: Option<String>,
 }
 
 /// The config file as found (or not).

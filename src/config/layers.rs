@@ -9,6 +9,7 @@ use super::duration::{DurationValue, parse_duration};
 use super::file::{ConfigFile, SizeValue};
 use crate::cli::{ClientArgs, ProgressMode};
 use crate::error::{Error, Result};
+use crate::protocol::CompressMode;
 
 /// Where a setting's value came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,8 @@ pub struct ClientSettings {
     pub retry_connrefused: Setting<bool>,
     /// Proxies, `--resolve`, `--connect-timeout`.
     pub net: NetSettings,
+    /// `--compress`.
+    pub compress: Setting<CompressMode>,
 }
 
 /// How the client reaches servers, each setting with its source.
@@ -292,6 +295,31 @@ fn chunk_size_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<u64>
     })
 }
 
+/// `--compress`, `auto` when not set anywhere.
+fn compress_layer(args: &ClientArgs, file: &ConfigFile) -> Result<Setting<CompressMode>> {
+    let checked = |place: &str, text: &String| {
+        CompressMode::parse(text).map_err(|m| Error::Usage(format!("{place}: {m}")))
+    };
+    let flag = args
+        .compress
+        .as_ref()
+        .map(|t| checked("--compress", t))
+        .transpose()?;
+    let from_file = file
+        .settings
+        .compress
+        .as_ref()
+        .map(|t| checked("config file: compress", t))
+        .transpose()?;
+    layer(
+        ("--compress", flag),
+        "WSRESUME_COMPRESS",
+        from_file,
+        CompressMode::Auto,
+        CompressMode::parse,
+    )
+}
+
 impl ClientSettings {
     /// Find and read the config file, then resolve every setting.
     pub fn load(args: &ClientArgs) -> Result<ClientSettings> {
@@ -356,6 +384,7 @@ impl ClientSettings {
                 boolean,
             )?,
             net: NetSettings::resolve(args, file)?,
+            compress: compress_layer(args, file)?,
         })
     }
 }

@@ -104,6 +104,7 @@ fn client_options(
         contact: Contact::default(),
         preserve: flags.preserve,
         route,
+        compress: config.compress,
     }
 }
 

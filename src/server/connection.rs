@@ -111,7 +111,9 @@ async fn handle<S: DataSocket>(
     let result = match request {
         Ok(request) => {
             log.request(&request);
-            session::serve_request(ctx, &mut ws, request, None, Ending::Verdict, shutdown).await
+            let ending = Ending::Verdict;
+            let compress = upgraded.compress;
+            session::serve_request(ctx, &mut ws, request, None, ending, compress, shutdown).await
         }
         Err(refusal) => Err(refusal),
     };

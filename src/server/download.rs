@@ -17,6 +17,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+mod mode;
+
 use super::chains::{ChainSource, SharedStep};
 use super::context::Context;
 use super::frames::{self, DataSocket};
@@ -27,7 +29,7 @@ use super::shutdown::Shutdown;
 use super::small;
 use crate::chain::ChainState;
 use crate::paths;
-use crate::protocol::{ErrorCode, Have, Message, ResumePoint};
+use crate::protocol::{CompressMode, ErrorCode, FRAME_RAW, Have, Message, ResumePoint};
 use crate::storage::Download;
 use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
@@ -65,12 +67,13 @@ pub async fn serve<S: DataSocket>(
     request: GetRequest,
     shutdown: &mut Shutdown,
     ending: Ending,
+    compress: Option<CompressMode>,
 ) -> Result<Served, Refusal> {
     let (open_ctx, open_request) = (ctx.clone(), request.clone());
     let opened = tokio::task::spawn_blocking(move || open(&open_ctx, &open_request, ending))
         .await
         .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))??;
-    serve_opened(ctx, ws, request, opened, shutdown, ending).await
+    serve_opened(ctx, ws, request, opened, shutdown, ending, compress).await
 }
 
 /// A `get`'s file, opened (in a session a small one read whole).
@@ -107,7 +110,8 @@ pub fn open(ctx: &Context, request: &GetRequest, ending: Ending) -> Result<Opene
     })
 }
 
-/// [`serve`] the file `opened` holds.
+/// [`serve`] the file `opened` holds; `compress`: the connection agreed to
+/// compressed data frames (they are packed by a reading thread).
 pub async fn serve_opened<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
@@ -115,6 +119,7 @@ pub async fn serve_opened<S: DataSocket>(
     opened: Opened,
     shutdown: &mut Shutdown,
     ending: Ending,
+    compress: Option<CompressMode>,
 ) -> Result<Served, Refusal> {
     let Opened {
         path,
@@ -148,10 +153,14 @@ pub async fn serve_opened<S: DataSocket>(
     let (etag, size, offset) = (download.etag.clone(), download.size, start.offset);
     if !identical {
         let watch = download.file.clone();
-        let plan = send_plan(ctx, download, chunk_size, start, known);
-        let source = Source::new(ctx, plan, ws.get_ref().plain_tcp().is_some(), &etag);
+        let mut plan = send_plan(ctx, download, chunk_size, start, known);
+        let can_sendfile = ws.get_ref().plain_tcp().is_some();
+        plan.compress = mode::settle(&plan, compress, can_sendfile).await;
+        let marker = plan.compress.map(|_| FRAME_RAW);
+        let source = Source::new(ctx, plan, can_sendfile, &etag);
         let reading = ending == Ending::Verdict;
-        if let Some(hashes) = stream_items(ctx, ws, source, shutdown, reading).await? {
+        let streamed = stream_items(ctx, ws, (source, marker), shutdown, reading).await?;
+        if let Some(hashes) = streamed {
             keep_hashes(ctx, watch, etag, chunk_size, hashes).await;
         }
     }
@@ -294,6 +303,7 @@ fn send_plan(
                 collect: ctx.hashes.max_states(),
             },
         },
+        compress: None,
     }
 }
 
@@ -404,7 +414,12 @@ impl Source {
     /// `sendfile` on the file's shared chain; otherwise a reading thread.
     fn new(ctx: &Context, plan: sender::SendPlan, can_sendfile: bool, etag: &str) -> Source {
         let file = match &plan.file {
-            Body::File(file) if can_sendfile => Some(file.clone()),
+            // Compressed frames come from the reading thread.
+            Body::File(file)
+                if can_sendfile && plan.compress.is_none_or(|m| m == CompressMode::Off) =>
+            {
+                Some(file.clone())
+            }
             _ => None,
         };
         let shared = match &plan.checks {
@@ -484,23 +499,28 @@ impl Source {
         }
     }
 
+    /// Send `outgoing`; a range goes by `sendfile` after the `marker` byte
+    /// of a compressing connection's raw frames.
     async fn send<S: DataSocket>(
         &self,
         ws: &mut WebSocketStream<S>,
         outgoing: Outgoing,
+        marker: Option<u8>,
         limit: std::time::Duration,
     ) -> Result<(), Refusal> {
         match (outgoing, self) {
-            (Outgoing::Item(Item::Data(data)), _) => frames::write_binary(ws, &data, limit).await,
+            (Outgoing::Item(Item::Data(data) | Item::Packed { frame: data, .. }), _) => {
+                frames::write_binary(ws, &data, limit).await
+            }
             (Outgoing::Item(item), _) => match item.to_message() {
                 Some(message) => send_frame(ws, WsMessage::text(message.encode()), limit).await,
                 None => Ok(()),
             },
             (Outgoing::Range { offset, len }, Source::Known { file, .. }) => {
-                frames::sendfile_binary(ws, file, offset, len, limit).await
+                frames::sendfile_binary(ws, (file, marker), offset, len, limit).await
             }
             (Outgoing::Range { offset, len }, Source::Shared(source)) => {
-                frames::sendfile_binary(ws, source.file(), offset, len, limit).await
+                frames::sendfile_binary(ws, (source.file(), marker), offset, len, limit).await
             }
             (Outgoing::Range { .. }, Source::Reader { .. }) => Err(Refusal::new(
                 ErrorCode::Internal,
@@ -515,7 +535,7 @@ impl Source {
 async fn stream_items<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
-    mut source: Source,
+    (mut source, marker): (Source, Option<u8>),
     shutdown: &mut Shutdown,
     reading: bool,
 ) -> Result<Option<FileHashes>, Refusal> {
@@ -537,7 +557,7 @@ async fn stream_items<S: DataSocket>(
         };
         let last = matches!(outgoing, Outgoing::Item(Item::Eof { .. }));
         {
-            let sending = source.send(ws, outgoing, ctx.limits.idle_timeout);
+            let sending = source.send(ws, outgoing, marker, ctx.limits.idle_timeout);
             tokio::pin!(sending);
             tokio::select! {
                 sent = &mut sending => sent?,

@@ -86,19 +86,26 @@ pub async fn write_binary<S: DataSocket>(
 }
 
 /// Send `len` bytes of `file` at `offset` as one binary frame with
-/// `sendfile(2)`, giving up when the socket takes no bytes for `limit`. The
-/// socket must be plain TCP.
+/// `sendfile(2)`, after a `marker` byte when there is one (a raw frame of a
+/// compressing connection), giving up when the socket takes no bytes for
+/// `limit`. The socket must be plain TCP.
 pub async fn sendfile_binary<S: DataSocket>(
     ws: &mut WebSocketStream<S>,
-    file: &File,
+    (file, marker): (&File, Option<u8>),
     offset: u64,
     len: usize,
     limit: Duration,
 ) -> Result<(), Refusal> {
     within(async {
         let raw = progressing(limit, flushed(ws)).await?;
-        let (header, used) = binary_header(len as u64);
-        progressing(limit, raw.write_all(&header[..used])).await?;
+        let marked = usize::from(marker.is_some());
+        let (header, used) = binary_header((len + marked) as u64);
+        let mut head = [0u8; 11];
+        head[..used].copy_from_slice(&header[..used]);
+        if let Some(marker) = marker {
+            head[used] = marker;
+        }
+        progressing(limit, raw.write_all(&head[..used + marked])).await?;
         let tcp = raw
             .plain_tcp()
             .ok_or_else(|| io::Error::other("sendfile needs a plain TCP socket"))?;

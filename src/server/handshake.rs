@@ -21,7 +21,9 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use super::forwarded;
 use super::refusal::Refusal;
-use crate::protocol::{ErrorCode, SUBPROTOCOL, SUBPROTOCOL_V2};
+use crate::protocol::{
+    COMPRESS_HEADER, CompressMode, ErrorCode, SUBPROTOCOL, SUBPROTOCOL_V2, compress_requested,
+};
 
 /// Largest request head read before giving up on a client.
 const MAX_HEAD: usize = 16 * 1024;
@@ -37,6 +39,9 @@ pub struct Upgraded<S> {
     pub ws: WebSocketStream<S>,
     /// `wsresume.v2`: a session of many requests; else one request.
     pub session: bool,
+    /// Compressed data frames were agreed (`Wsresume-Compress`), in this
+    /// mode; sessions never compress.
+    pub compress: Option<CompressMode>,
 }
 
 /// What the handshake made of a connection: a WebSocket, or a plain HTTP
@@ -118,13 +123,18 @@ where
         Ok(response) => check(&request, response, terms),
     };
     match checked {
-        Ok((response, session)) => {
+        Ok((mut response, session)) => {
+            let compress = agree_compression(&request, &mut response, session);
             let mut head = Vec::new();
             write_response(&mut head, &response).map_err(handshake_failed)?;
             stream.write_all(&head).await.map_err(io_failed)?;
             stream.flush().await.map_err(io_failed)?;
             let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
-            Ok(Accepted::Upgraded(Box::new(Upgraded { ws, session })))
+            Ok(Accepted::Upgraded(Box::new(Upgraded {
+                ws,
+                session,
+                compress,
+            })))
         }
         Err(response) => {
             let status = response.status();
@@ -303,6 +313,22 @@ fn check(
         .headers_mut()
         .insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
     Ok((response, protocol == SUBPROTOCOL_V2))
+}
+
+/// Answer a one-request connection's `Wsresume-Compress: zstd` in kind
+/// (PROTOCOL.md section 2.1); the mode the client asked for.
+fn agree_compression(
+    request: &Request,
+    response: &mut Response,
+    session: bool,
+) -> Option<CompressMode> {
+    let asked = request.headers().get_all(COMPRESS_HEADER);
+    let mode =
+        compress_requested(asked.iter().filter_map(|v| v.to_str().ok())).filter(|_| !session)?;
+    response
+        .headers_mut()
+        .insert(COMPRESS_HEADER, HeaderValue::from_static("zstd"));
+    Some(mode)
 }
 
 fn reject(status: StatusCode, message: &str) -> ErrorResponse {

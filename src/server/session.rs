@@ -33,7 +33,7 @@ use super::request::{GetRequest, PutRequest, Request};
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
 use super::{eager, listing, upload};
-use crate::protocol::{ErrorCode, Message};
+use crate::protocol::{CompressMode, ErrorCode, Message};
 
 /// How long the last answers, an error or a close may take at the end.
 const END_LIMIT: Duration = Duration::from_secs(2);
@@ -281,7 +281,7 @@ async fn dispatch<S: DataSocket>(
     if !matches!(&request, Request::Put(put) if put.eager) {
         batch.flush(ctx, ws).await?;
     }
-    serve_request(ctx, ws, request, opened, Ending::Session, shutdown).await
+    serve_request(ctx, ws, request, opened, Ending::Session, None, shutdown).await
 }
 
 /// Run one request's handler, in a session or (`Ending::Verdict`) as a
@@ -292,14 +292,17 @@ pub(super) async fn serve_request<S: DataSocket>(
     request: Request,
     opened: Option<Result<Opened, Refusal>>,
     ending: Ending,
+    compress: Option<CompressMode>,
     shutdown: &mut Shutdown,
 ) -> Result<Moved, Refusal> {
     match request {
         Request::Get(get) => match opened {
-            Some(opened) => download::serve_opened(ctx, ws, get, opened?, shutdown, ending)
-                .await
-                .map(Moved::from),
-            None => download::serve(ctx, ws, get, shutdown, ending)
+            Some(opened) => {
+                download::serve_opened(ctx, ws, get, opened?, shutdown, ending, compress)
+                    .await
+                    .map(Moved::from)
+            }
+            None => download::serve(ctx, ws, get, shutdown, ending, compress)
                 .await
                 .map(Moved::from),
         },
@@ -313,7 +316,7 @@ pub(super) async fn serve_request<S: DataSocket>(
         }),
         Request::Put(put) => {
             let (mut sink, mut stream) = StreamExt::split(ws);
-            upload::receive(ctx, &mut sink, &mut stream, put, shutdown)
+            upload::receive(ctx, &mut sink, &mut stream, put, compress, shutdown)
                 .await
                 .map(Moved::from)
         }

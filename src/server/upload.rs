@@ -19,8 +19,9 @@ use super::writers::{ClaimError, WriterGuard};
 use crate::chain::hex;
 use crate::partial::SourceIdentity;
 use crate::paths::{self, RelPath};
-use crate::protocol::{ErrorCode, Message};
+use crate::protocol::{CompressMode, ErrorCode, Message};
 use crate::storage::Upload;
+use crate::transfer::codec::Unpacker;
 use crate::transfer::receiver::{Receiver, ReceiverTask};
 use crate::transfer::{Item, check_chunk_size};
 
@@ -49,6 +50,7 @@ pub async fn receive<K, R>(
     sink: &mut K,
     stream: &mut R,
     request: PutRequest,
+    compress: Option<CompressMode>,
     shutdown: &mut Shutdown,
 ) -> Result<Stored, Refusal>
 where
@@ -77,7 +79,10 @@ where
         upload.verified,
     )?;
     let mut task = ReceiverTask::spawn(receiver);
-    let result = pump(ctx, sink, stream, &mut task, &mut guard, shutdown).await;
+    // Compressed frames agreed at the upgrade: a context to read them.
+    let mut unpacker = compress.map(|_| Unpacker::new()).transpose()?;
+    let frames = (stream, unpacker.as_mut());
+    let result = pump(ctx, sink, frames, &mut task, &mut guard, shutdown).await;
     let _ = task.close().await;
     let digest = result?;
     // The stored file's hashes, for a client that sends or gets it again.
@@ -257,7 +262,7 @@ where
 async fn pump<K, R>(
     ctx: &Arc<Context>,
     sink: &mut K,
-    stream: &mut R,
+    (stream, mut unpacker): (&mut R, Option<&mut Unpacker>),
     task: &mut ReceiverTask,
     guard: &mut WriterGuard,
     shutdown: &mut Shutdown,
@@ -279,7 +284,7 @@ where
             _ = pings.tick() => ping_uploader(ctx, sink).await,
             incoming = stream.next(), if !ended => {
                 idle.heard();
-                if let Some(item) = item_from(incoming)? {
+                if let Some(item) = item_from(incoming, unpacker.as_deref_mut())? {
                     ended = matches!(item, Item::Eof { .. });
                     // A disk behind (a full queue, a sync to wait for) must
                     // not silence the pings.
@@ -306,7 +311,7 @@ where
                 let _ = send_message(sink, &Message::Ack { offset }, ctx.limits.idle_timeout).await;
             }
             _ = guard.superseded.changed() => {
-                drain(stream, task).await;
+                drain(stream, unpacker, task).await;
                 return Err(Refusal::new(
                     ErrorCode::Superseded,
                     "a newer connection of the same upload took over",
@@ -330,7 +335,7 @@ where
 /// Before handing over to a newer connection, take in what already arrived
 /// on this one (a cut connection ends at once; a half-open one goes quiet),
 /// so those bytes are not sent twice. Bounded in time.
-async fn drain<R>(stream: &mut R, task: &ReceiverTask)
+async fn drain<R>(stream: &mut R, mut unpacker: Option<&mut Unpacker>, task: &ReceiverTask)
 where
     R: Stream<Item = Result<WsMessage, WsError>> + Unpin,
 {
@@ -338,7 +343,7 @@ where
     while tokio::time::Instant::now() < deadline {
         let quiet = tokio::time::timeout(Duration::from_millis(200), stream.next()).await;
         let Ok(Some(Ok(frame))) = quiet else { return };
-        match item_from(Some(Ok(frame))) {
+        match item_from(Some(Ok(frame)), unpacker.as_deref_mut()) {
             Ok(Some(item)) => {
                 if task.push(item).await.is_err() {
                     return;
@@ -350,10 +355,17 @@ where
     }
 }
 
-/// Turn one received frame into an item (None for keepalive frames).
-fn item_from(incoming: Option<Result<WsMessage, WsError>>) -> Result<Option<Item>, Refusal> {
+/// Turn one received frame into an item (None for keepalive frames); on a
+/// compressing connection, data frames are unpacked.
+fn item_from(
+    incoming: Option<Result<WsMessage, WsError>>,
+    unpacker: Option<&mut Unpacker>,
+) -> Result<Option<Item>, Refusal> {
     match received(incoming)? {
-        WsMessage::Binary(data) => Ok(Some(Item::Data(data))),
+        WsMessage::Binary(data) => match unpacker {
+            Some(unpacker) => Ok(Some(Item::Data(unpacker.unpack(data)?))),
+            None => Ok(Some(Item::Data(data))),
+        },
         WsMessage::Text(text) => {
             let message = Message::decode(&text)?;
             Item::from_message(&message)?.map(Some).ok_or_else(|| {

@@ -6,6 +6,8 @@
 //! bounded channels, so disk I/O, hashing and the socket overlap.
 
 pub mod body;
+pub mod codec;
+pub mod compress;
 mod pool;
 pub mod receiver;
 pub mod sender;
@@ -22,6 +24,14 @@ use crate::protocol::{MAX_DATA_FRAME, Message};
 pub enum Item {
     /// The next bytes of the file (a binary frame).
     Data(Bytes),
+    /// The next data frame of a compressing connection, as it goes on the
+    /// wire ([`codec`]); `len` raw bytes of the file.
+    Packed {
+        /// The frame: marker byte, then raw or compressed bytes.
+        frame: Bytes,
+        /// The file bytes it carries.
+        len: usize,
+    },
     /// The chunk that just ended has this chaining value.
     Chunk {
         /// Zero-based chunk index.
@@ -40,7 +50,7 @@ impl Item {
     /// The control message for a check item (None for data).
     pub fn to_message(&self) -> Option<Message> {
         match self {
-            Item::Data(_) => None,
+            Item::Data(_) | Item::Packed { .. } => None,
             Item::Chunk { index, state } => Some(Message::Chunk {
                 index: *index,
                 state: *state,

@@ -126,6 +126,10 @@ impl Receiver {
     pub fn accept(&mut self, item: Item) -> Result<Progress> {
         match item {
             Item::Data(data) => self.accept_data(data),
+            // Unpacked by the connection before it gets here.
+            Item::Packed { .. } => Err(Error::Protocol(
+                "a packed frame reached the receiver".into(),
+            )),
             Item::Chunk { index, state } => self.accept_chunk(index, state),
             Item::Eof { sha256 } => self.accept_eof(sha256),
         }

@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::codec::Packer;
 use super::pool::BufferPool;
 use super::{Item, frame_len};
 use crate::chain::{ChainHasher, ChainState};
 use crate::error::{Error, Result};
+use crate::protocol::CompressMode;
 
 /// Items buffered between the reading thread and the socket.
 const QUEUE: usize = 16;
@@ -72,6 +74,9 @@ pub struct SendPlan {
     pub state: ChainState,
     /// Hash while reading, or use known values.
     pub checks: Checks,
+    /// The connection negotiated compressed frames: pack every data frame
+    /// ([`Item::Packed`]) as this mode says.
+    pub compress: Option<CompressMode>,
 }
 
 /// Start reading on a blocking thread; items arrive on the returned channel.
@@ -229,13 +234,23 @@ impl Iterator for Schedule {
 fn run(plan: SendPlan, tx: &mpsc::Sender<Item>) -> Result<Option<FileHashes>> {
     let mut checker = Checker::new(&plan)?;
     let mut buffers = BufferPool::new(QUEUE + 4);
+    let mut packer = plan.compress.map(Packer::new).transpose()?;
     for step in Schedule::new(plan.offset, plan.size, plan.chunk_size) {
         let item = match step {
             Step::Data { offset, len } => {
-                let mut buf = buffers.take(len);
-                read_exact(&plan, &mut buf, offset)?;
-                checker.update(&buf);
-                Item::Data(buffers.lend(buf))
+                let started = std::time::Instant::now();
+                // Room for the marker byte of a packed frame.
+                let head = usize::from(packer.is_some());
+                let mut buf = buffers.take(head + len);
+                read_exact(&plan, &mut buf[head..], offset)?;
+                checker.update(&buf[head..]);
+                match &mut packer {
+                    None => Item::Data(buffers.lend(buf)),
+                    Some(packer) => Item::Packed {
+                        frame: packer.pack(buf, started.elapsed(), &mut buffers),
+                        len,
+                    },
+                }
             }
             Step::Check { index, end } => Item::Chunk {
                 index,
@@ -243,13 +258,34 @@ fn run(plan: SendPlan, tx: &mpsc::Sender<Item>) -> Result<Option<FileHashes>> {
             },
             Step::Eof => break,
         };
-        if tx.blocking_send(item).is_err() {
+        if !send(tx, item, packer.as_mut()) {
             return Ok(None);
         }
+    }
+    if let Some(packer) = &packer {
+        tracing::debug!("{}: {}", plan.path.display(), packer.summary());
     }
     let (sha256, hashes) = checker.finish();
     let sent = tx.blocking_send(Item::Eof { sha256 }).is_ok();
     Ok(hashes.filter(|_| sent))
+}
+
+/// Queue `item`, telling the packer how long that waited (the link's pace);
+/// false when the connection side is gone.
+fn send(tx: &mpsc::Sender<Item>, item: Item, packer: Option<&mut Packer>) -> bool {
+    let Some(packer) = packer else {
+        return tx.blocking_send(item).is_ok();
+    };
+    // A check message: about 100 bytes on the wire.
+    let wire = if matches!(item, Item::Packed { .. }) {
+        0
+    } else {
+        100
+    };
+    let started = std::time::Instant::now();
+    let sent = tx.blocking_send(item).is_ok();
+    packer.waited(started.elapsed(), wire);
+    sent
 }
 
 fn read_exact(plan: &SendPlan, buf: &mut [u8], pos: u64) -> Result<()> {

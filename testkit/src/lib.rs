@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod raw;
 pub mod s3;
 pub mod s3rig;
+pub mod slowlink;
 pub mod socks;
 pub mod tinyproxy;
 pub mod tmux;
@@ -64,7 +65,7 @@ fn target_tmp() -> PathBuf {
 }
 
 /// Environment variables that change the client's settings or logs.
-pub const SETTING_VARS: [&str; 12] = [
+pub const SETTING_VARS: [&str; 13] = [
     "WSRESUME_PARALLEL",
     "WSRESUME_MAX_PROTOCOL",
     "WSRESUME_TOKEN",
@@ -76,6 +77,7 @@ pub const SETTING_VARS: [&str; 12] = [
     "WSRESUME_LIMIT_RATE",
     "WSRESUME_PROGRESS",
     "WSRESUME_RETRY_CONNREFUSED",
+    "WSRESUME_COMPRESS",
     "WSRESUME_LOG",
 ];
 
