@@ -152,17 +152,9 @@ pub async fn serve_opened<S: DataSocket>(
     send_message(ws, &offer, ctx.limits.idle_timeout).await?;
     let (etag, size, offset) = (download.etag.clone(), download.size, start.offset);
     if !identical {
-        let watch = download.file.clone();
-        let mut plan = send_plan(ctx, download, chunk_size, start, known);
-        let can_sendfile = ws.get_ref().plain_tcp().is_some();
-        plan.compress = mode::settle(&plan, compress, can_sendfile).await;
-        let marker = plan.compress.map(|_| FRAME_RAW);
-        let source = Source::new(ctx, plan, can_sendfile, &etag);
+        let plan = send_plan(ctx, download, chunk_size, start, known);
         let reading = ending == Ending::Verdict;
-        let streamed = stream_items(ctx, ws, (source, marker), shutdown, reading).await?;
-        if let Some(hashes) = streamed {
-            keep_hashes(ctx, watch, etag, chunk_size, hashes).await;
-        }
+        send_file(ctx, ws, (plan, etag.clone()), (shutdown, reading), compress).await?;
     }
     if ending == Ending::Verdict {
         await_verdict(ctx, ws, shutdown).await?;
@@ -173,6 +165,29 @@ pub async fn serve_opened<S: DataSocket>(
         size,
         skipped: identical,
     })
+}
+
+/// Send the file `plan` reads (`etag` names its version; `reading`: read
+/// pings meanwhile), its
+/// frames compressed when the connection agreed and it pays; keep the
+/// hashes computed on the way.
+async fn send_file<S: DataSocket>(
+    ctx: &Arc<Context>,
+    ws: &mut WebSocketStream<S>,
+    (mut plan, etag): (sender::SendPlan, String),
+    (shutdown, reading): (&mut Shutdown, bool),
+    compress: Option<CompressMode>,
+) -> Result<(), Refusal> {
+    let (watch, chunk_size) = (plan.file.clone(), plan.chunk_size);
+    let can_sendfile = ws.get_ref().plain_tcp().is_some();
+    plan.compress = mode::settle(&plan, compress, can_sendfile).await;
+    let marker = plan.compress.map(|_| FRAME_RAW);
+    let source = Source::new(ctx, plan, can_sendfile, &etag);
+    let streamed = stream_items(ctx, ws, (source, marker), shutdown, reading).await?;
+    if let Some(hashes) = streamed {
+        keep_hashes(ctx, watch, etag, chunk_size, hashes).await;
+    }
+    Ok(())
 }
 
 /// Where the download of `download` starts: at the end when the client
