@@ -226,7 +226,14 @@ async fn finish_refused<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answe
     if sent.await.is_err() {
         return;
     }
-    let drain = async {
+    drain(stream).await;
+}
+
+/// After our side of `stream` is shut down, read what the client still
+/// sends for a moment (bounded in time and bytes), so that the answer is
+/// not lost to a reset.
+pub(super) async fn drain<S: AsyncRead + Unpin>(stream: &mut S) {
+    let read = async {
         let mut buf = [0u8; 4096];
         let mut left = DRAIN_BYTES;
         while left > 0 {
@@ -236,7 +243,7 @@ async fn finish_refused<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, answe
             }
         }
     };
-    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
 fn handshake_failed(e: WsError) -> Refusal {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::super::refusal::Refusal;
 use crate::protocol::ErrorCode;
@@ -17,11 +17,6 @@ use crate::transfer::body::Body;
 const BLOCK: usize = 256 * 1024;
 /// Blocks read ahead of the socket.
 const AHEAD: usize = 2;
-/// How long, and for how many bytes, the client may go on sending after
-/// the answer before the connection is closed.
-const DRAIN_TIME: Duration = Duration::from_secs(1);
-const DRAIN_BYTES: usize = 64 * 1024;
-
 /// An answer's head: status line and headers (`Connection: close` added).
 pub struct Head {
     text: String,
@@ -139,22 +134,13 @@ async fn close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, limit: Duratio
     {
         return;
     }
-    let drain = async {
-        let mut buf = [0u8; 4096];
-        let mut left = DRAIN_BYTES;
-        while left > 0 {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left = left.saturating_sub(n),
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    crate::server::handshake::drain(stream).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
 
     #[tokio::test]
     async fn a_range_goes_out_exactly_and_a_reader_that_stops_is_dropped() {
