@@ -401,10 +401,7 @@ fn plain_http_works_through_tls() {
     }
     let (root, pki) = (TempDir::new().unwrap(), TempDir::new().unwrap());
     let src = random_file(root.path(), "t.bin", 300_000);
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_path, key_path) = (pki.path().join("c.pem"), pki.path().join("k.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let (cert_path, key_path) = support::pki::self_signed_localhost(pki.path());
     let tls_args = ["--tls-cert", s(&cert_path), "--tls-key", s(&key_path)];
     let server = Server::start(root.path(), &tls_args);
     let url = format!("https://localhost:{}/t.bin", server.addr().port());

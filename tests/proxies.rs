@@ -14,7 +14,6 @@ use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use support::socks::Socks;
 use support::tinyproxy::{Tinyproxy, program};
 use support::{FaultProxy, Server, client_args, random_file, s, sha256_file, wsresume};
@@ -216,29 +215,7 @@ fn a_cut_inside_the_tunnel_resumes() {
 /// A CA, and a certificate for `localhost` and `files.wsresume.invalid`
 /// it signed: (ca, cert, key).
 fn pki(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let names = vec![
-        "localhost".to_string(),
-        "files.wsresume.invalid".to_string(),
-    ];
-    let cert = CertificateParams::new(names)
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let paths = (
-        dir.join("ca.crt"),
-        dir.join("server.crt"),
-        dir.join("server.key"),
-    );
-    std::fs::write(&paths.0, ca_pem).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
+    support::pki::ca_signed(dir, &["localhost", "files.wsresume.invalid"])
 }
 
 #[test]

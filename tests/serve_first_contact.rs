@@ -190,10 +190,7 @@ fn curl_gets_files_over_plain_tcp_and_tls() {
     }
     let (root, pki) = (TempDir::new().unwrap(), TempDir::new().unwrap());
     std::fs::write(root.path().join("x"), b"the x file").unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_path, key_path) = (pki.path().join("c.pem"), pki.path().join("k.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let (cert_path, key_path) = support::pki::self_signed_localhost(pki.path());
     let plain = Server::start(root.path(), &[]);
     let tls_args = ["--tls-cert", s(&cert_path), "--tls-key", s(&key_path)];
     let tls = Server::start(root.path(), &tls_args);

@@ -12,7 +12,7 @@ use wsresume_testkit as support;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use support::{
     Server, client_args, random_file, run_expect_code, run_ok_json, s, sha256_file, wsresume,
 };
@@ -32,36 +32,10 @@ fn unique_name(what: &str) -> String {
     )
 }
 
-/// A CA: its certificate's PEM and the issuer that signs with it.
-fn new_ca() -> (String, Issuer<'static, KeyPair>) {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(DnType::CommonName, unique_name("CA"));
-    let key = KeyPair::generate().unwrap();
-    let pem = params.self_signed(&key).unwrap().pem();
-    (pem, Issuer::new(params, key))
-}
-
-/// Writes `NAME.crt` (the CA's) and a server certificate for `host` signed by
-/// `issuer` with its key; returns (ca, cert, key) paths.
+/// Writes `ca.crt` (a new CA's) and a server certificate for `host` it
+/// signed, with its key; returns (ca, cert, key) paths.
 fn write_pki(dir: &Path, host: &str) -> (PathBuf, PathBuf, PathBuf) {
-    let (ca_pem, issuer) = new_ca();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec![host.to_string()])
-        .unwrap()
-        .signed_by(&key, &issuer)
-        .unwrap();
-    let paths = (
-        dir.join("ca.crt"),
-        dir.join("server.crt"),
-        dir.join("server.key"),
-    );
-    std::fs::write(&paths.0, ca_pem).unwrap();
-    std::fs::write(&paths.1, cert.pem()).unwrap();
-    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
-    paths
+    support::pki::ca_signed(dir, &[host])
 }
 
 /// Writes a self-signed certificate for `host` (a CA's when `is_ca`) and

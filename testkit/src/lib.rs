@@ -11,6 +11,7 @@
 //! `tests/helpers_used.rs` checks that every helper is used by some test.
 pub mod caddy;
 pub mod nginx;
+pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod raw;
