@@ -246,6 +246,27 @@ pub(super) async fn drain<S: AsyncRead + Unpin>(stream: &mut S) {
     let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
+/// With a token, an `Authorization: Bearer TOKEN` value carrying it
+/// (compared in constant time); else why not. For the upgrade and for
+/// plain HTTP alike.
+pub(super) fn bearer(authorization: Option<&str>, token: Option<&str>) -> Result<(), &'static str> {
+    let Some(expected) = token else {
+        return Ok(());
+    };
+    let presented = authorization
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .unwrap_or("");
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        return Ok(());
+    }
+    Err(match presented.is_empty() {
+        true => "a token is required (Authorization: Bearer TOKEN)",
+        false => "the token is not valid",
+    })
+}
+
 fn handshake_failed(e: WsError) -> Refusal {
     Refusal::new(ErrorCode::BadRequest, format!("handshake failed: {e}"))
 }
@@ -298,23 +319,12 @@ fn check(
             &format!("unsupported protocol version: this server speaks {speaks}"),
         ));
     };
-    if let Some(expected) = terms.token {
-        let presented = request
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .unwrap_or("");
-        if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-            let message = if presented.is_empty() {
-                "a token is required"
-            } else {
-                "the token is not valid"
-            };
-            return Err(reject(StatusCode::UNAUTHORIZED, message));
-        }
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if let Err(why) = bearer(authorization, terms.token) {
+        return Err(reject(StatusCode::UNAUTHORIZED, why));
     }
     response
         .headers_mut()

@@ -21,7 +21,6 @@ mod send;
 use std::sync::Arc;
 
 use base64::Engine;
-use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::context::Context;
@@ -145,23 +144,8 @@ fn record_client(request: &PlainRequest, trusted: &[crate::cidr::Cidr]) {
 
 /// With a token, the request must carry `Authorization: Bearer TOKEN`.
 fn authorize(request: &PlainRequest, token: Option<&str>) -> Result<(), Failure> {
-    let Some(expected) = token else {
-        return Ok(());
-    };
-    let presented = request
-        .header("authorization")
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .unwrap_or("");
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        return Ok(());
-    }
-    let message = match presented.is_empty() {
-        true => "a token is required (Authorization: Bearer TOKEN)",
-        false => "the token is not valid",
-    };
-    Err(Failure::new(401, "Unauthorized", message))
+    super::handshake::bearer(request.header("authorization"), token)
+        .map_err(|why| Failure::new(401, "Unauthorized", why))
 }
 
 fn allowed_method(request: &PlainRequest) -> Result<(), Failure> {
