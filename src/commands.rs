@@ -130,7 +130,8 @@ async fn shutdown_signal() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut limits = server_limits(config::serve_limits(&args)?);
-    let (storage, served_root, cache_dir) = open_storage(&args, &mut limits).await?;
+    let (storage, served_root, cache_dir) = open_storage(&args, &limits).await?;
+    limits.sessions &= storage.stages_small_files();
     let access = serve_access(&args)?;
     let listen = config::listen_address(&args.listen)?;
     let listener = server::bind(&listen)
@@ -198,17 +199,16 @@ fn hash_cache(storage: &dyn Storage, cache_dir: Option<&std::path::Path>) -> Has
 }
 
 /// What `serve` serves, as it names it, and the hash cache's directory:
-/// with `--store` a bucket (checked now; sessions off, so small files go
-/// one by one; leases held for twice the idle time-out, at least a
-/// minute), else ROOT and its cache directory.
+/// with `--store` a bucket (checked now; leases held for twice the idle
+/// time-out, at least a minute), else ROOT and its cache directory. A
+/// store that does not stage small files gets no sessions.
 async fn open_storage(
     args: &ServeArgs,
-    limits: &mut ServerLimits,
+    limits: &ServerLimits,
 ) -> anyhow::Result<(Arc<dyn Storage>, PathBuf, Option<PathBuf>)> {
     if let Some(url) = &args.store {
         let lease = (limits.idle_timeout * 2).max(std::time::Duration::from_secs(60));
         let store = S3Store::connect(url, lease).await?;
-        limits.sessions = false;
         return Ok((Arc::new(store), PathBuf::from(url), None));
     }
     let root = args.root.clone().unwrap_or_else(|| PathBuf::from("."));

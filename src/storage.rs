@@ -109,6 +109,13 @@ pub trait Storage: Send + Sync + 'static {
         max_age: std::time::Duration,
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError>;
+    /// Whether the store writes a session's small files in batches
+    /// ([`Storage::stage_small`], [`Storage::commit_small`]); a server on
+    /// one that does not offers no sessions (`wsresume.v2`), so small
+    /// files come one by one.
+    fn stages_small_files(&self) -> bool {
+        false
+    }
     /// Write a small file (its digest verified) whole beside the target
     /// `rel` resolves to, with `attrs`, once `hold` took the target's key
     /// (as [`Storage::upload_key`] names it; `None` when it could not) and
@@ -120,10 +127,20 @@ pub trait Storage: Send + Sync + 'static {
         data: &[u8],
         attrs: crate::attrs::FileAttrs,
         hold: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<Option<StagedFile>, StorageError>;
+    ) -> Result<Option<StagedFile>, StorageError> {
+        let _ = (data, attrs, hold);
+        Err(StorageError::Forbidden(format!(
+            "{rel}: this store takes no small files in a session"
+        )))
+    }
     /// Make `staged` files durable together, then put each in place: their
     /// metadata afterwards, in order.
-    fn commit_small(&self, staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError>;
+    fn commit_small(&self, staged: &[&StagedFile]) -> Result<Vec<std::fs::Metadata>, StorageError> {
+        let _ = staged;
+        Err(StorageError::Forbidden(
+            "this store takes no small files in a session".into(),
+        ))
+    }
     /// Where the hash cache keeps its entries when the storage is shared
     /// by several servers (a bucket); `None`: the server's own cache
     /// directory.
@@ -258,6 +275,10 @@ impl Storage for LocalFs {
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError> {
         Ok(crate::expiry::sweep(&self.root, max_age, hold)?)
+    }
+
+    fn stages_small_files(&self) -> bool {
+        true
     }
 
     fn stage_small(

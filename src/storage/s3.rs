@@ -30,7 +30,7 @@ mod record;
 mod spool;
 mod upload;
 
-use super::{Download, ListOptions, Listing, StagedFile, Storage, StorageError, Upload};
+use super::{Download, ListOptions, Listing, Storage, StorageError, Upload};
 use crate::error::Error;
 use crate::partial::SourceIdentity;
 use crate::paths::RelPath;
@@ -261,26 +261,6 @@ impl Storage for S3Store {
         hold: &mut dyn FnMut(&str) -> Option<Box<dyn Send>>,
     ) -> Result<crate::expiry::Swept, StorageError> {
         self.sweep(max_age, hold)
-    }
-
-    fn stage_small(
-        &self,
-        rel: &RelPath,
-        _data: &[u8],
-        _attrs: crate::attrs::FileAttrs,
-        _hold: &mut dyn FnMut(&str) -> bool,
-    ) -> Result<Option<StagedFile>, StorageError> {
-        // Sessions are off on a bucket: eager puts never reach here.
-        Err(StorageError::Forbidden(format!(
-            "{rel}: small files in a session are not stored in a bucket"
-        )))
-    }
-
-    fn commit_small(
-        &self,
-        _staged: &[&StagedFile],
-    ) -> Result<Vec<std::fs::Metadata>, StorageError> {
-        Ok(Vec::new())
     }
 
     fn hash_entries(&self) -> Option<Arc<dyn super::EntryStore>> {
