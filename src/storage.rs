@@ -161,6 +161,12 @@ pub trait EntryStore: Send + Sync {
     fn read(&self, name: &str) -> Option<Vec<u8>>;
     /// Store `bytes` as `name`, replacing what was there.
     fn write(&self, name: &str, bytes: &[u8]);
+    /// Store `bytes` as `name` unless something is stored there already.
+    fn write_new(&self, name: &str, bytes: &[u8]) {
+        if self.read(name).is_none() {
+            self.write(name, bytes);
+        }
+    }
 }
 
 /// Files under a local directory.

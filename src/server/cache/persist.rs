@@ -61,11 +61,7 @@ impl Persist {
     pub fn write_new(&self, key: &str, entry: &Entry) {
         match self {
             Persist::Disk(disk) => disk.write_new(key, entry),
-            Persist::Shared(_) => {
-                if self.read(key).is_none() {
-                    self.write(key, entry);
-                }
-            }
+            Persist::Shared(store) => store.write_new(&shared_name(key), &disk::encode(key, entry)),
         }
     }
 }
@@ -115,11 +111,11 @@ pub(super) mod tests {
         assert_eq!(name.len(), 64);
         blobs.0.lock().unwrap().get_mut(&name).unwrap().truncate(40);
         assert_eq!(persist.read("k"), None, "torn");
+        // A shared store's write_new is one conditional put: what is there
+        // stays (a miss); a write replaces it.
         persist.write_new("k", &entry(0, 2));
-        assert_eq!(
-            persist.read("k"),
-            Some(entry(0, 2)),
-            "a torn entry is replaced"
-        );
+        assert_eq!(persist.read("k"), None, "kept, still a miss");
+        persist.write("k", &entry(0, 2));
+        assert_eq!(persist.read("k"), Some(entry(0, 2)), "replaced");
     }
 }

@@ -74,18 +74,22 @@ impl S3Store {
     /// Why there is no object `key`: objects under `key/` make it a
     /// directory; otherwise it does not exist.
     fn missing(&self, rel: &RelPath, key: &Key) -> StorageError {
+        match self.block_on(self.is_directory(key)) {
+            Ok(true) => StorageError::IsDirectory(rel.to_string()),
+            Ok(false) => StorageError::NotFound(rel.to_string()),
+            Err(e) => store_error(&format!("reading /{rel}"), &e),
+        }
+    }
+
+    /// Whether objects lie under `key/` (one listing of one key).
+    pub(super) async fn is_directory(&self, key: &Key) -> object_store::Result<bool> {
         let options = PaginatedListOptions {
             max_keys: Some(1),
             ..Default::default()
         };
         let under = format!("{key}/");
-        match self.block_on(self.store.list_paginated(Some(&under), options)) {
-            Ok(page) if !page.result.objects.is_empty() => {
-                StorageError::IsDirectory(rel.to_string())
-            }
-            Ok(_) => StorageError::NotFound(rel.to_string()),
-            Err(e) => store_error(&format!("reading /{rel}"), &e),
-        }
+        let page = self.store.list_paginated(Some(&under), options).await?;
+        Ok(!page.result.objects.is_empty())
     }
 }
 

@@ -5,7 +5,7 @@
 //! the cache's own (checksummed: a torn entry reads as a miss). Nothing
 //! here fails: an error is logged at debug and reads as a miss.
 
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutPayload};
 
 use super::{S3Store, error_chain};
 use crate::storage::EntryStore;
@@ -55,6 +55,22 @@ impl BucketEntries {
     }
 }
 
+impl BucketEntries {
+    fn put(&self, name: &str, bytes: &[u8], mode: PutMode) {
+        if !valid_name(name) {
+            tracing::debug!("hash cache entry {name:?}: not a valid name");
+            return;
+        }
+        let key = self.store.internal_key(&format!("{DIR}/{name}"));
+        let payload = PutPayload::from(bytes.to_vec());
+        let put = self.store.store.put_opts(&key, payload, mode.into());
+        match self.store.block_on(put) {
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(e) => tracing::debug!("hash cache entry {key}: {}", error_chain(&e)),
+        }
+    }
+}
+
 impl EntryStore for BucketEntries {
     fn read(&self, name: &str) -> Option<Vec<u8>> {
         if !valid_name(name) {
@@ -68,15 +84,13 @@ impl EntryStore for BucketEntries {
     }
 
     fn write(&self, name: &str, bytes: &[u8]) {
-        if !valid_name(name) {
-            tracing::debug!("hash cache entry {name:?}: not a valid name");
-            return;
-        }
-        let key = self.store.internal_key(&format!("{DIR}/{name}"));
-        let payload = PutPayload::from(bytes.to_vec());
-        if let Err(e) = self.store.block_on(self.store.store.put(&key, payload)) {
-            tracing::debug!("hash cache entry {key}: {}", error_chain(&e));
-        }
+        self.put(name, bytes, PutMode::Overwrite);
+    }
+
+    /// One conditional PUT (`If-None-Match: *`) instead of a GET and a PUT:
+    /// an entry already there (another instance wrote it) is kept.
+    fn write_new(&self, name: &str, bytes: &[u8]) {
+        self.put(name, bytes, PutMode::Create);
     }
 }
 

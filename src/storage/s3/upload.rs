@@ -10,10 +10,9 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, UpdateVersion};
+use object_store::{ObjectStoreExt, PutPayload, UpdateVersion};
 
 use super::S3Store;
 use super::lease::now_ms;
@@ -104,11 +103,10 @@ impl S3Store {
     /// Refuse a target that names a directory (objects lie under
     /// `key/`), as on a disk: the file would hide them from listings.
     async fn refuse_directory(&self, target: &Target) -> Result<(), StorageError> {
-        let mut under = self.store.list(Some(&target.key));
-        match under.next().await {
-            None => Ok(()),
-            Some(Ok(_)) => Err(StorageError::IsDirectory(target.rel.clone())),
-            Some(Err(e)) => Err(super::store_error(
+        match self.is_directory(&target.key).await {
+            Ok(false) => Ok(()),
+            Ok(true) => Err(StorageError::IsDirectory(target.rel.clone())),
+            Err(e) => Err(super::store_error(
                 &format!("checking whether {} is a directory", target.rel),
                 &e,
             )),
