@@ -241,7 +241,11 @@ fn a_frame_that_inflates_past_a_data_frame_is_refused() {
     let (code, reason) = ws.read_close(Duration::from_secs(10)).unwrap();
     assert_eq!(code, 4400, "{reason}");
     assert!(reason.contains("compressed"), "{reason}");
+    // Nothing inflated reached the disk: no target, and an empty partial.
     assert!(!rig.root.path().join("bomb.bin").exists());
+    let part = support::part_path(&rig.root.path().join("bomb.bin"));
+    let written = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(written, 0, "{} holds inflated bytes", part.display());
 }
 
 /// A zstd frame of `len` zeros, made by hand so the tests need no codec:
