@@ -268,3 +268,32 @@ fn zstd_frame_of_zeros(len: usize) -> Vec<u8> {
     }
     out
 }
+
+#[test]
+fn the_mode_comes_from_flag_env_or_default_and_a_bad_one_is_a_usage_error() {
+    let mode = |env: Option<&str>, args: &[&str]| {
+        let mut cmd = support::wsresume();
+        if let Some(value) = env {
+            cmd.env("WSRESUME_COMPRESS", value);
+        }
+        let out = cmd.args(["config", "--json"]).args(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let row = support::json_one(&out.stdout)["settings"]["compress"].clone();
+        (row["value"].clone(), row["source"].clone())
+    };
+    assert_eq!(mode(None, &[]).0, "auto");
+    assert_eq!(
+        mode(Some("on"), &[]),
+        ("on".into(), "env WSRESUME_COMPRESS".into())
+    );
+    assert_eq!(mode(Some("on"), &["--compress", "off"]).0, "off");
+    let out = support::wsresume()
+        .args(["config", "--compress", "yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("yes"),
+        "{out:?}"
+    );
+}
