@@ -174,10 +174,13 @@ fn refused_port_exits_8_unreachable_server_or_proxy_exits_4() {
     ];
     let (code, stderr) = run(&via, &get);
     assert_eq!(code, 8, "{stderr}");
+    // It names the proxy (its password masked) and the target.
     assert!(
-        stderr.contains(&format!("refused to connect to 127.0.0.1:{port}")),
+        stderr.contains("proxy http://") && stderr.contains("refused to connect to 127.0.0.1:"),
         "{stderr}"
     );
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!stderr.contains(&format!(":{PASSWORD}@")), "{stderr}");
     // The proxy may connect to the port, but nothing listens there.
     let nothing = format!("ws://127.0.0.1:{closed}/f.bin");
     let (code, stderr) = run(&via, &["get", &nothing, s(dest.path()), "--retries", "1"]);
