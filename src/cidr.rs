@@ -21,7 +21,11 @@ impl Cidr {
             Some((addr, bits)) => (addr, Some(bits)),
             None => (text, None),
         };
-        let addr = canonical(addr.trim_matches(['[', ']']).parse().ok()?);
+        let addr = addr
+            .trim_matches(['[', ']'])
+            .parse::<IpAddr>()
+            .ok()?
+            .to_canonical();
         let width = match addr {
             IpAddr::V4(_) => 32,
             IpAddr::V6(_) => 128,
@@ -38,7 +42,7 @@ impl Cidr {
 
     /// Whether `ip` lies in the range.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, canonical(ip)) {
+        match (self.addr, ip.to_canonical()) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 same_prefix(&net.octets(), &ip.octets(), self.prefix)
             }
@@ -54,11 +58,6 @@ impl std::fmt::Display for Cidr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.addr, self.prefix)
     }
-}
-
-/// An IPv4-mapped IPv6 address as the IPv4 address it is.
-fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
 }
 
 /// Whether the first `bits` bits of `a` and `b` agree.

@@ -31,7 +31,7 @@ pub async fn open(url: &RemoteUrl, route: &Route) -> Result<Recorded<TcpStream>>
     let reaching = async {
         match route.proxies.for_url(url) {
             Some(proxy) => through(url, proxy, route).await,
-            None => direct(url.host(), url.port(), route).await,
+            None => direct((url.host(), url.port()), "server", route).await,
         }
     };
     let stream = match route.connect_timeout {
@@ -51,14 +51,12 @@ pub async fn open(url: &RemoteUrl, route: &Route) -> Result<Recorded<TcpStream>>
 /// network failure (retried): the proxy, not the server, is named.
 async fn through(url: &RemoteUrl, proxy: &ProxyUrl, route: &Route) -> Result<TcpStream> {
     tracing::debug!(%proxy, "connecting through a proxy");
-    let mut stream = direct(&proxy.host, proxy.port, route)
+    let mut stream = direct((&proxy.host, proxy.port), "proxy", route)
         .await
         .map_err(|e| match e {
-            Error::ConnectionRefused(_) | Error::Network(_) => Error::Network(format!(
-                "proxy {proxy}: cannot connect to the proxy: {}",
-                e.to_string()
-                    .replace("is the server running", "is the proxy running")
-            )),
+            Error::ConnectionRefused(_) | Error::Network(_) => {
+                Error::Network(format!("proxy {proxy}: cannot connect to the proxy: {e}"))
+            }
             Error::UnknownHost(m) => Error::UnknownHost(format!("proxy {proxy}: {m}")),
             other => other,
         })?;
@@ -93,8 +91,9 @@ async fn addresses(host: &str, port: u16, route: &Route) -> Result<Vec<SocketAdd
 
 /// Resolve `host` and connect to the first of its addresses that accepts.
 /// When an address refused the connection and none accepted,
-/// [`Error::ConnectionRefused`].
-async fn direct(host: &str, port: u16, route: &Route) -> Result<TcpStream> {
+/// [`Error::ConnectionRefused`], naming what should be listening (`role`:
+/// the server, or the proxy).
+async fn direct((host, port): (&str, u16), role: &str, route: &Route) -> Result<TcpStream> {
     let mut refused = false;
     let mut last = None;
     for addr in addresses(host, port, route).await? {
@@ -108,7 +107,7 @@ async fn direct(host: &str, port: u16, route: &Route) -> Result<TcpStream> {
     }
     if refused {
         return Err(Error::ConnectionRefused(format!(
-            "connection refused: is the server running on {host}:{port}?"
+            "connection refused: is the {role} running on {host}:{port}?"
         )));
     }
     Err(Error::Network(match last {

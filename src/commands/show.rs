@@ -124,17 +124,20 @@ fn row<T>(
 /// The proxies (for `wss://` and for `ws://`, passwords masked), the
 /// hosts that bypass them, `--resolve` and `--connect-timeout`.
 fn route_rows(settings: &ClientSettings) -> crate::error::Result<Vec<Row>> {
-    // What a transfer would refuse (a bad proxy URL or --resolve entry).
-    crate::jobs::setup::route(&settings.net)?;
-    let proxy_row = |name, setting: &Setting<Option<String>>| {
-        let shown = crate::jobs::setup::proxy(setting)?.map(|p| p.to_string());
+    // Parsed as a transfer parses them (a bad proxy URL or --resolve entry
+    // is refused here too); proxies shown with their passwords masked.
+    let route = crate::jobs::setup::route(&settings.net)?;
+    let proxy_row = |name,
+                     parsed: &Option<crate::client::proxy::ProxyUrl>,
+                     setting: &Setting<Option<String>>| {
+        let shown = parsed.as_ref().map(|p| p.to_string());
         let text = shown.clone().unwrap_or_else(|| "(none)".into());
-        Ok::<Row, crate::error::Error>((name, text, json!(shown), setting.source.to_string()))
+        (name, text, json!(shown), setting.source.to_string())
     };
     let none = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
     Ok(vec![
-        proxy_row("proxy_wss", &settings.net.proxy_wss)?,
-        proxy_row("proxy_ws", &settings.net.proxy_ws)?,
+        proxy_row("proxy_wss", &route.proxies.wss, &settings.net.proxy_wss),
+        proxy_row("proxy_ws", &route.proxies.ws, &settings.net.proxy_ws),
         row("noproxy", &settings.net.noproxy, none, |v| json!(v)),
         row(
             "resolve",

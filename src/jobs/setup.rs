@@ -68,7 +68,7 @@ pub fn route(settings: &NetSettings) -> Result<Route> {
 }
 
 /// A proxy setting parsed.
-pub fn proxy(setting: &Setting<Option<String>>) -> Result<Option<ProxyUrl>> {
+fn proxy(setting: &Setting<Option<String>>) -> Result<Option<ProxyUrl>> {
     setting
         .value
         .as_deref()
