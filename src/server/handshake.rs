@@ -105,11 +105,12 @@ where
         Head::Get(request, head, tail) => (request, head, tail),
         Head::Plain { head } => return Ok(Accepted::Plain { stream, head }),
     };
+    if !asks_for_websocket(&request) {
+        // `http::serve` records the client a trusted proxy names.
+        return Ok(Accepted::Plain { stream, head });
+    }
     if let Some(client) = forwarded::client_address(request.headers(), terms.trusted) {
         tracing::Span::current().record("client", tracing::field::display(client));
-    }
-    if !asks_for_websocket(&request) {
-        return Ok(Accepted::Plain { stream, head });
     }
     let checked = match create_response(&request) {
         Err(e) => Err(reject(

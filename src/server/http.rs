@@ -253,7 +253,17 @@ where
         .header("ETag", &etag)
         .header("Last-Modified", &last_modified)
         .header("Accept-Ranges", "bytes");
-    if let Some(digest) = ctx.hashes.digest(&download.etag).await {
+    // Only an answer that carries the file's bytes names their digest (a
+    // lookup may read the cache's entry).
+    let carries = matches!(
+        answer,
+        ranges::Answer::Whole | ranges::Answer::Partial { .. }
+    );
+    let digest = match carries {
+        true => ctx.hashes.digest(&download.etag).await,
+        false => None,
+    };
+    if let Some(digest) = digest {
         let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
         head = head.header("Repr-Digest", format!("sha-256=:{b64}:"));
     }
