@@ -76,23 +76,19 @@ impl Packer {
             }
             Choice::Compress => {
                 let started = Instant::now();
-                let mut out = pool.take(raw + 1);
-                out[0] = FRAME_ZSTD;
-                // Room for the raw size only: what does not shrink fails.
-                let packed = self.zstd.compress_to_buffer(&buf[1..], &mut out[1..]);
+                // Into the packer's own buffer, then over the raw bytes
+                // (hashed already): one frame buffer per frame, as raw.
+                self.scratch.clear();
+                self.scratch.reserve(raw);
+                let packed = self.zstd.compress_to_buffer(&buf[1..], &mut self.scratch);
                 measured.compress = Some(started.elapsed());
-                match packed {
-                    Ok(n) if n < raw => {
-                        out.truncate(n + 1);
-                        measured.wire = n + 1;
-                        drop(pool.lend(buf));
-                        pool.lend(out)
-                    }
-                    _ => {
-                        drop(pool.lend(out));
-                        pool.lend(buf)
-                    }
+                if let Some(n) = packed.ok().filter(|n| *n < raw) {
+                    buf[0] = FRAME_ZSTD;
+                    buf[1..=n].copy_from_slice(&self.scratch[..n]);
+                    buf.truncate(n + 1);
+                    measured.wire = n + 1;
                 }
+                pool.lend(buf)
             }
         };
         let packed = u64::from(frame.first() == Some(&FRAME_ZSTD));
@@ -189,6 +185,10 @@ impl Unpacker {
         let bad = |what: String| Error::Protocol(format!("a bad compressed data frame: {what}"));
         let declared = zstd::zstd_safe::get_frame_content_size(packed)
             .map_err(|_| bad("no zstd frame".into()))?;
+        // Exactly one frame (PROTOCOL 2.1): nothing before or after it.
+        if zstd::zstd_safe::find_frame_compressed_size(packed) != Ok(packed.len()) {
+            return Err(bad("not exactly one zstd frame".into()));
+        }
         let room = match declared {
             Some(n) if n > MAX_DATA_FRAME as u64 => {
                 return Err(bad(format!("it holds {n} bytes, more than a data frame")));
@@ -273,7 +273,14 @@ mod tests {
             std::io::Write::write_all(&mut enc, &big).unwrap();
             unsized_frame.extend(enc.finish().unwrap());
         }
-        let cases: [(&str, Vec<u8>, &str); 5] = [
+        let one = zstd::bulk::compress(b"abc", 1).unwrap();
+        let mut two = vec![FRAME_ZSTD];
+        two.extend(&one);
+        two.extend(&one);
+        let mut trailing = vec![FRAME_ZSTD];
+        trailing.extend(&one);
+        trailing.push(0);
+        let cases: [(&str, Vec<u8>, &str); 7] = [
             ("empty", vec![], "empty"),
             ("unknown marker", vec![7, 1, 2], "unknown marker 7"),
             (
@@ -283,6 +290,8 @@ mod tests {
             ),
             ("declared too big", bomb, "more than a data frame"),
             ("inflates too big", unsized_frame, "bad compressed"),
+            ("two frames", two, "not exactly one"),
+            ("bytes after the frame", trailing, "not exactly one"),
         ];
         let mut unpacker = Unpacker::new().unwrap();
         for (what, frame, want) in cases {
