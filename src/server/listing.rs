@@ -99,30 +99,28 @@ fn walk_cached(
     rel: &RelPath,
     options: ListOptions,
 ) -> Result<(Listing, Vec<(usize, RelPath)>), StorageError> {
+    // The walk notes each file's etag: the cache is asked by it, with no
+    // file opened (on a bucket, no request per file).
     let walk = ListOptions {
         sha256: false,
+        cached: options.cached || options.sha256,
         ..options
     };
     let mut listing = ctx.storage.list(rel, walk)?;
     let mut unhashed = Vec::new();
+    add_known_digests(ctx, &mut listing);
     if !options.sha256 {
-        add_known_digests(ctx, &mut listing);
         return Ok((listing, unhashed));
     }
     // A listing of one file names it by its file name alone.
     let single = ctx.storage.open_download(rel).is_ok();
     for (index, entry) in listing.entries.iter_mut().enumerate() {
-        if entry.kind != EntryKind::File {
-            continue;
-        }
-        let file = match single {
-            true => rel.clone(),
-            false => rel.join(&entry.path),
-        };
-        let download = ctx.storage.open_download(&file)?;
-        match ctx.hashes.digest_blocking(&download.etag) {
-            Some(digest) => entry.sha256 = Some(crate::chain::hex(&digest)),
-            None => unhashed.push((index, file)),
+        if entry.kind == EntryKind::File && entry.sha256.is_none() {
+            let file = match single {
+                true => rel.clone(),
+                false => rel.join(&entry.path),
+            };
+            unhashed.push((index, file));
         }
     }
     Ok((listing, unhashed))
