@@ -253,19 +253,8 @@ where
         .header("ETag", &etag)
         .header("Last-Modified", &last_modified)
         .header("Accept-Ranges", "bytes");
-    // Only an answer that carries the file's bytes names their digest (a
-    // lookup may read the cache's entry).
-    let carries = matches!(
-        answer,
-        ranges::Answer::Whole | ranges::Answer::Partial { .. }
-    );
-    let digest = match carries {
-        true => ctx.hashes.digest(&download.etag).await,
-        false => None,
-    };
-    if let Some(digest) = digest {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
-        head = head.header("Repr-Digest", format!("sha-256=:{b64}:"));
+    if let Some(digest) = repr_digest(ctx, answer, &download.etag).await {
+        head = head.header("Repr-Digest", digest);
     }
     if !matches!(answer, ranges::Answer::NotModified) {
         head = head.header("Content-Type", "application/octet-stream");
@@ -288,6 +277,21 @@ where
         entries: None,
         skipped: false,
     })
+}
+
+/// `Repr-Digest` for an answer that carries the file's bytes, when the
+/// hash cache knows the file's SHA-256 (nothing is hashed here; the
+/// lookup may read the cache's entry, so other answers skip it).
+async fn repr_digest(ctx: &Context, answer: ranges::Answer, etag: &str) -> Option<String> {
+    if !matches!(
+        answer,
+        ranges::Answer::Whole | ranges::Answer::Partial { .. }
+    ) {
+        return None;
+    }
+    let digest = ctx.hashes.digest(etag).await?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+    Some(format!("sha-256=:{b64}:"))
 }
 
 /// The head's status and range headers for `answer`, and the bytes the
