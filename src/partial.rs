@@ -105,6 +105,21 @@ impl PartialPaths {
         }
     }
 
+    /// Remove the partial files when they are an upload of `source`, whose
+    /// file the target already holds; another source's partial is kept.
+    /// Whether they were removed.
+    pub fn remove_if_from(&self, source: &SourceIdentity) -> Result<bool> {
+        let text = match fs::read_to_string(&self.state) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err("reading", &self.state, e)),
+        };
+        match StateRecord::parse(&text) {
+            Ok(record) if record.source == *source => self.remove_all().map(|()| true),
+            _ => Ok(false),
+        }
+    }
+
     /// Remove every partial file (not the target), ignoring ones not there.
     pub fn remove_all(&self) -> Result<()> {
         for path in [&self.part, &self.state, &self.chunks, &self.tmp] {
@@ -421,6 +436,23 @@ impl Partial {
         }
     }
 
+    /// The transfer ends here, unfinished: commit what is verified. A
+    /// partial with nothing verified holds nothing worth resuming and is
+    /// removed instead, so a late request of a client long gone (delivered
+    /// after the file was finished by its next run) leaves nothing beside
+    /// the target.
+    pub fn close(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        if self.committed_chunks == 0 && self.pending.is_empty() {
+            // Its syncs no longer matter: the data goes.
+            let _ = self.stop_syncing();
+            return self.paths.remove_all();
+        }
+        self.commit()
+    }
+
     fn record_on_full_disk(&mut self) {
         self.cut_short = true;
         for _ in 0..2 {
@@ -562,6 +594,9 @@ impl ChunkSink for Partial {
     }
     fn finish(&mut self) -> Result<()> {
         Partial::finish(self)
+    }
+    fn close(&mut self) -> Result<()> {
+        Partial::close(self)
     }
     fn idle(&mut self) -> Result<()> {
         self.record_synced()

@@ -101,6 +101,13 @@ pub trait Storage: Send + Sync + 'static {
         source: &SourceIdentity,
         chunk_size: u64,
     ) -> Result<Upload, StorageError>;
+    /// The target `rel` already holds the file `source` set out to upload
+    /// (its digest said so): drop that source's partial upload of it, if
+    /// any, once the caller holds the target. Another source's is kept.
+    fn drop_upload(&self, rel: &RelPath, source: &SourceIdentity) -> Result<(), StorageError> {
+        let _ = (rel, source);
+        Ok(())
+    }
     /// Expire partial uploads untouched for longer than `max_age`; `hold`
     /// keeps writers off a target (relative path) while it is expired, or
     /// returns `None` when the target is in use.
@@ -273,6 +280,15 @@ impl Storage for LocalFs {
             sink: Box::new(partial),
             restarted,
         })
+    }
+
+    fn drop_upload(&self, rel: &RelPath, source: &SourceIdentity) -> Result<(), StorageError> {
+        let target = paths::resolve_for_create(&self.root, rel)?;
+        let dropped = PartialPaths::for_target(&target).remove_if_from(source)?;
+        if dropped {
+            tracing::debug!("{rel}: the partial upload of a file the target holds is dropped");
+        }
+        Ok(())
     }
 
     fn sweep_expired(

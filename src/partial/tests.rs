@@ -1,8 +1,9 @@
 //! Unit tests of partial files on a real temporary directory: reopening an
 //! untouched partial (only its last chunk re-hashed), re-verifying a touched
 //! one and cutting it back to its first bad chunk, finishing (the rename
-//! comes last, then the state files go), the bound on unrecorded data, and
-//! how a state file is judged.
+//! comes last, then the state files go), the bound on unrecorded data, how
+//! a state file is judged, and which partials closing or an identical target
+//! removes.
 
 use std::fs::{self, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -322,4 +323,40 @@ fn state_files_are_judged_before_any_data_is_read() {
     }
     assert!(is_expiry_marker(r#"{"expired":"x"}"#));
     assert!(!is_expiry_marker(&good.to_string()));
+}
+
+#[test]
+fn closing_keeps_a_partial_with_verified_chunks_and_drops_one_without() {
+    let kept = setup(2, 1);
+    kept.reopen().partial.close().unwrap();
+    assert_eq!(kept.recorded_chunks(), 1, "the verified chunk stays");
+    assert!(kept.paths.part.exists());
+
+    let empty = setup(2, 0);
+    let mut partial = empty.reopen().partial;
+    // Unverified bytes only: nothing worth resuming.
+    partial.write_at(0, &empty.bytes[..100]).unwrap();
+    partial.close().unwrap();
+    let left: Vec<&PathBuf> = [&empty.paths.part, &empty.paths.state, &empty.paths.chunks]
+        .into_iter()
+        .filter(|p| p.exists())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn a_partial_is_dropped_only_for_its_own_source() {
+    let setup = setup(2, 1);
+    let other = SourceIdentity {
+        id: "etag-2".into(),
+        size: setup.source.size,
+    };
+    assert!(!setup.paths.remove_if_from(&other).unwrap(), "another's");
+    assert!(setup.paths.state.exists() && setup.paths.part.exists());
+    assert!(setup.paths.remove_if_from(&setup.source).unwrap());
+    assert!(!setup.paths.state.exists() && !setup.paths.part.exists());
+    assert!(
+        !setup.paths.remove_if_from(&setup.source).unwrap(),
+        "none there"
+    );
 }

@@ -38,6 +38,14 @@ impl PutRequest {
             mode: self.mode.map(crate::attrs::server_mode),
         }
     }
+
+    /// Who uploads: what a partial upload of it is recorded under.
+    pub fn source(&self) -> crate::partial::SourceIdentity {
+        crate::partial::SourceIdentity {
+            id: self.source_id.clone(),
+            size: self.size,
+        }
+    }
 }
 
 /// What a listing request asks for.

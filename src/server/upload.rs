@@ -17,7 +17,6 @@ use super::request::PutRequest;
 use super::shutdown::Shutdown;
 use super::writers::{ClaimError, WriterGuard};
 use crate::chain::hex;
-use crate::partial::SourceIdentity;
 use crate::paths::{self, RelPath};
 use crate::protocol::{CompressMode, ErrorCode, Message};
 use crate::storage::Upload;
@@ -167,10 +166,7 @@ async fn open(
     request: &PutRequest,
     chunk_size: u64,
 ) -> Result<Upload, Refusal> {
-    let source = SourceIdentity {
-        id: request.source_id.clone(),
-        size: request.size,
-    };
+    let source = request.source();
     let storage = ctx.storage.clone();
     let open_rel = rel.clone();
     let mut upload =
@@ -210,6 +206,7 @@ where
     if !target_holds(ctx, sink, rel, request, digest, chunk_size).await? {
         return Ok(None);
     }
+    drop_partial(ctx, rel, request).await;
     let done = Message::Done {
         sha256: hex(&digest),
         skipped: true,
@@ -222,6 +219,19 @@ where
         sha256: hex(&digest),
         skipped: true,
     }))
+}
+
+/// The target holds what the client set out to send: its partial upload
+/// of it (an earlier run cut after the target was finished by another) is
+/// no longer needed. Best effort: a partial left expires.
+async fn drop_partial(ctx: &Context, rel: &RelPath, request: &PutRequest) {
+    let source = request.source();
+    let (storage, drop_rel) = (ctx.storage.clone(), rel.clone());
+    let dropped =
+        tokio::task::spawn_blocking(move || storage.drop_upload(&drop_rel, &source)).await;
+    if let Ok(Err(e)) = dropped {
+        tracing::warn!("{rel}: the partial upload of a file already there stays: {e}");
+    }
 }
 
 /// Whether the target of `rel` already holds the `request.size` bytes whose

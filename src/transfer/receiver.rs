@@ -24,6 +24,10 @@ pub trait ChunkSink: Send {
     fn commit(&mut self) -> Result<()>;
     /// The whole file is verified: put it in place.
     fn finish(&mut self) -> Result<()>;
+    /// The transfer ends here, unfinished: keep what is verified.
+    fn close(&mut self) -> Result<()> {
+        self.commit()
+    }
     /// Nothing arrived for a while: catch up on background work.
     fn idle(&mut self) -> Result<()> {
         Ok(())
@@ -146,6 +150,14 @@ impl Receiver {
         self.hasher = ChainHasher::resume(self.verified.1, self.verified.0)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         Ok(self.verified)
+    }
+
+    /// The transfer ends here: keep what is verified of an unfinished file.
+    pub fn close(&mut self) -> Result<()> {
+        if self.verified.0 == self.size && self.pos == self.size {
+            return Ok(());
+        }
+        self.sink.close()
     }
 
     fn accept_data(&mut self, data: Bytes) -> Result<Progress> {
@@ -340,7 +352,7 @@ fn work(
     }
     // The connection side is gone (finished, failed or interrupted): keep
     // what is verified.
-    if let Err(e) = receiver.rewind() {
+    if let Err(e) = receiver.close() {
         tracing::warn!("committing verified chunks failed: {e}");
     }
 }

@@ -110,12 +110,17 @@ pub fn targets(dir: &Path) -> BTreeMap<String, PathBuf> {
     found
 }
 
-/// Asserts that `dir` holds no partial, state or lock file at any depth.
-pub fn assert_clean(dir: &Path) {
-    let left: Vec<String> = files_under(dir)
+/// The partial, state and lock files under `dir`, at any depth.
+pub fn leftovers(dir: &Path) -> Vec<String> {
+    files_under(dir)
         .into_keys()
         .filter(|rel| rel.contains(PART_MARK))
-        .collect();
+        .collect()
+}
+
+/// Asserts that `dir` holds no partial, state or lock file at any depth.
+pub fn assert_clean(dir: &Path) {
+    let left = leftovers(dir);
     assert!(left.is_empty(), "leftovers in {}: {left:?}", dir.display());
 }
 
