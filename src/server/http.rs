@@ -13,6 +13,7 @@
 //! answer is written with every write bounded by the idle time-out
 //! ([`send`]), and a shutdown drops the connection.
 
+mod assets;
 mod index;
 mod ranges;
 mod request;
@@ -98,11 +99,17 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limit = ctx.limits.idle_timeout;
+    if assets::is_asset(&request.path) {
+        return assets::serve(stream, request, limit).await;
+    }
     let target = authorize(request, token)
         .and_then(|()| allowed_method(request))
         .and_then(|()| parse_target(&request.path));
     let (rel, dir_form) = match target {
         Ok(target) => target,
+        Err(f) if f.status == 401 && wants_page(request) => {
+            return token_page(stream, request, ctx, &f).await;
+        }
         Err(failure) => return fail(stream, &failure, limit).await,
     };
     let opened = match rel.segments().is_empty() {
@@ -357,11 +364,15 @@ where
         true => "/".to_string(),
         false => format!("/{rel}/"),
     };
-    let (body, content_type) = index_body(request, rel, &shown, &listing);
+    let panel = match ctx.read_only {
+        true => index::Panel::None,
+        false => index::Panel::Uploads,
+    };
+    let (body, content_type) = index_body(request, rel, &shown, &listing, panel);
     let head = Head::new(200, "OK")
         .header("Content-Type", content_type)
         .header("Content-Length", body.len())
-        .header("Content-Security-Policy", "default-src 'none'")
+        .header("Content-Security-Policy", assets::PAGE_CSP)
         .header("X-Content-Type-Options", "nosniff")
         .header("Referrer-Policy", "no-referrer")
         .header("Cache-Control", "no-cache")
@@ -385,6 +396,7 @@ fn index_body(
     rel: &RelPath,
     shown: &str,
     listing: &crate::storage::Listing,
+    panel: index::Panel,
 ) -> (String, &'static str) {
     if request.wants_json() {
         let body = index::json(shown, &listing.entries, listing.truncated);
@@ -395,9 +407,61 @@ fn index_body(
         shown,
         base: &base,
         parent: parent.as_deref(),
+        panel,
     };
     let body = index::html(&place, &listing.entries, listing.truncated);
     (body, "text/html; charset=utf-8")
+}
+
+/// A browser asking for a page (not JSON, not a download manager).
+fn wants_page(request: &PlainRequest) -> bool {
+    request.method == "GET"
+        && !request.wants_json()
+        && request
+            .header("accept")
+            .is_some_and(|a| a.contains("text/html"))
+}
+
+/// A `401` to a browser: the page without its entries, whose panel asks
+/// for the token (kept in the tab) and then lists the directory as JSON
+/// and uploads with it.
+async fn token_page<S>(
+    stream: &mut S,
+    request: &PlainRequest,
+    ctx: &Arc<Context>,
+    failure: &Failure,
+) -> Result<Moved, Refusal>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let rel = parse_target(&request.path).map_or_else(|_| RelPath::default(), |(rel, _)| rel);
+    let (base, parent) = bases(&rel);
+    let shown = percent_encoding::percent_decode_str(&base).decode_utf8_lossy();
+    let place = index::Place {
+        shown: &shown,
+        base: &base,
+        parent: parent.as_deref(),
+        panel: index::Panel::Token {
+            uploads: !ctx.read_only,
+        },
+    };
+    let body = index::html(&place, &[], false);
+    let head = Head::new(401, "Unauthorized")
+        .header("WWW-Authenticate", "Bearer")
+        .header("Content-Type", "text/html; charset=utf-8")
+        .header("Content-Length", body.len())
+        .header("Content-Security-Policy", assets::PAGE_CSP)
+        .header("X-Content-Type-Options", "nosniff")
+        .header("Referrer-Policy", "no-referrer")
+        .header("Cache-Control", "no-store");
+    send::answer(stream, head, body.as_bytes(), ctx.limits.idle_timeout).await?;
+    Err(Refusal::new(
+        ErrorCode::Forbidden,
+        format!(
+            "HTTP 401 Unauthorized: {} (the token page)",
+            failure.message
+        ),
+    ))
 }
 
 /// The URL path of the directory `rel` (percent-encoded, ending in `/`)

@@ -1,7 +1,9 @@
 //! A directory over plain HTTP: the HTML index page (name, size, date;
 //! sorted by `?sort=name|size|date`; every name HTML-escaped and its link
-//! percent-encoded) or the JSON listing; and the dates HTTP carries
-//! (`Last-Modified`). Pure.
+//! percent-encoded), with the upload panel the browser script (web/,
+//! served from [`super::assets`]) drives when the server takes uploads, or
+//! the page a browser gets when a token is wanted (the panel asks for it);
+//! or the JSON listing; and the dates HTTP carries (`Last-Modified`). Pure.
 
 use crate::protocol::{EntryKind, ListEntry};
 
@@ -41,7 +43,8 @@ pub fn sort(entries: &mut [ListEntry], by: Sort) {
 }
 
 /// Where a directory is: its path shown (decoded), its URL path
-/// (percent-encoded, ending in `/`) and its parent's, if it has one.
+/// (percent-encoded, ending in `/`) and its parent's, if it has one; and
+/// what the page offers.
 pub struct Place<'a> {
     /// `/a b/`.
     pub shown: &'a str,
@@ -49,19 +52,68 @@ pub struct Place<'a> {
     pub base: &'a str,
     /// `/`, or `None` at the root.
     pub parent: Option<&'a str>,
+    /// The upload panel, if any.
+    pub panel: Panel,
+}
+
+/// The upload panel of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Panel {
+    /// None: a read-only server's listing.
+    None,
+    /// Uploads to this directory.
+    Uploads,
+    /// A token is wanted first (the page came as a `401`); then uploads,
+    /// unless the server is read-only.
+    Token {
+        /// The server takes uploads.
+        uploads: bool,
+    },
+}
+
+/// The page's head, its title and the upload panel.
+fn top(place: &Place<'_>) -> String {
+    let title = escape(place.shown);
+    let assets = super::assets::base();
+    let mut page = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>Index of {title}</title><link rel=\"icon\" href=\"data:,\">\
+         <link rel=\"stylesheet\" href=\"{assets}page.css\"></head>\n<body>\n\
+         <h1>Index of {title}</h1>\n"
+    );
+    let (auth, uploads) = match place.panel {
+        Panel::None => return page,
+        Panel::Uploads => ("", true),
+        Panel::Token { uploads } => (" data-auth=\"required\"", uploads),
+    };
+    let base = escape(place.base);
+    let drop = if uploads { "" } else { " hidden" };
+    page.push_str(&format!(
+        "<section id=\"wsr-upload\" data-base=\"{base}\"{auth} hidden>\n\
+         <form id=\"wsr-token-form\" hidden><p id=\"wsr-token-message\"></p>\
+         <label>Token <input id=\"wsr-token\" type=\"password\" autocomplete=\"off\"></label> \
+         <button type=\"submit\">Use it</button></form>\n\
+         <div id=\"wsr-drop\"{drop}><p>Drop files or folders here to upload them to {title}, or</p>\
+         <label>pick files <input id=\"wsr-pick-files\" type=\"file\" multiple></label>\
+         <label>pick a folder <input id=\"wsr-pick-folder\" type=\"file\" webkitdirectory></label>\
+         </div>\n<div id=\"wsr-progress\"{drop}><div id=\"wsr-overall-line\"><span>All uploads</span>\
+         <progress id=\"wsr-overall\" max=\"1\" value=\"0\"></progress>\
+         <span id=\"wsr-overall-text\"></span></div>\n<ul id=\"wsr-files\"></ul></div>\n\
+         </section>\n<script type=\"module\" src=\"{assets}upload.js\"></script>\n",
+        title = escape(place.shown),
+    ));
+    page
 }
 
 /// The HTML page listing `entries` of the directory at `place`.
 pub fn html(place: &Place<'_>, entries: &[ListEntry], truncated: bool) -> String {
     let base = place.base;
-    let title = escape(place.shown);
-    let mut page = format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\">\
-         <title>Index of {title}</title></head>\n<body>\n<h1>Index of {title}</h1>\n\
-         <table>\n<thead><tr><th><a href=\"?sort=name\">Name</a></th>\
+    let mut page = top(place);
+    page.push_str(
+        "<table id=\"wsr-listing\">\n<thead><tr><th><a href=\"?sort=name\">Name</a></th>\
          <th><a href=\"?sort=size\">Size</a></th>\
-         <th><a href=\"?sort=date\">Modified (UTC)</a></th></tr></thead>\n<tbody>\n"
+         <th><a href=\"?sort=date\">Modified (UTC)</a></th></tr></thead>\n<tbody>\n",
     );
     if let Some(parent) = place.parent {
         let parent = escape(parent);
@@ -213,8 +265,10 @@ mod tests {
             shown: "/d<x>/",
             base: "/d%3Cx%3E/",
             parent: Some("/"),
+            panel: Panel::None,
         };
         let page = html(&place, &[evil, quote], false);
+        assert!(!page.contains("wsr-upload"), "{page}");
         assert!(!page.contains("<img"), "{page}");
         assert!(
             page.contains("&lt;img src=x onerror=alert(1)&gt;.txt</a>"),
@@ -237,6 +291,7 @@ mod tests {
             shown: "/",
             base: "/",
             parent: None,
+            panel: Panel::None,
         };
         assert!(!html(&root, &[], false).contains("../"));
     }
