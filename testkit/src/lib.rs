@@ -9,6 +9,7 @@
 //! SOCKS5 server in `socks`. A crate of its own, so that each helper is
 //! compiled once and the dead-code lint sees it as the library it is;
 //! `tests/helpers_used.rs` checks that every helper is used by some test.
+pub mod browser;
 pub mod caddy;
 pub mod nginx;
 pub mod pki;

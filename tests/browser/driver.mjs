@@ -11,6 +11,8 @@
 //   shot PATH         a PNG of the page
 //   reload            reload the page and wait for the panel
 //   eval JS           the JSON of evaluating JS in the page
+//   wait-for SECS JS  wait until JS is truthy in the page
+//   problems          the console errors and warnings so far (JSON)
 //   quit
 //
 // Environment: BROWSER_NODE (the npm prefix holding playwright-core),
@@ -89,6 +91,17 @@ async function run(cmd, rest) {
       return "";
     case "eval":
       return JSON.stringify(await page.evaluate(rest));
+    case "wait-for": {
+      // Polled with evaluate (waitForFunction would eval a string, which
+      // the page's CSP forbids).
+      const at = rest.indexOf(" ");
+      const deadline = Date.now() + Number(rest.slice(0, at)) * 1000;
+      while (!(await page.evaluate(rest.slice(at + 1)))) {
+        if (Date.now() > deadline) throw new Error(`timed out: ${rest}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return "";
+    }
     case "problems":
       return JSON.stringify(problems);
     default:
