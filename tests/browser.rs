@@ -61,6 +61,16 @@ fn a_browser_upload_survives_two_cuts_and_arrives_whole() {
     let state = browser.cmd("wait-done big.bin 240", UPLOAD);
     assert!(state.starts_with("done"), "{state}");
     assert_eq!(sha256_file(&root.path().join("big.bin")), sha256_file(&src));
+    // The stored file has the source's modification time (the browser
+    // knows it to the millisecond).
+    let ns = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap().modified().unwrap();
+        m.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    };
+    assert_eq!(
+        ns(&root.path().join("big.bin")),
+        ns(&src) / 1_000_000 * 1_000_000
+    );
     assert!(
         proxy.connections() >= 3,
         "{} connections",

@@ -104,8 +104,12 @@ class Conn {
   }
 
   sendJson(obj) {
+    this.sendText(JSON.stringify(obj));
+  }
+
+  sendText(text) {
     if (this.failure) throw this.failure;
-    this.ws.send(JSON.stringify(obj));
+    this.ws.send(text);
   }
 
   /** Send `bytes`, then wait while the socket holds more than HIGH_WATER. */
@@ -182,6 +186,15 @@ export class Upload {
     }
   }
 
+  /** The `put` message; `mtime_ns` exact (a BigInt: past 2^53). */
+  putMessage() {
+    const put = { type: "put", path: this.target, size: this.size, chunk_size: CHUNK_SIZE, source_id: this.sourceId };
+    const json = JSON.stringify(put);
+    const ms = this.file.lastModified;
+    if (!Number.isSafeInteger(ms)) return json;
+    return `${json.slice(0, -1)},"mtime_ns":${BigInt(ms) * 1_000_000n}}`;
+  }
+
   /** One connection: put, accept, bytes, eof, done. */
   async attempt() {
     this.attempts += 1;
@@ -190,22 +203,29 @@ export class Upload {
     const token = this.hooks.token();
     if (token) protocols.push(`wsresume.bearer.${token}`);
     this.progress(this.attempts === 1 ? "connecting" : "resuming");
-    const conn = new Conn(`${scheme}//${location.host}${this.target}`, protocols, (offset) => {
+    const onAck = (offset) => {
       if (Number.isSafeInteger(offset) && offset > this.verified) this.verified = offset;
       this.progress("uploading");
-    });
+    };
+    let conn;
+    try {
+      conn = new Conn(`${scheme}//${location.host}${this.target}`, protocols, onAck);
+    } catch (e) {
+      // A token with characters a subprotocol cannot hold, a bad URL.
+      throw new UploadError(`cannot open a WebSocket: ${e.message}`, { fatal: true });
+    }
     try {
       await conn.opened;
       this.everOpened = true;
       if (conn.ws.protocol !== "wsresume.v1")
         throw new UploadError(`the server picked ${conn.ws.protocol || "no protocol"}`, { fatal: true });
-      const put = { type: "put", path: this.target, size: this.size, chunk_size: CHUNK_SIZE, source_id: this.sourceId };
-      if (Number.isSafeInteger(this.file.lastModified)) put.mtime_ns = this.file.lastModified * 1_000_000;
-      conn.sendJson(put);
+      conn.sendText(this.putMessage());
       const accept = await conn.expect("accept", 120_000);
       checkAccept(accept, this.size);
       if (this.resumedFrom === null) this.resumedFrom = accept.offset;
       this.verified = Math.max(this.verified, accept.offset);
+      this.sent = accept.offset;
+      if (accept.restarted) this.progress(`restarted: ${accept.restarted}`);
       const digest = await this.stream(conn, accept);
       const done = await conn.expect("done", 300_000);
       if (done.sha256 !== digest) throw new UploadError(`the server stored ${done.sha256}, not ${digest}`, { fatal: true });
