@@ -314,3 +314,41 @@ fn rust_chain(file: &Path, chunk: u64, resume_at: u64) -> String {
     out.push_str(&format!("digest {}\n", hex(&hasher.finalize())));
     out
 }
+
+#[test]
+fn folders_and_dropped_files_land_under_the_pages_directory() {
+    if !browser::available() {
+        return;
+    }
+    let (root, local) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    std::fs::create_dir(root.path().join("in")).unwrap();
+    let tree = local.path().join("tree");
+    std::fs::create_dir_all(tree.join("deep er")).unwrap();
+    let a = random_file(&tree, "a.txt", 10);
+    let b = random_file(&tree.join("deep er"), "%41 <b>.bin", 3 * MIB + 5);
+    let server = Server::start(root.path(), &[]);
+    let mut browser = Browser::start();
+    browser.cmd(&format!("open http://{}/in/", server.addr()), STEP);
+    browser.cmd(&format!("pick #wsr-pick-folder {}", s(&tree)), STEP);
+    // Two files dropped (made in the page: a drop as a user's would be).
+    let drop = "(() => { const dt = new DataTransfer(); \
+        dt.items.add(new File(['one'], 'd1.txt')); \
+        dt.items.add(new File([new Uint8Array(70000)], 'd 2.txt')); \
+        document.getElementById('wsr-drop').dispatchEvent(\
+        new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true })); \
+        return 1; })()";
+    browser.cmd(&format!("eval {drop}"), STEP);
+    let all_done = "(() => { const rows = [...document.querySelectorAll('#wsr-files li')]; \
+        return rows.length === 4 && rows.every((li) => li.dataset.state === 'done'); })()";
+    browser.cmd(&format!("wait-for 120 {all_done}"), UPLOAD);
+    let got = root.path().join("in");
+    assert_eq!(sha256_file(&got.join("tree/a.txt")), sha256_file(&a));
+    let deep = got.join("tree/deep er/%41 <b>.bin");
+    assert_eq!(sha256_file(&deep), sha256_file(&b));
+    assert_eq!(std::fs::read(got.join("d1.txt")).unwrap(), b"one");
+    assert_eq!(std::fs::read(got.join("d 2.txt")).unwrap(), vec![0; 70000]);
+    // The listing is refreshed once the uploads are over.
+    let listed = "document.querySelector('#wsr-listing tbody').textContent";
+    browser.cmd(&format!("wait-for 30 {listed}.includes('d 2.txt')"), STEP);
+    assert_no_problems(&mut browser);
+}

@@ -44,7 +44,8 @@ async function refreshListing() {
   const tbody = document.querySelector("#wsr-listing tbody");
   if (!tbody) return;
   const r = await fetch(base, { headers: { Accept: "application/json", ...authHeaders() }, cache: "no-store" });
-  if (!r.ok) return;
+  const json = r.ok && (r.headers.get("Content-Type") || "").startsWith("application/json");
+  if (!json) return;
   const listing = await r.json();
   const rows = [];
   if (base !== "/") rows.push(row(new URL("..", location.origin + base).pathname, "../", "", ""));
@@ -190,7 +191,7 @@ async function submitToken(ev) {
   if (await authOk()) {
     $("wsr-token-form").hidden = true;
     $("wsr-token").value = "";
-    await refreshListing();
+    await refreshListing().catch(() => {});
   } else {
     sessionStorage.removeItem(TOKEN_KEY);
     askToken("That token is not valid here.");
@@ -214,7 +215,7 @@ function setUp() {
   $("wsr-token-form").addEventListener("submit", (ev) => submitToken(ev));
   if (panel.dataset.auth === "required") {
     if (token()) {
-      authOk().then((ok) => (ok ? refreshListing() : askToken("Enter the server's token.")));
+      authOk().then((ok) => (ok ? refreshListing().catch(() => {}) : askToken("Enter the server's token.")));
     } else {
       askToken("This server wants a token. It is kept for this tab only.");
     }
