@@ -151,6 +151,9 @@ fn a_server_with_a_token_gives_the_browser_a_page_that_asks_for_it() {
     browser.cmd(&format!("open http://{}/", server.addr()), STEP);
     let form_shown = "!document.getElementById('wsr-token-form').hidden";
     assert_eq!(browser.cmd(&format!("eval {form_shown}"), STEP), "true");
+    // No drop zone until the token is in.
+    let drop_shown = "!document.getElementById('wsr-drop').hidden";
+    assert_eq!(browser.cmd(&format!("eval {drop_shown}"), STEP), "false");
     let listed = "document.querySelector('#wsr-listing tbody').textContent.trim()";
     assert_eq!(browser.cmd(&format!("eval {listed}"), STEP), "\"\"");
     let submit = |token: &str| {
@@ -159,6 +162,8 @@ fn a_server_with_a_token_gives_the_browser_a_page_that_asks_for_it() {
              document.getElementById('wsr-token-form').requestSubmit(), 1)"
         )
     };
+    let shot = shots().join("token.png");
+    browser.cmd(&format!("shot {}", s(&shot)), STEP);
     browser.cmd(&submit("wrong"), STEP);
     let refused = "document.getElementById('wsr-token-message').textContent.includes('not valid')";
     browser.cmd(&format!("wait-for 30 {refused}"), STEP);
@@ -176,6 +181,7 @@ fn a_server_with_a_token_gives_the_browser_a_page_that_asks_for_it() {
         STEP,
     );
     assert_eq!(browser.cmd(&format!("eval {form_shown}"), STEP), "false");
+    assert_eq!(browser.cmd(&format!("eval {drop_shown}"), STEP), "true");
 }
 
 /// `GET PATH` with `headers` over raw TCP: the whole answer.

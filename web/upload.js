@@ -180,7 +180,17 @@ function picked(input) {
   enqueue(items);
 }
 
+/** Whether the server takes uploads (the drop zone came visible). */
+const uploadsOn = !$("wsr-drop").hidden;
+
+/** Show the drop zone and progress, or hide them (until a token is in). */
+function showUploads(on) {
+  $("wsr-drop").hidden = !(on && uploadsOn);
+  $("wsr-progress").hidden = !(on && uploadsOn);
+}
+
 function askToken(message) {
+  if (jobs.length === 0) showUploads(false);
   $("wsr-token-form").hidden = false;
   $("wsr-token-message").textContent = message;
 }
@@ -191,6 +201,7 @@ async function submitToken(ev) {
   if (await authOk()) {
     $("wsr-token-form").hidden = true;
     $("wsr-token").value = "";
+    showUploads(true);
     await refreshListing().catch(() => {});
   } else {
     sessionStorage.removeItem(TOKEN_KEY);
@@ -215,7 +226,12 @@ function setUp() {
   $("wsr-token-form").addEventListener("submit", (ev) => submitToken(ev));
   if (panel.dataset.auth === "required") {
     if (token()) {
-      authOk().then((ok) => (ok ? refreshListing().catch(() => {}) : askToken("Enter the server's token.")));
+      showUploads(false);
+      authOk().then((ok) => {
+        if (!ok) return askToken("Enter the server's token.");
+        showUploads(true);
+        refreshListing().catch(() => {});
+      });
     } else {
       askToken("This server wants a token. It is kept for this tab only.");
     }
