@@ -168,7 +168,11 @@ fn permit(grant: &Grant, rights: &[Right], rel: &RelPath) -> Result<(), Failure>
     if rights.iter().any(|r| grant.allows(*r, rel)) {
         return Ok(());
     }
-    let why = super::scope::refused(grant, rights[0], &format!("/{rel}"));
+    // Name a right the token has, so the answer says where it may use it.
+    let right = (rights.iter().copied())
+        .find(|r| grant.has(*r))
+        .unwrap_or(Right::Read);
+    let why = super::scope::refused(grant, right, &format!("/{rel}"));
     Err(Failure::new(403, "Forbidden", why))
 }
 
