@@ -283,7 +283,7 @@ impl Served {
         };
         Some(format!(
             "listening on {addr} (beyond loopback) without a token: anyone who can \
-             reach this port can {rights} under {} (set --token or --token-file)",
+             reach this port can {rights} under {} (set --token, --token-file or --tokens)",
             self.root.display()
         ))
     }
