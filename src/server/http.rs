@@ -110,7 +110,8 @@ where
         Ok(target) => target,
         Err(failure) => return fail(stream, &failure, limit).await,
     };
-    let serve_index = async |stream: &mut S| match permit(&grant, &[Right::List], &rel) {
+    // A directory's index needs `list` there.
+    let index = async |stream: &mut S| match permit(&grant, &[Right::List], &rel) {
         Ok(()) => serve_index(stream, request, ctx, &rel).await,
         Err(failure) => fail(stream, &failure, limit).await,
     };
@@ -128,8 +129,8 @@ where
             Ok(()) => serve_file(stream, request, ctx, &rel, download).await,
             Err(failure) => fail(stream, &failure, limit).await,
         },
-        Err(StorageError::IsDirectory(_)) => serve_index(stream).await,
-        Err(StorageError::NotFound(_)) if dir_form => serve_index(stream).await,
+        Err(StorageError::IsDirectory(_)) => index(stream).await,
+        Err(StorageError::NotFound(_)) if dir_form => index(stream).await,
         Err(e) => fail(stream, &storage_failure(&rel, e), limit).await,
     }
 }
