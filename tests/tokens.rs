@@ -400,7 +400,7 @@ fn a_printed_token_and_table_make_a_working_tokens_file() {
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8(out.stdout).unwrap();
     let (token, table) = text.split_once('\n').unwrap();
-    assert_eq!(token.len(), 43, "{text}");
+    assert!(token.len() == 47 && token.starts_with("wsr_"), "{text}");
     assert!(!table.contains(token));
     let file = local.path().join("tokens.toml");
     std::fs::write(&file, table).unwrap();

@@ -1,5 +1,6 @@
-//! `wsresume token`: a new random token (32 bytes from the thread's
-//! cryptographic generator, seeded by the OS, as base64url) alone on the
+//! `wsresume token`: a new random token (`wsr_` and 32 bytes from the
+//! thread's cryptographic generator, seeded by the OS, as base64url) alone
+//! on the
 //! first line of standard output, so a script can take it (`read -r`),
 //! then a blank line and the `[[token]]` table to paste into the file of
 //! `serve --tokens`, which stores only the token's SHA-256.
@@ -26,11 +27,16 @@ pub fn print(args: &TokenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// 32 random bytes, base64url without padding (43 characters, each one a
-/// browser accepts in a subprotocol name).
+/// What every token made here starts with: never a `-` that a command
+/// line would take for an option, and a mark secret scanners can look for.
+const PREFIX: &str = "wsr_";
+
+/// [`PREFIX`] and 32 random bytes in base64url without padding (47
+/// characters, each one a browser accepts in a subprotocol name).
 fn new_token() -> String {
     let bytes: [u8; 32] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    let random = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    format!("{PREFIX}{random}")
 }
 
 /// The `[[token]]` table for `token`, checked by parsing it back as a
@@ -71,7 +77,8 @@ mod tests {
     fn a_new_token_is_random_and_url_safe() {
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b);
-        assert_eq!(a.len(), 43);
+        assert_eq!(a.len(), 47);
+        assert!(a.starts_with("wsr_"));
         assert!(
             a.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
