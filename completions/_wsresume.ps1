@@ -32,6 +32,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download a file (with -r: a directory)')
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List a remote directory: name, size, modified time')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Show the effective client settings and where each comes from')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print a new random token, then the [[token]] table to paste into the file of `serve --tokens`')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -42,6 +43,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port')
             [CompletionResult]::new('--token', '--token', [CompletionResultType]::ParameterName, 'Require this bearer token from every client')
             [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN')
+            [CompletionResult]::new('--tokens', '--tokens', [CompletionResultType]::ParameterName, 'Accept the tokens of this TOML file, each with its own rights (read, list, write) and paths: one [[token]] table per token with name, sha256 (of the token), rights and paths (see `wsresume token`). Not with --token, --token-file or WSRESUME_TOKEN')
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Serve wss:// with this certificate chain (PEM); needs --tls-key')
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'The private key (PEM) of --tls-cert')
             [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Concurrent connections served; more are refused with 503 (clients retry them)')
@@ -193,6 +195,18 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'wsresume;token' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'The token''s name in the tokens file and in the server''s logs')
+            [CompletionResult]::new('--rights', '--rights', [CompletionResultType]::ParameterName, 'What it may do: a comma list of read, list, write')
+            [CompletionResult]::new('--paths', '--paths', [CompletionResultType]::ParameterName, 'Where: path prefixes such as / or /ci/ (repeatable, or a comma list)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'wsresume;completions' {
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)')
@@ -217,6 +231,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'Download a file (with -r: a directory)')
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List a remote directory: name, size, modified time')
             [CompletionResult]::new('config', 'config', [CompletionResultType]::ParameterValue, 'Show the effective client settings and where each comes from')
+            [CompletionResult]::new('token', 'token', [CompletionResultType]::ParameterValue, 'Print a new random token, then the [[token]] table to paste into the file of `serve --tokens`')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
             [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -235,6 +250,9 @@ Register-ArgumentCompleter -Native -CommandName 'wsresume' -ScriptBlock {
             break
         }
         'wsresume;help;config' {
+            break
+        }
+        'wsresume;help;token' {
             break
         }
         'wsresume;help;completions' {

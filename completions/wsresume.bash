@@ -40,6 +40,9 @@ _wsresume() {
             wsresume,serve)
                 cmd="wsresume__subcmd__serve"
                 ;;
+            wsresume,token)
+                cmd="wsresume__subcmd__token"
+                ;;
             wsresume__subcmd__help,completions)
                 cmd="wsresume__subcmd__help__subcmd__completions"
                 ;;
@@ -64,6 +67,9 @@ _wsresume() {
             wsresume__subcmd__help,serve)
                 cmd="wsresume__subcmd__help__subcmd__serve"
                 ;;
+            wsresume__subcmd__help,token)
+                cmd="wsresume__subcmd__help__subcmd__token"
+                ;;
             *)
                 ;;
         esac
@@ -71,7 +77,7 @@ _wsresume() {
 
     case "${cmd}" in
         wsresume)
-            opts="-v -h -V --verbose --help --version serve send get ls config completions man help"
+            opts="-v -h -V --verbose --help --version serve send get ls config token completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -239,7 +245,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__help)
-            opts="serve send get ls config completions man help"
+            opts="serve send get ls config token completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -351,6 +357,20 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__help__subcmd__token)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -519,7 +539,7 @@ _wsresume() {
             return 0
             ;;
         wsresume__subcmd__serve)
-            opts="-q -v -h -V --store --listen --token --token-file --read-only --tls-cert --tls-key --max-connections --max-file-size --max-message-size --handshake-timeout --idle-timeout --expire-uploads --cache-dir --trusted-proxy --max-protocol --quiet --verbose --help --version"
+            opts="-q -v -h -V --store --listen --token --token-file --tokens --read-only --tls-cert --tls-key --max-connections --max-file-size --max-message-size --handshake-timeout --idle-timeout --expire-uploads --cache-dir --trusted-proxy --max-protocol --quiet --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -538,6 +558,10 @@ _wsresume() {
                     return 0
                     ;;
                 --token-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tokens)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -582,6 +606,32 @@ _wsresume() {
                     return 0
                     ;;
                 --max-protocol)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsresume__subcmd__token)
+            opts="-v -h -V --name --rights --paths --verbose --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rights)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --paths)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -29,6 +29,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand get 'Download a file (with -r: a directory)'
             cand ls 'List a remote directory: name, size, modified time'
             cand config 'Show the effective client settings and where each comes from'
+            cand token 'Print a new random token, then the [[token]] table to paste into the file of `serve --tokens`'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -38,6 +39,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand --listen 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port'
             cand --token 'Require this bearer token from every client'
             cand --token-file 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN'
+            cand --tokens 'Accept the tokens of this TOML file, each with its own rights (read, list, write) and paths: one [[token]] table per token with name, sha256 (of the token), rights and paths (see `wsresume token`). Not with --token, --token-file or WSRESUME_TOKEN'
             cand --tls-cert 'Serve wss:// with this certificate chain (PEM); needs --tls-key'
             cand --tls-key 'The private key (PEM) of --tls-cert'
             cand --max-connections 'Concurrent connections served; more are refused with 503 (clients retry them)'
@@ -184,6 +186,17 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'wsresume;token'= {
+            cand --name 'The token''s name in the tokens file and in the server''s logs'
+            cand --rights 'What it may do: a comma list of read, list, write'
+            cand --paths 'Where: path prefixes such as / or /ci/ (repeatable, or a comma list)'
+            cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+            cand -h 'Print help'
+            cand --help 'Print help'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'wsresume;completions'= {
             cand -v 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
             cand --verbose 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
@@ -206,6 +219,7 @@ set edit:completion:arg-completer[wsresume] = {|@words|
             cand get 'Download a file (with -r: a directory)'
             cand ls 'List a remote directory: name, size, modified time'
             cand config 'Show the effective client settings and where each comes from'
+            cand token 'Print a new random token, then the [[token]] table to paste into the file of `serve --tokens`'
             cand completions 'Print a shell completion script'
             cand man 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
             cand help 'Print this message or the help of the given subcommand(s)'
@@ -219,6 +233,8 @@ set edit:completion:arg-completer[wsresume] = {|@words|
         &'wsresume;help;ls'= {
         }
         &'wsresume;help;config'= {
+        }
+        &'wsresume;help;token'= {
         }
         &'wsresume;help;completions'= {
         }

@@ -32,6 +32,7 @@ complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "send" -d 'Upload 
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "get" -d 'Download a file (with -r: a directory)'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "ls" -d 'List a remote directory: name, size, modified time'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "config" -d 'Show the effective client settings and where each comes from'
+complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "token" -d 'Print a new random token, then the [[token]] table to paste into the file of `serve --tokens`'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "man" -d 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
 complete -c wsresume -n "__fish_wsresume_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -39,6 +40,7 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l store -d 'Se
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l listen -d 'Address to listen on: HOST:PORT, [V6]:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free port' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token -d 'Require this bearer token from every client' -r
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l token-file -d 'Read the token from FILE (one trailing newline ignored); wins over --token and WSRESUME_TOKEN' -r -F
+complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tokens -d 'Accept the tokens of this TOML file, each with its own rights (read, list, write) and paths: one [[token]] table per token with name, sha256 (of the token), rights and paths (see `wsresume token`). Not with --token, --token-file or WSRESUME_TOKEN' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM); needs --tls-key' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l tls-key -d 'The private key (PEM) of --tls-cert' -r -F
 complete -c wsresume -n "__fish_wsresume_using_subcommand serve" -l max-connections -d 'Concurrent connections served; more are refused with 503 (clients retry them)' -r
@@ -155,17 +157,24 @@ complete -c wsresume -n "__fish_wsresume_using_subcommand config" -l json -d 'Pr
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsresume -n "__fish_wsresume_using_subcommand config" -s V -l version -d 'Print version'
+complete -c wsresume -n "__fish_wsresume_using_subcommand token" -l name -d 'The token\'s name in the tokens file and in the server\'s logs' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand token" -l rights -d 'What it may do: a comma list of read, list, write' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand token" -l paths -d 'Where: path prefixes such as / or /ci/ (repeatable, or a comma list)' -r
+complete -c wsresume -n "__fish_wsresume_using_subcommand token" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand token" -s h -l help -d 'Print help'
+complete -c wsresume -n "__fish_wsresume_using_subcommand token" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand completions" -s V -l version -d 'Print version'
 complete -c wsresume -n "__fish_wsresume_using_subcommand man" -s v -l verbose -d 'Diagnostic logs on stderr: -v for connections, retries and timings, -vv for protocol details (WSRESUME_LOG overrides)'
 complete -c wsresume -n "__fish_wsresume_using_subcommand man" -s h -l help -d 'Print help'
 complete -c wsresume -n "__fish_wsresume_using_subcommand man" -s V -l version -d 'Print version'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions man help" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions man help" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions man help" -f -a "get" -d 'Download a file (with -r: a directory)'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions man help" -f -a "ls" -d 'List a remote directory: name, size, modified time'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions man help" -f -a "config" -d 'Show the effective client settings and where each comes from'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions man help" -f -a "man" -d 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
-complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "serve" -d 'Serve a directory: downloads from it and uploads into it'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "send" -d 'Upload files; a URL ending in \'/\' (or several files) names a directory'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "get" -d 'Download a file (with -r: a directory)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "ls" -d 'List a remote directory: name, size, modified time'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "config" -d 'Show the effective client settings and where each comes from'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "token" -d 'Print a new random token, then the [[token]] table to paste into the file of `serve --tokens`'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "man" -d 'Print a man page (roff): wsresume(1), or wsresume-COMMAND(1)'
+complete -c wsresume -n "__fish_wsresume_using_subcommand help; and not __fish_seen_subcommand_from serve send get ls config token completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

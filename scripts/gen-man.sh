@@ -6,7 +6,7 @@ cargo build --quiet
 bin=target/debug/wsresume
 mkdir -p man
 "$bin" man > man/wsresume.1
-for command in serve send get ls config completions; do
+for command in serve send get ls config token completions; do
     "$bin" man "$command" > "man/wsresume-$command.1"
 done
 echo "man/ regenerated"

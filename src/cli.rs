@@ -95,6 +95,9 @@ pub enum Command {
     Ls(LsArgs),
     /// Show the effective client settings and where each comes from.
     Config(ConfigArgs),
+    /// Print a new random token, then the [[token]] table to paste into
+    /// the file of `serve --tokens`.
+    Token(TokenArgs),
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -131,6 +134,12 @@ pub struct ServeArgs {
     /// --token and WSRESUME_TOKEN.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+    /// Accept the tokens of this TOML file, each with its own rights
+    /// (read, list, write) and paths: one [[token]] table per token with
+    /// name, sha256 (of the token), rights and paths (see `wsresume
+    /// token`). Not with --token, --token-file or WSRESUME_TOKEN.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_file")]
+    pub tokens: Option<PathBuf>,
     /// Serve downloads only; refuse uploads.
     #[arg(long)]
     pub read_only: bool,
@@ -185,6 +194,30 @@ pub struct ServeArgs {
     /// token is still printed).
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `wsresume token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The token's name in the tokens file and in the server's logs.
+    #[arg(long, value_name = "NAME", default_value = "token")]
+    pub name: String,
+    /// What it may do: a comma list of read, list, write.
+    #[arg(
+        long,
+        value_name = "RIGHTS",
+        value_delimiter = ',',
+        default_value = "read,list,write"
+    )]
+    pub rights: Vec<String>,
+    /// Where: path prefixes such as / or /ci/ (repeatable, or a comma list).
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        value_delimiter = ',',
+        default_value = "/"
+    )]
+    pub paths: Vec<String>,
 }
 
 /// Options shared by `send`, `get` and `ls`. Unset options come from the

@@ -5,6 +5,7 @@ mod entry;
 mod ls;
 mod output;
 mod show;
+mod token;
 mod transfer;
 
 use std::io::Write;
@@ -39,6 +40,9 @@ fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Command::Token(args) = &cli.command {
+        return token::print(args);
+    }
     if let Command::Man { command } = &cli.command {
         let page = man_page(command.as_deref())?;
         std::io::stdout().write_all(&page)?;
@@ -60,7 +64,7 @@ fn run_with(cli: Cli, out: &Output) -> anyhow::Result<()> {
                 let settings = config::ClientSettings::resolve(&args.client, &file)?;
                 show::print(&file, &settings, &args.client, out)
             }
-            Command::Completions { .. } | Command::Man { .. } => Ok(()),
+            Command::Completions { .. } | Command::Man { .. } | Command::Token(_) => Ok(()),
         }
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
@@ -143,7 +147,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let served = Served {
         root: served_root,
         read_only: args.read_only,
-        token: access.token.is_some(),
+        token: access.tokens.is_some(),
         tls: access.tls.is_some(),
     };
     if !args.quiet {
@@ -170,13 +174,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// (logged once when there are some).
 fn serve_access(args: &ServeArgs) -> anyhow::Result<Access> {
     let access = Access {
-        token: config::server_token(args)?,
+        tokens: config::server_tokens(args)?.map(Arc::new),
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
             _ => None,
         },
         trusted_proxies: config::trusted_proxies(args)?,
     };
+    if let (Some(file), Some(tokens)) = (&args.tokens, &access.tokens) {
+        tracing::info!("{} tokens from {}", tokens.len(), file.display());
+    }
     if !access.trusted_proxies.is_empty() {
         let ranges: Vec<String> = (access.trusted_proxies.iter())
             .map(|r| r.to_string())
@@ -276,7 +283,7 @@ impl Served {
         };
         Some(format!(
             "listening on {addr} (beyond loopback) without a token: anyone who can \
-             reach this port can {rights} under {} (set --token or --token-file)",
+             reach this port can {rights} under {} (set --token, --token-file or --tokens)",
             self.root.display()
         ))
     }

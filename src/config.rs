@@ -1,5 +1,5 @@
 //! Raw arguments turned into validated settings: sizes and durations parsed
-//! (one syntax each: [`parse_size`], [`parse_duration`]), the token read,
+//! (one syntax each: [`parse_size`], [`parse_duration`]), the tokens read,
 //! URLs on the default server resolved. The results are plain values: the
 //! layers that own the client's options and the server's limits build them
 //! (`jobs::setup`, `commands`). Every problem is a usage error that names
@@ -11,11 +11,13 @@ mod cache_dir;
 mod duration;
 mod file;
 mod layers;
+mod tokens;
 
 pub use cache_dir::serve_cache_dir;
 pub use duration::parse_duration;
 pub use file::ConfigFile;
 pub use layers::{ClientSettings, NetSettings, Setting, Source};
+pub use tokens::server_tokens;
 
 use crate::cidr::Cidr;
 use crate::cli::{ProgressMode, ServeArgs};

@@ -23,6 +23,7 @@
 //!   small helpers.
 
 pub mod attrs;
+pub mod auth;
 pub mod backoff;
 pub mod chain;
 pub mod cidr;

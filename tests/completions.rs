@@ -36,6 +36,7 @@ fn committed_man_pages_match_the_cli() {
         (Some("get"), "wsresume-get.1"),
         (Some("ls"), "wsresume-ls.1"),
         (Some("config"), "wsresume-config.1"),
+        (Some("token"), "wsresume-token.1"),
         (Some("completions"), "wsresume-completions.1"),
     ];
     for (command, file) in pages {

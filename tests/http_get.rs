@@ -5,7 +5,7 @@
 //! names; paths out of ROOT and partial files are refused; a token is
 //! required as `Authorization: Bearer`; a HEAD and a Range at the end of
 //! a 10 GiB sparse file are cheap; a client that reads nothing is dropped
-//! after the idle time-out; TLS; a bucket (`serve --store s3://`, moto).
+//! after the idle time-out; plain HTTP shares the connection cap; TLS; a bucket (`serve --store s3://`, moto).
 #![allow(clippy::unwrap_used)]
 
 use wsresume_testkit as support;
@@ -391,6 +391,44 @@ fn a_client_that_reads_nothing_is_dropped_after_the_idle_time_out() {
     let mut got = Vec::new();
     let _ = stalled.read_to_end(&mut got);
     assert!(got.len() < 64 << 20, "{}", got.len());
+}
+
+/// Plain HTTP counts against `--max-connections` like a WebSocket: a
+/// download whose client reads nothing holds the one slot, curl is turned
+/// away with 503 and `Retry-After` meanwhile, and gets the file once the
+/// idle time-out has given the slot back.
+#[test]
+fn plain_http_shares_the_connection_cap() {
+    if !have("curl") {
+        return;
+    }
+    let (root, local) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    random_file(root.path(), "big.bin", 64 << 20);
+    random_file(root.path(), "small.bin", 1000);
+    let server = Server::start(
+        root.path(),
+        &["--max-connections", "1", "--idle-timeout", "2s"],
+    );
+    let mut stalled = TcpStream::connect(server.addr()).unwrap();
+    stalled
+        .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // The first bytes of the answer: the download holds the slot now.
+    let mut first = [0u8; 12];
+    stalled.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    let h = local.path().join("h");
+    let url = http(&server, "small.bin");
+    let out = curl(&["-D", s(&h), "-o", "/dev/null", &url]);
+    assert!(out.status.success(), "{out:?}");
+    let head = head_of(&h);
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(head.contains("retry-after"), "{head}");
+    let served = wait_until(Duration::from_secs(20), || {
+        curl(&["-f", "-o", "/dev/null", &url]).status.success()
+    });
+    assert!(served, "the stalled download kept the slot");
+    drop(stalled);
 }
 
 #[test]

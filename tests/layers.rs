@@ -25,6 +25,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("tls", &["error"]),
     ("paths", &["error", "protocol"]),
     ("walk", &["error", "paths"]),
+    // Tokens with scopes: the tokens file, authentication, what a grant allows.
+    ("auth", &["chain", "paths"]),
     ("digests", &["attrs", "chain", "error"]),
     ("report", &["error"]),
     ("progress", &["cli", "color", "report"]),
@@ -47,8 +49,8 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "server",
         &[
-            "attrs", "chain", "cidr", "error", "expiry", "partial", "paths", "protocol", "report",
-            "storage", "tls", "transfer", "walk",
+            "attrs", "auth", "chain", "cidr", "error", "expiry", "partial", "paths", "protocol",
+            "report", "storage", "tls", "transfer", "walk",
         ],
     ),
     (
@@ -71,7 +73,7 @@ const RULES: &[(&str, &[&str])] = &[
         ],
     ),
     // The edge: settings, jobs, commands.
-    ("config", &["cidr", "cli", "error", "protocol"]),
+    ("config", &["auth", "cidr", "cli", "error", "protocol"]),
     (
         "jobs",
         &[
@@ -82,8 +84,8 @@ const RULES: &[(&str, &[&str])] = &[
     (
         "commands",
         &[
-            "cli", "client", "color", "config", "error", "jobs", "paths", "progress", "protocol",
-            "report", "server", "storage", "tls",
+            "auth", "cli", "client", "color", "config", "error", "jobs", "paths", "progress",
+            "protocol", "report", "server", "storage", "tls",
         ],
     ),
 ];

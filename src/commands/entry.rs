@@ -106,6 +106,7 @@ fn op_name(command: &Command) -> Option<&'static str> {
         Command::Config(_) => "config",
         Command::Ls(_) => "ls",
         Command::Completions { .. } => "completions",
+        Command::Token(_) => "token",
         Command::Man { .. } => "man",
     })
 }

@@ -22,7 +22,7 @@ use super::refusal::{Refusal, close, refuse};
 use super::request::Request;
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
-use super::{Access, forwarded, handshake, http, session};
+use super::{Access, forwarded, handshake, http, scope, session};
 use crate::protocol::ErrorCode;
 
 /// How long a refusal's error message and close frame may take.
@@ -40,7 +40,7 @@ pub async fn serve(
     let peer = stream.peer_addr().ok().map(|a| a.ip());
     let trusted = forwarded::trusted_for(peer, &access.trusted_proxies);
     let admit = Admit {
-        token: access.token.as_deref(),
+        tokens: access.tokens.as_deref(),
         trusted,
     };
     match &access.tls {
@@ -61,12 +61,12 @@ pub async fn serve(
     }
 }
 
-/// What the upgrade checks and believes of this connection: the token
-/// required, and the trusted proxy ranges when the peer is one of them
+/// What the upgrade checks and believes of this connection: the tokens
+/// accepted, and the trusted proxy ranges when the peer is one of them
 /// (else none).
 #[derive(Clone, Copy)]
 struct Admit<'a> {
-    token: Option<&'a str>,
+    tokens: Option<&'a crate::auth::Tokens>,
     trusted: &'a [crate::cidr::Cidr],
 }
 
@@ -81,7 +81,7 @@ async fn handle<S: DataSocket>(
     log: &mut TransferLog,
 ) -> Result<Moved, Refusal> {
     let terms = handshake::Terms {
-        token: admit.token,
+        tokens: admit.tokens,
         trusted: admit.trusted,
         sessions: ctx.limits.sessions,
     };
@@ -94,26 +94,32 @@ async fn handle<S: DataSocket>(
         handshake::Accepted::Upgraded(upgraded) => *upgraded,
         handshake::Accepted::Plain { stream, head } => {
             let terms = http::Terms {
-                token: admit.token,
+                tokens: admit.tokens,
                 trusted: admit.trusted,
             };
             return http::serve(stream, &head, ctx, terms, shutdown, log).await;
         }
     };
-    let mut ws = upgraded.ws;
+    let (mut ws, grant) = (upgraded.ws, upgraded.grant);
     if upgraded.session {
-        return session::run(ctx, &mut ws, deadline, shutdown, log).await;
+        return session::run(ctx, &mut ws, &grant, deadline, shutdown, log).await;
     }
     let request = tokio::select! {
         request = Request::read(&mut ws, deadline) => request,
         refusal = shutdown.going_away() => Err(refusal),
     };
     let result = match request {
-        Ok(request) => {
+        Ok(mut request) => {
             log.request(&request);
             let ending = Ending::Verdict;
             let compress = upgraded.compress;
-            session::serve_request(ctx, &mut ws, request, None, ending, compress, shutdown).await
+            match scope::authorize(&grant, &mut request) {
+                Ok(()) => {
+                    session::serve_request(ctx, &mut ws, request, None, ending, compress, shutdown)
+                        .await
+                }
+                Err(refusal) => Err(refusal),
+            }
         }
         Err(refusal) => Err(refusal),
     };

@@ -1,6 +1,6 @@
 //! An eager `put` in a session: a small file (at most one chunk and
 //! [`SMALL_FILE_MAX`]) whose data and `eof` follow the request without
-//! waiting. [`arrive`]: admitted as any upload (read-only,
+//! waiting. [`arrive`]: admitted as any upload (the token's grant, read-only,
 //! `--max-file-size`, the path), its data read into memory (a refused
 //! file's is discarded). [`prepare`], on the blocking pool for a whole
 //! group: its digest verified, an identical target found (`put.sha256`),
@@ -65,10 +65,13 @@ pub async fn arrive<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     put: PutRequest,
+    grant: &crate::auth::Grant,
     shutdown: &mut Shutdown,
 ) -> Result<Arrived, Refusal> {
     check_eager(&put)?;
-    let admitted = upload::admit(ctx, &put).map(|(rel, _)| rel);
+    let admitted = super::scope::authorize_put(grant, &put)
+        .and_then(|()| upload::admit(ctx, &put))
+        .map(|(rel, _)| rel);
     let (data, eof) = read_body(ctx, ws, put.size, admitted.is_ok(), shutdown).await?;
     Ok(Arrived {
         put,

@@ -2,12 +2,14 @@
 //! connection's handshake deadline), hands a plain HTTP request (curl, a
 //! browser) back with its head for [`super::http`] to answer, checks
 //! the subprotocol (protocol version: `wsresume.v2`, a session, when the
-//! client offers it and sessions are on; else `wsresume.v1`) and the bearer
-//! token before anything else happens, and sets the frame limits.
+//! client offers it and sessions are on; else `wsresume.v1`), the `Origin`
+//! ([`super::origin`]) and the bearer token (`Authorization: Bearer`, or a
+//! browser's `wsresume.bearer.TOKEN` subprotocol) before anything else
+//! happens, and sets the frame limits. The token's [`Grant`] goes with the
+//! connection.
 
 use std::time::Duration;
 
-use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Error as WsError;
@@ -19,11 +21,16 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::forwarded;
 use super::refusal::Refusal;
+use super::{forwarded, origin, translog};
+use crate::auth::{AuthError, Grant, Tokens};
 use crate::protocol::{
     COMPRESS_HEADER, CompressMode, ErrorCode, SUBPROTOCOL, SUBPROTOCOL_V2, compress_requested,
 };
+
+/// A browser, which cannot set `Authorization` on a WebSocket, offers its
+/// token as the subprotocol `wsresume.bearer.TOKEN` (never answered back).
+pub const BEARER_PROTOCOL: &str = "wsresume.bearer.";
 
 /// Largest request head read before giving up on a client.
 const MAX_HEAD: usize = 16 * 1024;
@@ -42,6 +49,8 @@ pub struct Upgraded<S> {
     /// Compressed data frames were agreed (`Wsresume-Compress`), in this
     /// mode; sessions never compress.
     pub compress: Option<CompressMode>,
+    /// What the client's token may do.
+    pub grant: Grant,
 }
 
 /// What the handshake made of a connection: a WebSocket, or a plain HTTP
@@ -58,12 +67,12 @@ pub enum Accepted<S> {
     },
 }
 
-/// How a connection may be upgraded: the token it must present, whether
+/// How a connection may be upgraded: the tokens it may present, whether
 /// sessions are offered.
 #[derive(Clone, Copy)]
 pub struct Terms<'a> {
-    /// The bearer token required, if any.
-    pub token: Option<&'a str>,
+    /// The tokens accepted (one of them required), if any.
+    pub tokens: Option<&'a Tokens>,
     /// Pick `wsresume.v2` when the client offers it.
     pub sessions: bool,
     /// Proxy ranges whose forwarding headers are believed: empty unless
@@ -72,8 +81,8 @@ pub struct Terms<'a> {
 }
 
 /// Upgrade `stream` by `deadline`, refusing with an HTTP error when the
-/// client speaks another protocol version (426) or presents no or the
-/// wrong token (401); a plain HTTP request comes back as
+/// client speaks another protocol version (426), comes from a page of
+/// another origin (403) or presents no or the wrong token (401); a plain HTTP request comes back as
 /// [`Accepted::Plain`].
 pub async fn accept<S>(
     stream: S,
@@ -124,7 +133,8 @@ where
         Ok(response) => check(&request, response, terms),
     };
     match checked {
-        Ok((mut response, session)) => {
+        Ok((mut response, session, grant)) => {
+            translog::record_token(&grant);
             let compress = agree_compression(&request, &mut response, session);
             let mut head = Vec::new();
             write_response(&mut head, &response).map_err(handshake_failed)?;
@@ -135,6 +145,7 @@ where
                 ws,
                 session,
                 compress,
+                grant,
             })))
         }
         Err(response) => {
@@ -247,25 +258,53 @@ pub(super) async fn drain<S: AsyncRead + Unpin>(stream: &mut S) {
     let _ = tokio::time::timeout(DRAIN_TIME, read).await;
 }
 
-/// With a token, an `Authorization: Bearer TOKEN` value carrying it
-/// (compared in constant time); else why not. For the upgrade and for
-/// plain HTTP alike.
-pub(super) fn bearer(authorization: Option<&str>, token: Option<&str>) -> Result<(), &'static str> {
-    let Some(expected) = token else {
-        return Ok(());
+/// What the request's credentials may do: with `tokens`, the grant of the
+/// token in `Authorization: Bearer TOKEN`, or (only without that header)
+/// the one `offered` as a `wsresume.bearer.TOKEN` subprotocol; without
+/// tokens, everything. For the upgrade and for plain HTTP alike.
+pub(super) fn authenticate(
+    tokens: Option<&Tokens>,
+    authorization: Option<&str>,
+    offered: Option<&str>,
+) -> Result<Grant, AuthError> {
+    let Some(tokens) = tokens else {
+        return Ok(Grant::everything());
     };
-    let presented = authorization
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .unwrap_or("");
-    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        return Ok(());
-    }
-    Err(match presented.is_empty() {
-        true => "a token is required (Authorization: Bearer TOKEN)",
-        false => "the token is not valid",
-    })
+    let presented = match authorization {
+        Some(value) => value
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map_or("", |(_, token)| token.trim()),
+        None => offered.unwrap_or(""),
+    };
+    tokens.authenticate(presented)
+}
+
+/// The token a browser offers as a `wsresume.bearer.TOKEN` subprotocol.
+fn offered_token(request: &Request) -> Option<&str> {
+    offered_protocols(request).find_map(|p| p.trim().strip_prefix(BEARER_PROTOCOL))
+}
+
+/// The subprotocols the request offers, as written.
+fn offered_protocols(request: &Request) -> impl Iterator<Item = &str> {
+    request
+        .headers()
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+}
+
+/// Refuse a request from a page of another origin than the host it asks.
+#[allow(clippy::result_large_err)]
+fn check_origin(request: &Request, trusted: &[crate::cidr::Cidr]) -> Result<(), ErrorResponse> {
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let forwarded_host = match trusted.is_empty() {
+        true => None,
+        false => header("x-forwarded-host").and_then(|v| v.split(',').next()),
+    };
+    origin::check(header("origin"), header("host"), forwarded_host)
+        .map_err(|why| reject(StatusCode::FORBIDDEN, &why))
 }
 
 fn handshake_failed(e: WsError) -> Refusal {
@@ -294,22 +333,16 @@ fn pick_protocol<'a>(
     best
 }
 
-/// Check the request's subprotocol and token: the response and whether the
-/// connection is a session.
+/// Check the request's subprotocol, origin and token: the response,
+/// whether the connection is a session, and what its token may do.
 // The error type is tungstenite's error response.
 #[allow(clippy::result_large_err)]
 fn check(
     request: &Request,
     mut response: Response,
     terms: Terms<'_>,
-) -> Result<(Response, bool), ErrorResponse> {
-    let offered = request
-        .headers()
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','));
-    let Some(protocol) = pick_protocol(offered, terms.sessions) else {
+) -> Result<(Response, bool, Grant), ErrorResponse> {
+    let Some(protocol) = pick_protocol(offered_protocols(request), terms.sessions) else {
         let speaks = if terms.sessions {
             format!("{SUBPROTOCOL_V2}, {SUBPROTOCOL}")
         } else {
@@ -320,17 +353,15 @@ fn check(
             &format!("unsupported protocol version: this server speaks {speaks}"),
         ));
     };
-    let authorization = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
-    if let Err(why) = bearer(authorization, terms.token) {
-        return Err(reject(StatusCode::UNAUTHORIZED, why));
-    }
+    check_origin(request, terms.trusted)?;
+    // A header that is not text still counts as one (and as no token).
+    let authorization = (request.headers().get("authorization")).map(|v| v.to_str().unwrap_or(""));
+    let grant = authenticate(terms.tokens, authorization, offered_token(request))
+        .map_err(|why| reject(StatusCode::UNAUTHORIZED, &why.to_string()))?;
     response
         .headers_mut()
         .insert("sec-websocket-protocol", HeaderValue::from_static(protocol));
-    Ok((response, protocol == SUBPROTOCOL_V2))
+    Ok((response, protocol == SUBPROTOCOL_V2, grant))
 }
 
 /// Answer a one-request connection's `Wsresume-Compress: zstd` in kind
@@ -363,6 +394,56 @@ fn reject(status: StatusCode, message: &str) -> ErrorResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_comes_from_authorization_or_else_a_bearer_subprotocol() {
+        let tokens = Tokens::single("s3cret");
+        let upgrade = |authorization: Option<&str>, protocols: &str| {
+            let mut builder = Request::builder().uri("/");
+            if let Some(value) = authorization {
+                builder = builder.header("authorization", value);
+            }
+            let request = builder
+                .header("sec-websocket-protocol", protocols)
+                .body(())
+                .unwrap();
+            let offered = offered_token(&request).map(str::to_string);
+            authenticate(Some(&tokens), authorization, offered.as_deref())
+        };
+        // (Authorization, Sec-WebSocket-Protocol, result)
+        let cases = [
+            (Some("Bearer s3cret"), "wsresume.v1", Ok(())),
+            (None, "wsresume.v1, wsresume.bearer.s3cret", Ok(())),
+            (None, "wsresume.bearer.s3cret,wsresume.v2", Ok(())),
+            (None, "wsresume.v1", Err(AuthError::Missing)),
+            (
+                None,
+                "wsresume.v1, wsresume.bearer.wrong",
+                Err(AuthError::Invalid),
+            ),
+            (
+                None,
+                "wsresume.v1, wsresume.bearer.",
+                Err(AuthError::Missing),
+            ),
+            // The header wins: a subprotocol never overrides it.
+            (
+                Some("Bearer wrong"),
+                "wsresume.bearer.s3cret",
+                Err(AuthError::Invalid),
+            ),
+            (
+                Some("Basic x"),
+                "wsresume.bearer.s3cret",
+                Err(AuthError::Missing),
+            ),
+        ];
+        for (authorization, protocols, want) in cases {
+            let got = upgrade(authorization, protocols).map(|_| ());
+            assert_eq!(got, want, "{authorization:?} {protocols}");
+        }
+        assert_eq!(authenticate(None, None, None), Ok(Grant::everything()));
+    }
 
     #[test]
     fn v2_is_picked_when_offered_and_sessions_are_on() {

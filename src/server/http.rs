@@ -6,8 +6,9 @@
 //! hash cache knows the file's SHA-256 (never computed here). A directory:
 //! the HTML index or, with `Accept: application/json`, the JSON listing.
 //! Other methods: `405`. The paths are the protocol's (partial and state
-//! files never served, nothing outside ROOT), the token the upgrade's
-//! (`Authorization: Bearer`, compared in constant time).
+//! files never served, nothing outside ROOT), the tokens the upgrade's
+//! (`Authorization: Bearer`; `401` without a valid one): a file needs the
+//! token's `read` right on it, an index its `list` right (`403` without).
 //!
 //! The request head was read by the handshake within its deadline; the
 //! answer is written with every write bounded by the idle time-out
@@ -28,6 +29,7 @@ use super::context::Context;
 use super::refusal::Refusal;
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
+use crate::auth::{Grant, Right, Tokens};
 use crate::paths::{PathError, RelPath};
 use crate::protocol::ErrorCode;
 use crate::storage::{Download, ListOptions, StorageError};
@@ -51,13 +53,13 @@ impl Failure {
     }
 }
 
-/// Who may ask: the bearer token required, if any, and the proxy ranges
+/// Who may ask: the bearer tokens accepted, if any, and the proxy ranges
 /// whose forwarding headers are believed (empty unless the peer is in
 /// them).
 #[derive(Clone, Copy)]
 pub struct Terms<'a> {
-    /// `Authorization: Bearer TOKEN` required.
-    pub token: Option<&'a str>,
+    /// `Authorization: Bearer TOKEN` required, with one of these.
+    pub tokens: Option<&'a Tokens>,
     /// Trusted proxies, for the client's address in the logs.
     pub trusted: &'a [crate::cidr::Cidr],
 }
@@ -82,9 +84,9 @@ where
     };
     record_client(&request, terms.trusted);
     log.plain_http(format!("{} {} (http)", request.method, request.path));
-    let token = terms.token;
+    let tokens = terms.tokens;
     tokio::select! {
-        result = respond(&mut stream, &request, ctx, token) => result,
+        result = respond(&mut stream, &request, ctx, tokens) => result,
         refusal = shutdown.going_away() => Err(refusal),
     }
 }
@@ -93,7 +95,7 @@ async fn respond<S>(
     stream: &mut S,
     request: &PlainRequest,
     ctx: &Arc<Context>,
-    token: Option<&str>,
+    tokens: Option<&Tokens>,
 ) -> Result<Moved, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -102,15 +104,23 @@ where
     if assets::is_asset(&request.path) {
         return assets::serve(stream, request, limit).await;
     }
-    let target = authorize(request, token)
-        .and_then(|()| allowed_method(request))
-        .and_then(|()| parse_target(&request.path));
-    let (rel, dir_form) = match target {
+    let target = authorize(request, tokens).and_then(|grant| {
+        allowed_method(request)?;
+        let (rel, dir_form) = parse_target(&request.path)?;
+        permit(&grant, &[Right::Read, Right::List], &rel)?;
+        Ok((grant, rel, dir_form))
+    });
+    let (grant, rel, dir_form) = match target {
         Ok(target) => target,
         Err(f) if f.status == 401 && wants_page(request) => {
             return token_page(stream, request, ctx, &f).await;
         }
         Err(failure) => return fail(stream, &failure, limit).await,
+    };
+    // A directory's index needs `list` there.
+    let index = async |stream: &mut S| match permit(&grant, &[Right::List], &rel) {
+        Ok(()) => serve_index(stream, request, ctx, &rel).await,
+        Err(failure) => fail(stream, &failure, limit).await,
     };
     let opened = match rel.segments().is_empty() {
         true => Err(StorageError::IsDirectory(String::new())),
@@ -122,9 +132,12 @@ where
         }
     };
     match opened {
-        Ok(download) => serve_file(stream, request, ctx, &rel, download).await,
-        Err(StorageError::IsDirectory(_)) => serve_index(stream, request, ctx, &rel).await,
-        Err(StorageError::NotFound(_)) if dir_form => serve_index(stream, request, ctx, &rel).await,
+        Ok(download) => match permit(&grant, &[Right::Read], &rel) {
+            Ok(()) => serve_file(stream, request, ctx, &rel, download).await,
+            Err(failure) => fail(stream, &failure, limit).await,
+        },
+        Err(StorageError::IsDirectory(_)) => index(stream).await,
+        Err(StorageError::NotFound(_)) if dir_form => index(stream).await,
         Err(e) => fail(stream, &storage_failure(&rel, e), limit).await,
     }
 }
@@ -149,10 +162,26 @@ fn record_client(request: &PlainRequest, trusted: &[crate::cidr::Cidr]) {
     }
 }
 
-/// With a token, the request must carry `Authorization: Bearer TOKEN`.
-fn authorize(request: &PlainRequest, token: Option<&str>) -> Result<(), Failure> {
-    super::handshake::bearer(request.header("authorization"), token)
-        .map_err(|why| Failure::new(401, "Unauthorized", why))
+/// With tokens, the request must carry `Authorization: Bearer TOKEN`:
+/// what that token may do.
+fn authorize(request: &PlainRequest, tokens: Option<&Tokens>) -> Result<Grant, Failure> {
+    let grant = super::handshake::authenticate(tokens, request.header("authorization"), None)
+        .map_err(|why| Failure::new(401, "Unauthorized", why.to_string()))?;
+    super::translog::record_token(&grant);
+    Ok(grant)
+}
+
+/// `403` unless `grant` has one of `rights` on `rel`.
+fn permit(grant: &Grant, rights: &[Right], rel: &RelPath) -> Result<(), Failure> {
+    if rights.iter().any(|r| grant.allows(*r, rel)) {
+        return Ok(());
+    }
+    // Name a right the token has, so the answer says where it may use it.
+    let right = (rights.iter().copied())
+        .find(|r| grant.has(*r))
+        .unwrap_or(Right::Read);
+    let why = super::scope::refused(grant, right, &format!("/{rel}"));
+    Err(Failure::new(403, "Forbidden", why))
 }
 
 fn allowed_method(request: &PlainRequest) -> Result<(), Failure> {
@@ -514,11 +543,12 @@ mod tests {
             headers: vec![("authorization".into(), auth.into())],
             ..PlainRequest::default()
         };
+        let tokens = Tokens::single("s3cret");
         assert!(authorize(&with(""), None).is_ok());
-        assert!(authorize(&with("Bearer s3cret"), Some("s3cret")).is_ok());
-        assert!(authorize(&with("bearer s3cret"), Some("s3cret")).is_ok());
+        assert!(authorize(&with("Bearer s3cret"), Some(&tokens)).is_ok());
+        assert!(authorize(&with("bearer s3cret"), Some(&tokens)).is_ok());
         for bad in ["", "Bearer", "Bearer wrong", "Basic s3cret", "s3cret"] {
-            let refused = authorize(&with(bad), Some("s3cret")).unwrap_err();
+            let refused = authorize(&with(bad), Some(&tokens)).unwrap_err();
             assert_eq!(refused.status, 401, "{bad}");
         }
     }

@@ -2,8 +2,10 @@
 //! and a broadcast that drains every connection on shutdown (each holds a
 //! [`shutdown::Shutdown`]).
 //!
-//! A connection ([`connection`]) is a WebSocket handshake (subprotocol and
-//! token checked), then one request ([`request::Request`]: `get`, `put` or
+//! A connection ([`connection`]) is a WebSocket handshake (subprotocol,
+//! origin and token checked: the token's grant, [`crate::auth`], goes with
+//! the connection and [`scope`] checks each request against it), then one
+//! request ([`request::Request`]: `get`, `put` or
 //! `list`) and its handler (`wsresume.v1`), or a session of many
 //! ([`session`], `wsresume.v2`); whatever ends it is logged in one place,
 //! [`Server::spawn_connection`].
@@ -23,8 +25,10 @@ mod http;
 mod identical;
 mod idle;
 mod listing;
+mod origin;
 mod refusal;
 mod request;
+mod scope;
 mod session;
 mod shutdown;
 mod small;
@@ -44,12 +48,15 @@ pub use context::{Context, ServerLimits};
 use shutdown::Shutdown;
 pub use writers::Writers;
 
-/// Who may connect and how: the bearer token, the TLS acceptor, and the
-/// reverse proxies whose word on the client's address is taken.
+/// Who may connect and how: the bearer tokens and what each may do, the
+/// TLS acceptor, and the reverse proxies whose word on the client's
+/// address is taken.
 #[derive(Clone, Default)]
 pub struct Access {
-    /// Require `Authorization: Bearer TOKEN`.
-    pub token: Option<String>,
+    /// Require `Authorization: Bearer TOKEN` with one of these tokens
+    /// (`--token`: one with every right; `--tokens FILE`: each with its
+    /// rights and paths).
+    pub tokens: Option<Arc<crate::auth::Tokens>>,
     /// Serve `wss://`.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Peers in these ranges are proxies: the client address their
@@ -154,8 +161,14 @@ impl Server {
         };
         tokio::spawn(tracing::Instrument::instrument(
             task,
-            // `client`: recorded by the upgrade when a trusted proxy names one.
-            tracing::info_span!("conn", id, client = tracing::field::Empty),
+            // `client`: recorded by the upgrade when a trusted proxy names
+            // one; `token`: the name of the token presented.
+            tracing::info_span!(
+                "conn",
+                id,
+                client = tracing::field::Empty,
+                token = tracing::field::Empty
+            ),
         ));
     }
 }

@@ -12,7 +12,9 @@
 //! malformed message (`bad_request`), a server failure (`internal`), a
 //! shutdown (`going_away`) or a broken upload end it as in v1. The
 //! client's close ends it (answered); so does a silence of
-//! `--idle-timeout` (close 1000).
+//! `--idle-timeout` (close 1000). Every request is checked against the
+//! connection's token ([`scope::authorize`] in [`dispatch`]; an eager
+//! upload when it arrives) and refused `forbidden` like any other file.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -32,7 +34,8 @@ use super::refusal::{Refusal, close, feed_frame, flush_frames, received, refuse}
 use super::request::{GetRequest, PutRequest, Request};
 use super::shutdown::Shutdown;
 use super::translog::{Moved, TransferLog};
-use super::{eager, listing, upload};
+use super::{eager, listing, scope, upload};
+use crate::auth::Grant;
 use crate::protocol::{CompressMode, ErrorCode, Message};
 
 /// How long the last answers, an error or a close may take at the end.
@@ -59,6 +62,7 @@ enum Stop {
 pub async fn run<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
+    grant: &Grant,
     deadline: Instant,
     shutdown: &mut Shutdown,
     log: &mut TransferLog,
@@ -79,6 +83,7 @@ pub async fn run<S: DataSocket>(
         };
         let mut session = Session {
             ctx,
+            grant,
             batch: &mut batch,
             shutdown: &mut *shutdown,
             log: &mut *log,
@@ -98,6 +103,7 @@ pub async fn run<S: DataSocket>(
 /// What handling a request needs besides the socket.
 struct Session<'a> {
     ctx: &'a Arc<Context>,
+    grant: &'a Grant,
     batch: &'a mut Batch,
     shutdown: &'a mut Shutdown,
     log: &'a mut TransferLog,
@@ -115,7 +121,16 @@ impl Session<'_> {
     ) -> Result<(), Refusal> {
         self.log.request(&request);
         let plain_put = matches!(&request, Request::Put(p) if !p.eager);
-        let result = dispatch(self.ctx, ws, request, opened, self.batch, self.shutdown).await;
+        let result = dispatch(
+            self.ctx,
+            ws,
+            self.grant,
+            request,
+            opened,
+            self.batch,
+            self.shutdown,
+        )
+        .await;
         self.conclude(ws, result, plain_put).await
     }
 
@@ -169,8 +184,8 @@ impl Session<'_> {
             }
         }
         self.batch.flush(self.ctx, ws).await?;
-        let (ctx, requests) = (self.ctx.clone(), gets.clone());
-        let opened = tokio::task::spawn_blocking(move || open_all(&ctx, &requests))
+        let (ctx, requests, grant) = (self.ctx.clone(), gets.clone(), self.grant.clone());
+        let opened = tokio::task::spawn_blocking(move || open_all(&ctx, &grant, &requests))
             .await
             .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?;
         for (get, opened) in gets.into_iter().zip(opened) {
@@ -196,7 +211,7 @@ impl Session<'_> {
         let (mut next, mut bytes) = (Some(first), 0);
         while let Some(put) = next.take() {
             bytes += put.size;
-            match eager::arrive(self.ctx, ws, put, self.shutdown).await {
+            match eager::arrive(self.ctx, ws, put, self.grant, self.shutdown).await {
                 Ok(arrived) => group.push(arrived),
                 Err(refusal) => ahead.push_back(Err(refusal)),
             }
@@ -240,12 +255,18 @@ fn waiting_eager_put<S: DataSocket>(
 }
 
 /// Open the files of `gets` in order while the small files read stay
-/// within [`READ_AHEAD_BYTES`]; the rest are opened when served. Blocks.
-fn open_all(ctx: &Context, gets: &[GetRequest]) -> Vec<Option<Result<Opened, Refusal>>> {
+/// within [`READ_AHEAD_BYTES`]; the rest are opened when served, and those
+/// the token may not read never (their refusal comes from [`dispatch`]).
+/// Blocks.
+fn open_all(
+    ctx: &Context,
+    grant: &Grant,
+    gets: &[GetRequest],
+) -> Vec<Option<Result<Opened, Refusal>>> {
     let mut read = 0;
     gets.iter()
         .map(|get| {
-            if read > READ_AHEAD_BYTES {
+            if read > READ_AHEAD_BYTES || !scope::may_read(grant, &get.path) {
                 return None;
             }
             let opened = download::open(ctx, get, Ending::Session);
@@ -268,12 +289,14 @@ fn ends_session(refusal: &Refusal, plain_put: bool) -> bool {
         }
 }
 
-/// Run one request's handler. Anything but an eager upload first makes the
-/// batch durable and answers it, so answers stay in request order.
+/// Run one request's handler, if the connection's token allows the
+/// request. Anything but an eager upload first makes the batch durable and
+/// answers it, so answers stay in request order.
 async fn dispatch<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
-    request: Request,
+    grant: &Grant,
+    mut request: Request,
     opened: Option<Result<Opened, Refusal>>,
     batch: &mut Batch,
     shutdown: &mut Shutdown,
@@ -281,6 +304,7 @@ async fn dispatch<S: DataSocket>(
     if !matches!(&request, Request::Put(put) if put.eager) {
         batch.flush(ctx, ws).await?;
     }
+    scope::authorize(grant, &mut request)?;
     serve_request(ctx, ws, request, opened, Ending::Session, None, shutdown).await
 }
 

@@ -1,13 +1,23 @@
 //! The server's log of transfers: one `info` line per request (who, what,
 //! bytes, where it resumed, how it ended, how long; a v1 connection makes
 //! one request, a session many, and ends with a line of its own), and a
-//! connection id on every line logged while serving it.
+//! connection id on every line logged while serving it, with the name of
+//! the token it presented (`token="ci"`; never the token itself).
 
 use std::time::{Duration, Instant};
 
 use super::refusal::Refusal;
 use super::request::Request;
+use crate::auth::Grant;
 use crate::report::human_bytes;
+
+/// Name the connection's token (from a tokens file) on its span, so
+/// every line logged while serving it says `token="NAME"`.
+pub fn record_token(grant: &Grant) {
+    if let Some(name) = &grant.name {
+        tracing::Span::current().record("token", name.as_str());
+    }
+}
 
 /// What a finished request moved.
 pub struct Moved {

@@ -255,6 +255,10 @@ impl Storage for S3Store {
         self.start_upload(rel, source, chunk_size)
     }
 
+    fn drop_upload(&self, rel: &RelPath, source: &SourceIdentity) -> Result<(), StorageError> {
+        self.block_on(self.drop_upload_of(rel, source))
+    }
+
     fn sweep_expired(
         &self,
         max_age: Duration,

@@ -133,6 +133,27 @@ impl S3Store {
         }
     }
 
+    /// [`crate::storage::Storage::drop_upload`] for a bucket: the target
+    /// `rel` holds what `source` set out to upload, so that source's
+    /// upload (its record, not an expiry marker, and its multipart upload)
+    /// goes; another source's stays.
+    pub(super) async fn drop_upload_of(
+        &self,
+        rel: &crate::paths::RelPath,
+        source: &crate::partial::SourceIdentity,
+    ) -> Result<(), StorageError> {
+        let key = self.key_of(rel)?;
+        let record_key = self.record_key(&rel.to_string());
+        let Some((Ok(record), _)) = self.read_record(&record_key).await? else {
+            return Ok(());
+        };
+        if record.expired || record.source != *source {
+            return Ok(());
+        }
+        self.abort_quietly(&key, record.upload_id.as_deref()).await;
+        self.delete_record(&record_key).await
+    }
+
     /// [`S3Store::abort_upload`], where a failure only costs storage until
     /// the bucket's own clean-up: logged, not returned.
     pub(super) async fn abort_quietly(&self, key: &Key, id: Option<&str>) {
