@@ -3,9 +3,12 @@
 //! `chromium` and a pinned playwright-core): a 50 MiB file uploaded
 //! through the fault proxy, which cuts the connection twice, arrives
 //! whole; a reload half way and the same file picked again resume from
-//! the server's offset; a server with a token gives a browser the page
-//! that asks for it. Without a browser: the page's policy and assets over
-//! raw HTTP, and web/chain.js (under node) gives the Rust chaining values.
+//! the server's offset; a folder and dropped files land under the page's
+//! directory; a server with a token gives a browser the page that asks for
+//! it and uploads with it (the `wsresume.bearer.TOKEN` subprotocol), and a
+//! token without `write` sees its upload refused. Without a browser: the
+//! page's policy and assets over raw HTTP, and web/chain.js (under node)
+//! gives the Rust chaining values.
 #![allow(clippy::unwrap_used)]
 
 use wsresume_testkit as support;
@@ -39,8 +42,17 @@ fn part_len(root: &Path, name: &str) -> u64 {
 
 /// Console errors and warnings (a CSP violation among them): none.
 fn assert_no_problems(browser: &mut Browser) {
-    let problems = browser.cmd("problems", STEP);
-    assert_eq!(problems, "[]", "the page complained");
+    assert_no_problems_but(browser, &[]);
+}
+
+/// Console errors and warnings: none but those holding one of `expected`.
+fn assert_no_problems_but(browser: &mut Browser, expected: &[&str]) {
+    let problems: Vec<String> = serde_json::from_str(&browser.cmd("problems", STEP)).unwrap();
+    let unexpected: Vec<&String> = problems
+        .iter()
+        .filter(|p| !expected.iter().any(|e| p.contains(e)))
+        .collect();
+    assert!(unexpected.is_empty(), "the page complained: {unexpected:?}");
 }
 
 #[test]
@@ -182,6 +194,48 @@ fn a_server_with_a_token_gives_the_browser_a_page_that_asks_for_it() {
     );
     assert_eq!(browser.cmd(&format!("eval {form_shown}"), STEP), "false");
     assert_eq!(browser.cmd(&format!("eval {drop_shown}"), STEP), "true");
+    // Uploads offer it as the `wsresume.bearer.TOKEN` subprotocol.
+    let local = TempDir::new().unwrap();
+    let src = random_file(local.path(), "up.bin", 3 * MIB);
+    browser.cmd(&format!("pick #wsr-pick-files {}", s(&src)), STEP);
+    let state = browser.cmd("wait-done up.bin 120", UPLOAD);
+    assert!(state.starts_with("done"), "{state}");
+    assert_eq!(sha256_file(&root.path().join("up.bin")), sha256_file(&src));
+    // The page itself and the wrong token's listing were 401s.
+    assert_no_problems_but(&mut browser, &["status of 401"]);
+}
+
+#[test]
+fn a_token_without_write_sees_its_uploads_refused() {
+    if !browser::available() {
+        return;
+    }
+    let (root, local) = (TempDir::new().unwrap(), TempDir::new().unwrap());
+    std::fs::create_dir(root.path().join("ci")).unwrap();
+    let hash = support::hex(&<sha2::Sha256 as sha2::Digest>::digest(b"reader"));
+    let tokens = local.path().join("tokens.toml");
+    let table = format!(
+        "[[token]]\nname = \"reader\"\nsha256 = \"{hash}\"\n\
+         rights = [\"read\", \"list\"]\npaths = [\"/\"]\n"
+    );
+    std::fs::write(&tokens, table).unwrap();
+    let server = Server::start(root.path(), &["--tokens", s(&tokens)]);
+    let mut browser = Browser::start();
+    browser.cmd(&format!("open http://{}/ci/", server.addr()), STEP);
+    browser.cmd(
+        "eval sessionStorage.setItem('wsresume-token', 'reader')",
+        STEP,
+    );
+    browser.cmd("reload", STEP);
+    browser.cmd(
+        "wait-for 30 !document.getElementById('wsr-drop').hidden",
+        STEP,
+    );
+    let src = random_file(local.path(), "no.bin", 100_000);
+    browser.cmd(&format!("pick #wsr-pick-files {}", s(&src)), STEP);
+    let state = browser.cmd("wait-done no.bin 60", STEP);
+    assert!(state.starts_with("failed failed: forbidden"), "{state}");
+    assert!(!root.path().join("ci/no.bin").exists());
 }
 
 /// `GET PATH` with `headers` over raw TCP: the whole answer.
