@@ -297,6 +297,51 @@ mod tests {
     }
 
     #[test]
+    fn the_panel_follows_what_the_server_offers() {
+        let assets = super::super::assets::base();
+        let script = format!("<script type=\"module\" src=\"{assets}upload.js\">");
+        // (panel, the page holds, the page does not hold)
+        let cases = [
+            (Panel::None, vec!["page.css"], vec!["wsr-upload", "<script"]),
+            (
+                Panel::Uploads,
+                vec![
+                    "<section id=\"wsr-upload\" data-base=\"/a%22b/\" hidden>",
+                    "<div id=\"wsr-drop\">",
+                    "webkitdirectory",
+                    &script,
+                ],
+                vec!["data-auth", "<div id=\"wsr-drop\" hidden>"],
+            ),
+            (
+                Panel::Token { uploads: true },
+                vec!["data-auth=\"required\"", "<div id=\"wsr-drop\">", &script],
+                vec![],
+            ),
+            (
+                Panel::Token { uploads: false },
+                vec!["data-auth=\"required\"", "<div id=\"wsr-drop\" hidden>"],
+                vec![],
+            ),
+        ];
+        for (panel, holds, lacks) in cases {
+            let place = Place {
+                shown: "/a\"b/",
+                base: "/a%22b/",
+                parent: Some("/"),
+                panel,
+            };
+            let page = html(&place, &[], false);
+            for text in holds {
+                assert!(page.contains(text), "{panel:?} lacks {text}: {page}");
+            }
+            for text in lacks {
+                assert!(!page.contains(text), "{panel:?} holds {text}: {page}");
+            }
+        }
+    }
+
+    #[test]
     fn sorting_keeps_directories_first() {
         let dir = ListEntry {
             path: "z".into(),
