@@ -102,7 +102,8 @@ async fn handle<S: DataSocket>(
     };
     let mut ws = upgraded.ws;
     if upgraded.session {
-        return session::run(ctx, &mut ws, deadline, shutdown, log).await;
+        let compress = upgraded.compress;
+        return session::run(ctx, &mut ws, (deadline, compress), shutdown, log).await;
     }
     let request = tokio::select! {
         request = Request::read(&mut ws, deadline) => request,
