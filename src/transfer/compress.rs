@@ -13,10 +13,13 @@
 //! A *paced* sender ([`Policy::paced`]: a session's small files, sent as
 //! the answers to earlier ones come back) sends in bursts and then waits
 //! long: its windows close on time only, so that a burst is measured
-//! together with the wait that follows it.
+//! together with the wait that follows it. Its drain rate may be its
+//! receiver's pace rather than the link's, so on a link that looks fast
+//! the model's yes is put to the test ([`Trial`]).
 
 use std::time::Duration;
 
+use super::trial::Trial;
 use crate::protocol::CompressMode;
 
 /// Compress only when the estimate beats sending raw by this factor.
@@ -104,8 +107,9 @@ pub struct Policy {
     since_sample: u32,
     sample_every: u32,
     sampling: bool,
-    /// Windows close on time only (a paced sender).
-    paced: bool,
+    /// Windows close on time only, and compressing is tried against
+    /// sending raw (a paced sender).
+    paced: Option<Trial>,
 }
 
 impl Policy {
@@ -121,7 +125,7 @@ impl Policy {
             since_sample: 0,
             sample_every: SAMPLE_MIN,
             sampling: false,
-            paced: false,
+            paced: None,
         }
     }
 
@@ -129,7 +133,7 @@ impl Policy {
     /// its peer's answers allow, and then waits (a session).
     pub fn paced(mode: CompressMode) -> Policy {
         Policy {
-            paced: true,
+            paced: Some(Trial::default()),
             ..Policy::new(mode)
         }
     }
@@ -145,7 +149,12 @@ impl Policy {
         if self.ratio.is_none() {
             return Choice::Probe;
         }
-        if self.pays(raw) {
+        let pays = self.pays(raw);
+        let compress = match &mut self.paced {
+            Some(trial) => trial.advise(pays),
+            None => pays,
+        };
+        if compress {
             self.since_sample = 0;
             return Choice::Compress;
         }
@@ -170,6 +179,11 @@ impl Policy {
         }
         if let Some(probe) = m.probe.filter(|p| p.raw > 0) {
             self.compressed(probe.raw as f64, probe.packed as f64, probe.took);
+        }
+        if let Some(trial) = self.paced.as_mut().filter(|_| m.raw > 0) {
+            let probe = m.probe.map(|p| p.took).unwrap_or_default();
+            let spent = m.produce + m.compress.unwrap_or_default() + probe + m.wait;
+            trial.observe(m.raw, spent.as_secs_f64());
         }
         if self.sampling && m.probe.is_some() {
             self.sample_every = match self.pays(m.raw.max(1)) {
@@ -200,7 +214,7 @@ impl Policy {
         w.busy += (m.produce + m.compress.unwrap_or_default() + probe).as_secs_f64();
         w.wait += m.wait.as_secs_f64();
         let elapsed = w.busy + w.wait;
-        let full = !self.paced && w.frames >= WINDOW_FRAMES;
+        let full = self.paced.is_none() && w.frames >= WINDOW_FRAMES;
         if !full && elapsed < WINDOW_TIME {
             return;
         }
