@@ -146,3 +146,30 @@ fn a_cut_in_the_middle_of_a_compressed_session_resumes_and_the_tree_verifies() {
         assert!(retried > 0, "{way:?}: no file went on after a cut");
     }
 }
+
+#[test]
+fn a_bad_frame_in_a_compressing_session_ends_it_as_a_protocol_error() {
+    use std::time::Duration;
+    use support::raw::{BINARY, RawWs, upgrade_request_offering};
+    let rig = Rig::new(&[]);
+    let addr = rig.server.addr();
+    let asked = "Wsresume-Compress: zstd; mode=on\r\n";
+    // (what, the frame after an eager put of 3 bytes)
+    let cases: [(&str, Vec<u8>); 3] = [
+        ("an unknown marker", vec![7, b'a', b'b', b'c']),
+        ("an empty frame", vec![]),
+        ("raw bytes without their marker", b"abc".to_vec()),
+    ];
+    for (what, frame) in cases {
+        let request = upgrade_request_offering(addr, "/", "wsresume.v2, wsresume.v1", asked);
+        let (mut ws, head) = RawWs::open(addr, &request);
+        assert!(head.contains("wsresume.v2"), "{head}");
+        ws.send_text(
+            r#"{"type":"put","path":"/bad.txt","size":3,"chunk_size":65536,"source_id":"s","eager":true}"#,
+        );
+        ws.send_frame(BINARY, &frame);
+        let (code, reason) = ws.read_close(Duration::from_secs(10)).unwrap();
+        assert_eq!(code, 4400, "{what}: {reason}");
+    }
+    assert!(!rig.root.path().join("bad.txt").exists());
+}

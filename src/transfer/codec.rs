@@ -336,6 +336,33 @@ mod tests {
     }
 
     #[test]
+    fn a_sessions_codec_packs_small_files_and_reads_them_back() {
+        let text: Vec<u8> = b"level=info msg=\"request done\" status=200\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(4096)
+            .collect();
+        // (mode, file, marker expected)
+        let cases: [(CompressMode, &[u8], u8); 4] = [
+            (CompressMode::On, &text, FRAME_ZSTD),
+            (CompressMode::Off, &text, FRAME_RAW),
+            (CompressMode::On, b"", FRAME_RAW),
+            // `auto` before anything is measured: raw.
+            (CompressMode::Auto, &text, FRAME_RAW),
+        ];
+        for (mode, file, marker) in cases {
+            let mut codec = Codec::new(mode).unwrap();
+            for _ in 0..3 {
+                let frame = codec.packer.pack_paced(file, Duration::from_micros(5));
+                assert_eq!(frame[0], marker, "{mode:?} {}", file.len());
+                assert_eq!(codec.unpacker.unpack(frame).unwrap(), file);
+            }
+            assert_eq!(codec.packer.frames(), 3);
+        }
+    }
+
+    #[test]
     fn bad_and_oversized_frames_are_refused() {
         let big = vec![b'a'; MAX_DATA_FRAME + 1];
         let mut bomb = vec![FRAME_ZSTD];
