@@ -13,17 +13,24 @@
 #           bench/rate_proxy.py at BENCH_COMPRESS_RATE bytes/s (10 MB/s) each
 #           way, one round (target: auto at least 3x faster than off); the
 #           proxy counts the bytes on the wire
-# Every output is checked against the source's SHA-256.
+#   tree    BENCH_COMPRESS_TREE (10000) text logs of 4 KiB (cut from the
+#           same generator) by `get -r` and `send -r` through the same
+#           proxy: their small files move in sessions (wsresume.v2); one
+#           round, auto / off / on; the bytes on the wire
+# Every output is checked against the source's SHA-256 (a tree: its
+# sha256sum manifest).
 #
 #   BENCH_ONLY=compress bench/run.sh
 #   BENCH_ONLY=compress BENCH_COMPRESS_RANDOM=256M BENCH_COMPRESS_TEXT=64M bench/run.sh  # quick
 #   BENCH_ONLY=compress BENCH_COMPRESS_CASES=random bench/run.sh   # one case
+#   BENCH_ONLY=compress BENCH_COMPRESS_CASES=tree bench/run.sh
 
 COMPRESS_RANDOM=${BENCH_COMPRESS_RANDOM:-1G}
 COMPRESS_TEXT=${BENCH_COMPRESS_TEXT:-256M}
 COMPRESS_RUNS=${BENCH_COMPRESS_RUNS:-3}
 COMPRESS_RATE=${BENCH_COMPRESS_RATE:-10000000}
-COMPRESS_CASES=${BENCH_COMPRESS_CASES:-random text}
+COMPRESS_TREE=${BENCH_COMPRESS_TREE:-10000}
+COMPRESS_CASES=${BENCH_COMPRESS_CASES:-random text tree}
 
 # make_text_log FILE BYTES: a server log (lines alike in form, not content).
 make_text_log() {
@@ -148,6 +155,81 @@ compress_text() {
   wait "$proxy_pid" 2>/dev/null || true
 }
 
+# The text tree: COMPRESS_TREE files of 4 KiB cut from a text log, 100 to a
+# directory, under $WORK/src/cz-tree (remade when the count changes).
+compress_tree_files() {
+  local dir=$WORK/src/cz-tree
+  if [ "$(find "$dir" -type f 2>/dev/null | wc -l)" != "$COMPRESS_TREE" ]; then
+    log "compress: making a tree of $COMPRESS_TREE text files of 4 KiB"
+    rm -rf "$dir" "$WORK/cz-tree.log"
+    make_text_log "$WORK/cz-tree.log" $((COMPRESS_TREE * 4096))
+    python3 - "$WORK/cz-tree.log" "$dir" "$COMPRESS_TREE" <<'PY'
+import os, sys
+log, top, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(log, "rb") as f:
+    for i in range(n):
+        d = os.path.join(top, "d%03d" % (i // 100))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "app-%05d.log" % i), "wb") as out:
+            out.write(f.read(4096))
+PY
+    rm -f "$WORK/cz-tree.log"
+  fi
+  CZ_TREE_SUMS=$(manifest "$dir" | sha256sum | cut -d' ' -f1)
+}
+
+# compress_tree_run OP MODE URL: one timed get -r or send -r of the tree;
+# prints microseconds, or fails when the command fails or the copy differs.
+compress_tree_run() {
+  local op=$1 mode=$2 url=$3 out t0 t1
+  out=$WORK/out/cz-tree-$mode
+  rm -rf "$out" "$WORK/src/cz-up-$mode"
+  settle
+  t0=$(usecs)
+  if [ "$op" = get ]; then
+    "$WS" get -r -q --compress "$mode" --create-dirs "$url/cz-tree/" "$out" || return 1
+    out=$out/cz-tree
+  else
+    "$WS" send -r -q --compress "$mode" "$WORK/src/cz-tree" "$url/cz-up-$mode/" || return 1
+    out=$WORK/src/cz-up-$mode/cz-tree
+  fi
+  t1=$(usecs)
+  [ "$(manifest "$out" | sha256sum | cut -d' ' -f1)" = "$CZ_TREE_SUMS" ] \
+    || { log "compress: tree $op $mode: the copy differs"; return 1; }
+  rm -rf "$WORK/out/cz-tree-$mode" "$WORK/src/cz-up-$mode"
+  echo $((t1 - t0))
+}
+
+# The text tree through the rate-limited proxy, as compress_text.
+compress_tree() {
+  local port proxy_pid op mode us before after
+  compress_tree_files
+  port=${WS_URL##*:}
+  rm -f "$WORK/cz-proxy.port" "$WORK/cz-proxy.count"
+  python3 "$REPO/bench/rate_proxy.py" "$port" --rate "$COMPRESS_RATE" \
+    --port-file "$WORK/cz-proxy.port" --count-file "$WORK/cz-proxy.count" > /dev/null & proxy_pid=$!
+  PIDS+=("$proxy_pid")
+  for _ in $(seq 100); do [ -s "$WORK/cz-proxy.port" ] && break; sleep 0.05; done
+  local url="ws://127.0.0.1:$(cat "$WORK/cz-proxy.port")"
+  wire_total() { # up+down so far
+    if [ -s "$WORK/cz-proxy.count" ]; then awk '{s += $2 + $4} END {print s + 0}' "$WORK/cz-proxy.count"; else echo 0; fi
+  }
+  for op in get send; do
+    for mode in auto off on; do
+      before=$(wire_total)
+      us=$(compress_tree_run "$op" "$mode" "$url") || { kill "$proxy_pid"; return 1; }
+      # The count file is written when each connection ends.
+      sleep 1
+      after=$(wire_total)
+      log "compress: tree $op $mode: $((us / 1000)) ms, $((after - before)) bytes on the wire"
+      record part=compress case=tree op="$op" mode="$mode" round=1 us="$us" wire="$((after - before))" \
+        bytes="$((COMPRESS_TREE * 4096))" files="$COMPRESS_TREE" rate="$COMPRESS_RATE"
+    done
+  done
+  kill "$proxy_pid" 2>/dev/null || true
+  wait "$proxy_pid" 2>/dev/null || true
+}
+
 part_compress() {
   log "compress: random $COMPRESS_RANDOM on loopback, text $COMPRESS_TEXT at $COMPRESS_RATE B/s"
   compress_files
@@ -157,6 +239,9 @@ part_compress() {
   fi
   if [[ " $COMPRESS_CASES " == *" text "* ]]; then
     compress_text || part_failed compress "the text log through the rate-limited proxy"
+  fi
+  if [[ " $COMPRESS_CASES " == *" tree "* ]]; then
+    compress_tree || part_failed compress "the text tree through the rate-limited proxy"
   fi
   stop_wsresume
 }

@@ -435,6 +435,26 @@ def compress(rows):
                     f"{auto['wire'] / size:.3f} |"
                 )
         print()
+    tree = [r for r in rows if r["case"] == "tree"]
+    if tree:
+        size, rate, files = tree[0]["bytes"], tree[0]["rate"], tree[0]["files"]
+        print(
+            f"A tree of {files:,} text files of 4 KiB ({human_size(size)}; `get -r` and `send -r`, "
+            f"its small files moved in sessions) through bench/rate_proxy.py at {rate / 1e6:.0f} MB/s; "
+            f"one round; every copy checked; bytes on the wire both directions.\n"
+        )
+        print("| op | off s | auto s | on s | off / auto | wire off | wire auto | wire on | auto wire / size |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for op in ("get", "send"):
+            m = {r["mode"]: r for r in tree if r["op"] == op}
+            if all(mode in m for mode in ("off", "auto", "on")):
+                print(
+                    f"| {op} | {m['off']['us'] / 1e6:.2f} | {m['auto']['us'] / 1e6:.2f} | "
+                    f"{m['on']['us'] / 1e6:.2f} | {m['off']['us'] / m['auto']['us']:.2f} | "
+                    f"{m['off']['wire']:,} | {m['auto']['wire']:,} | {m['on']['wire']:,} | "
+                    f"{m['auto']['wire'] / size:.3f} |"
+                )
+        print()
 
 
 def parts(path):

@@ -3,7 +3,8 @@
 //! fewer bytes than its size, random data in no more than its size plus
 //! framing, a cut in the middle of compressed frames resumes and verifies,
 //! and peers that do not compress (`--compress off`, a raw client that
-//! sends no header, sessions) get raw frames as ever.
+//! sends no header) get raw frames as ever. (Trees, whose small files
+//! move in sessions: tests/compress_tree.rs.)
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
@@ -207,14 +208,36 @@ fn peers_that_do_not_compress_get_raw_frames() {
     assert_eq!(data[0], 1, "a zstd frame");
     assert!(data.len() < 65536 / 2, "{}", data.len());
 
-    // Sessions stay uncompressed in this version: no answer to the header.
-    let request = upgrade_request_offering(addr, "/", "wsresume.v2, wsresume.v1", asked);
-    let (_ws, head) = RawWs::open(addr, &request);
-    assert!(head.contains("wsresume.v2"), "{head}");
-    assert!(
-        !head.to_ascii_lowercase().contains("wsresume-compress"),
-        "{head}"
-    );
+    // A session is answered too, and the frames of its small files (packed
+    // by the session) and large ones (by their reading thread) carry the
+    // marker; a session that does not ask gets raw frames.
+    let small = text_file(rig.root.path(), "small.log", 20_000);
+    let small = std::fs::read(small).unwrap();
+    for (asked, marker) in [(asked, Some(1)), ("", None)] {
+        let request = upgrade_request_offering(addr, "/", "wsresume.v2, wsresume.v1", asked);
+        let (mut ws, head) = RawWs::open(addr, &request);
+        assert!(head.contains("wsresume.v2"), "{head}");
+        let lower = head.to_ascii_lowercase();
+        assert_eq!(lower.contains("wsresume-compress: zstd"), marker.is_some());
+        ws.send_text(r#"{"type":"get","path":"/small.log","chunk_size":65536}"#);
+        ws.send_text(r#"{"type":"get","path":"/plain.log","chunk_size":65536}"#);
+        for (name, content) in [("small", &small), ("plain", &file)] {
+            let offer = ws.read_text(Duration::from_secs(10)).unwrap();
+            assert!(offer.contains("offer"), "{name}: {offer}");
+            let (_, data) = ws.read_frame(Duration::from_secs(10)).unwrap();
+            match marker {
+                Some(marker) => {
+                    assert_eq!(data[0], marker, "{name}: a zstd frame");
+                    assert!(data.len() < content.len().min(65536) / 2, "{name}");
+                }
+                None => assert_eq!(&data[..], &content[..data.len()], "{name}"),
+            }
+            if name == "small" {
+                let eof = ws.read_text(Duration::from_secs(10)).unwrap();
+                assert!(eof.contains("eof"), "{eof}");
+            }
+        }
+    }
     rig.check_clean();
 }
 

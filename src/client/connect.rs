@@ -205,9 +205,9 @@ impl std::fmt::Display for RemoteUrl {
 /// Connect (with TLS for `wss://`) and upgrade, within `opts.timeout`; a
 /// success is recorded in `opts.contact`. With `sessions`, `wsresume.v2`
 /// is offered too; the answer says whether the server picked it (the
-/// connection is a session). Without sessions, compressed data frames are
-/// asked for too (unless `--compress off`); the last value says whether the
-/// server agreed.
+/// connection is a session). Compressed data frames are asked for too
+/// (unless `--compress off`), for a session as for one request; the last
+/// value says whether the server agreed.
 pub async fn connect(
     url: &RemoteUrl,
     opts: &ClientOptions,
@@ -215,9 +215,9 @@ pub async fn connect(
 ) -> Result<(Ws, bool, bool)> {
     let offered = offered(sessions);
     let mut request = upgrade_request(url, opts, offered)?;
-    let compress = (!sessions)
-        .then(|| opts.compress.request_header())
-        .flatten()
+    let compress = opts
+        .compress
+        .request_header()
         .and_then(|v| HeaderValue::from_str(&v).ok());
     let asked = compress.is_some();
     if let Some(value) = compress {

@@ -23,7 +23,7 @@ use super::ClientOptions;
 use super::connect::{self, RemoteUrl, Socket};
 use crate::error::{Error, Result};
 use crate::protocol::{CompressMode, Message, error_from_close};
-use crate::transfer::codec::Unpacker;
+use crate::transfer::codec::Codec;
 
 mod pipeline;
 
@@ -49,8 +49,9 @@ pub struct Connection<S = Socket> {
     /// Frames queued for pipelining (sessions).
     outgoing: pipeline::Outgoing,
     /// Compressed data frames were agreed: the mode to send them with
-    /// (the file's sender packs them), and the context reading them.
-    compress: Option<(CompressMode, Unpacker)>,
+    /// (a file's sender packs them; in a session, [`Connection::queue_data`]
+    /// does), and the contexts packing and reading them.
+    compress: Option<Codec>,
 }
 
 /// A connection after its request: the server's first answer.
@@ -90,7 +91,7 @@ impl Connection {
         let mut conn = Connection::new(ws, opts.timeout);
         conn.session = session;
         if compressing {
-            conn.compress = Some((opts.compress, Unpacker::new()?));
+            conn.compress = Some(Codec::new(opts.compress)?);
         }
         Ok(conn)
     }
@@ -151,13 +152,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// The mode to pack data frames with, when the server agreed to
     /// compressed frames (the file's sender then packs its data frames).
     pub fn compressing(&self) -> Option<CompressMode> {
-        self.compress.as_ref().map(|(mode, _)| *mode)
+        self.compress.as_ref().map(|codec| codec.mode)
     }
 
     /// A received frame, its data unpacked on a compressing connection.
     fn unpacked(&mut self, frame: Frame) -> Result<Frame> {
         match (frame, &mut self.compress) {
-            (Frame::Data(data), Some((_, unpacker))) => Ok(Frame::Data(unpacker.unpack(data)?)),
+            (Frame::Data(data), Some(codec)) => Ok(Frame::Data(codec.unpacker.unpack(data)?)),
             (frame, _) => Ok(frame),
         }
     }

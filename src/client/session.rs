@@ -244,6 +244,9 @@ impl Attempts for Session<'_> {
             }
             self.start_flush();
         }
+        if let Some(packed) = conn.packed_summary() {
+            tracing::debug!("session to {url}: {packed}");
+        }
         conn.close().await;
         Ok(End::Done)
     }

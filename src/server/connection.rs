@@ -102,7 +102,8 @@ async fn handle<S: DataSocket>(
     };
     let (mut ws, grant) = (upgraded.ws, upgraded.grant);
     if upgraded.session {
-        return session::run(ctx, &mut ws, &grant, deadline, shutdown, log).await;
+        let compress = upgraded.compress;
+        return session::run(ctx, &mut ws, &grant, (deadline, compress), shutdown, log).await;
     }
     let request = tokio::select! {
         request = Request::read(&mut ws, deadline) => request,

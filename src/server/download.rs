@@ -31,6 +31,7 @@ use crate::chain::ChainState;
 use crate::paths;
 use crate::protocol::{CompressMode, ErrorCode, FRAME_RAW, Have, Message, ResumePoint};
 use crate::storage::Download;
+use crate::transfer::codec::Packer;
 use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
 
@@ -58,6 +59,23 @@ pub enum Ending {
     Session,
 }
 
+/// How a download's data frames are packed: the mode the connection agreed
+/// on (None: no compressed frames), and on a session its packer, for the
+/// small files sent from memory (one `auto` policy across them).
+#[derive(Debug, Default)]
+pub struct Packing<'a> {
+    /// The mode agreed at the upgrade.
+    pub mode: Option<CompressMode>,
+    /// A session's packer.
+    pub packer: Option<&'a mut Packer>,
+}
+
+impl From<Option<CompressMode>> for Packing<'_> {
+    fn from(mode: Option<CompressMode>) -> Self {
+        Packing { mode, packer: None }
+    }
+}
+
 /// Serve the file `request` names from where it resumes; returns when the
 /// client has the file (its close after `eof`), or in a session once `eof`
 /// is written.
@@ -67,7 +85,7 @@ pub async fn serve<S: DataSocket>(
     request: GetRequest,
     shutdown: &mut Shutdown,
     ending: Ending,
-    compress: Option<CompressMode>,
+    compress: Packing<'_>,
 ) -> Result<Served, Refusal> {
     let (open_ctx, open_request) = (ctx.clone(), request.clone());
     let opened = tokio::task::spawn_blocking(move || open(&open_ctx, &open_request, ending))
@@ -111,7 +129,8 @@ pub fn open(ctx: &Context, request: &GetRequest, ending: Ending) -> Result<Opene
 }
 
 /// [`serve`] the file `opened` holds; `compress`: the connection agreed to
-/// compressed data frames (they are packed by a reading thread).
+/// compressed data frames (packed by a reading thread, or for a small file
+/// read whole by the session's packer).
 pub async fn serve_opened<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
@@ -119,7 +138,7 @@ pub async fn serve_opened<S: DataSocket>(
     opened: Opened,
     shutdown: &mut Shutdown,
     ending: Ending,
-    compress: Option<CompressMode>,
+    compress: Packing<'_>,
 ) -> Result<Served, Refusal> {
     let Opened {
         path,
@@ -127,9 +146,13 @@ pub async fn serve_opened<S: DataSocket>(
         loaded,
     } = opened;
     let download = match loaded {
-        small::Loaded::Whole(file) => return small::serve(ctx, ws, &request, file, path).await,
+        small::Loaded::Whole(file) => {
+            let packer = compress.packer.filter(|_| compress.mode.is_some());
+            return small::serve(ctx, ws, &request, (file, path), packer).await;
+        }
         small::Loaded::Open(download) => download,
     };
+    let compress = compress.mode;
     let identical = match &request.have {
         Some(have) => identical(ctx, ws, &download, have, chunk_size).await?,
         None => false,

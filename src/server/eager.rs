@@ -30,6 +30,7 @@ use crate::paths::RelPath;
 use crate::protocol::{ErrorCode, Message, SMALL_FILE_MAX};
 use crate::storage::StagedFile;
 use crate::transfer::check_chunk_size;
+use crate::transfer::codec::Unpacker;
 
 /// An eager `put` read in full: the request, whether it is admitted, its
 /// data (when admitted) and its `eof` digest.
@@ -60,11 +61,12 @@ pub enum Prepared {
 }
 
 /// Read the body (data and `eof`) of the eager upload `put`, checking only
-/// what needs no disk: an error here ends the session.
+/// what needs no disk: an error here ends the session. On a compressing
+/// session, `unpacker` reads its data frames.
 pub async fn arrive<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
-    put: PutRequest,
+    (put, unpacker): (PutRequest, Option<&mut Unpacker>),
     grant: &crate::auth::Grant,
     shutdown: &mut Shutdown,
 ) -> Result<Arrived, Refusal> {
@@ -72,7 +74,12 @@ pub async fn arrive<S: DataSocket>(
     let admitted = super::scope::authorize_put(grant, &put)
         .and_then(|()| upload::admit(ctx, &put))
         .map(|(rel, _)| rel);
-    let (data, eof) = read_body(ctx, ws, put.size, admitted.is_ok(), shutdown).await?;
+    let body = Body {
+        size: put.size,
+        keep: admitted.is_ok(),
+        unpacker,
+    };
+    let (data, eof) = read_body(ctx, ws, body, shutdown).await?;
     Ok(Arrived {
         put,
         admitted,
@@ -234,16 +241,28 @@ fn check_eager(put: &PutRequest) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Read the `size` bytes of data frames and the `eof` that follow an eager
-/// `put` (kept when `keep`, else discarded): the data and the eof digest.
+/// What follows an eager `put`: `size` bytes of data (kept when `keep`),
+/// in frames `unpacker` reads on a compressing session.
+struct Body<'a> {
+    size: u64,
+    keep: bool,
+    unpacker: Option<&'a mut Unpacker>,
+}
+
+/// Read the data frames and the `eof` that follow an eager `put` (the data
+/// kept or discarded as `body` says): the data and the eof digest.
 /// Anything else, more or fewer bytes, is a broken session.
 async fn read_body<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
-    size: u64,
-    keep: bool,
+    body: Body<'_>,
     shutdown: &mut Shutdown,
 ) -> Result<(Vec<u8>, String), Refusal> {
+    let Body {
+        size,
+        keep,
+        mut unpacker,
+    } = body;
     let mut data = Vec::with_capacity(if keep { size as usize } else { 0 });
     let mut got = 0u64;
     let mut idle = IdleWatch::new(ctx.limits.idle_timeout);
@@ -262,7 +281,11 @@ async fn read_body<S: DataSocket>(
         };
         idle.heard();
         match received(incoming)? {
-            WsMessage::Binary(bytes) => {
+            WsMessage::Binary(frame) => {
+                let bytes = match unpacker.as_deref_mut() {
+                    Some(unpacker) => unpacker.unpack(frame)?,
+                    None => frame,
+                };
                 got += bytes.len() as u64;
                 if got > size {
                     return Err(bad(format!("more than the put's {size} bytes")));

@@ -47,7 +47,7 @@ pub struct Upgraded<S> {
     /// `wsresume.v2`: a session of many requests; else one request.
     pub session: bool,
     /// Compressed data frames were agreed (`Wsresume-Compress`), in this
-    /// mode; sessions never compress.
+    /// mode: on a session too, for every file it carries.
     pub compress: Option<CompressMode>,
     /// What the client's token may do.
     pub grant: Grant,
@@ -135,7 +135,7 @@ where
     match checked {
         Ok((mut response, session, grant)) => {
             translog::record_token(&grant);
-            let compress = agree_compression(&request, &mut response, session);
+            let compress = agree_compression(&request, &mut response);
             let mut head = Vec::new();
             write_response(&mut head, &response).map_err(handshake_failed)?;
             stream.write_all(&head).await.map_err(io_failed)?;
@@ -364,16 +364,12 @@ fn check(
     Ok((response, protocol == SUBPROTOCOL_V2, grant))
 }
 
-/// Answer a one-request connection's `Wsresume-Compress: zstd` in kind
-/// (PROTOCOL.md section 2.1); the mode the client asked for.
-fn agree_compression(
-    request: &Request,
-    response: &mut Response,
-    session: bool,
-) -> Option<CompressMode> {
+/// Answer a client's `Wsresume-Compress: zstd` in kind, on a one-request
+/// connection or a session alike (PROTOCOL.md section 2.1); the mode the
+/// client asked for.
+fn agree_compression(request: &Request, response: &mut Response) -> Option<CompressMode> {
     let asked = request.headers().get_all(COMPRESS_HEADER);
-    let mode =
-        compress_requested(asked.iter().filter_map(|v| v.to_str().ok())).filter(|_| !session)?;
+    let mode = compress_requested(asked.iter().filter_map(|v| v.to_str().ok()))?;
     response
         .headers_mut()
         .insert(COMPRESS_HEADER, HeaderValue::from_static("zstd"));

@@ -15,6 +15,9 @@
 //! `--idle-timeout` (close 1000). Every request is checked against the
 //! connection's token ([`scope::authorize`] in [`dispatch`]; an eager
 //! upload when it arrives) and refused `forbidden` like any other file.
+//! A session that agreed to compressed frames holds one [`Codec`] for all
+//! of its small files (large ones are packed by their reading thread, or
+//! unpacked by their upload, as in v1).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -28,7 +31,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::batch::Batch;
 use super::context::Context;
-use super::download::{self, Ending, Opened};
+use super::download::{self, Ending, Opened, Packing};
 use super::frames::DataSocket;
 use super::refusal::{Refusal, close, feed_frame, flush_frames, received, refuse};
 use super::request::{GetRequest, PutRequest, Request};
@@ -37,6 +40,7 @@ use super::translog::{Moved, TransferLog};
 use super::{eager, listing, scope, upload};
 use crate::auth::Grant;
 use crate::protocol::{CompressMode, ErrorCode, Message};
+use crate::transfer::codec::Codec;
 
 /// How long the last answers, an error or a close may take at the end.
 const END_LIMIT: Duration = Duration::from_secs(2);
@@ -58,16 +62,18 @@ enum Stop {
 }
 
 /// Serve a session until the client closes it, it idles out, or a fatal
-/// refusal ends it. The first request must come by `deadline`.
+/// refusal ends it. The first request must come by `deadline`; `compress`:
+/// the mode of the compressed frames agreed at the upgrade.
 pub async fn run<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     grant: &Grant,
-    deadline: Instant,
+    (deadline, compress): (Instant, Option<CompressMode>),
     shutdown: &mut Shutdown,
     log: &mut TransferLog,
 ) -> Result<Moved, Refusal> {
     log.begin_session();
+    let mut codec = compress.map(Codec::new).transpose()?;
     let mut batch = Batch::default();
     let mut ahead = VecDeque::new();
     let mut first = Some(deadline);
@@ -87,6 +93,7 @@ pub async fn run<S: DataSocket>(
             batch: &mut batch,
             shutdown: &mut *shutdown,
             log: &mut *log,
+            codec: &mut codec,
         };
         let handled = match request {
             Request::Get(get) => session.gets(ws, get, &mut ahead).await,
@@ -97,6 +104,9 @@ pub async fn run<S: DataSocket>(
             break Err(refusal);
         }
     };
+    if let Some(codec) = codec.as_ref().filter(|c| c.packer.frames() > 0) {
+        tracing::debug!("session: {}", codec.packer.summary());
+    }
     finish(ctx, ws, &mut batch, ended).await
 }
 
@@ -107,6 +117,8 @@ struct Session<'a> {
     batch: &'a mut Batch,
     shutdown: &'a mut Shutdown,
     log: &'a mut TransferLog,
+    /// The compression contexts, when the session agreed to them.
+    codec: &'a mut Option<Codec>,
 }
 
 impl Session<'_> {
@@ -121,12 +133,16 @@ impl Session<'_> {
     ) -> Result<(), Refusal> {
         self.log.request(&request);
         let plain_put = matches!(&request, Request::Put(p) if !p.eager);
+        let packing = Packing {
+            mode: self.codec.as_ref().map(|codec| codec.mode),
+            packer: self.codec.as_mut().map(|codec| &mut codec.packer),
+        };
         let result = dispatch(
             self.ctx,
             ws,
             self.grant,
-            request,
-            opened,
+            (request, opened),
+            packing,
             self.batch,
             self.shutdown,
         )
@@ -211,7 +227,9 @@ impl Session<'_> {
         let (mut next, mut bytes) = (Some(first), 0);
         while let Some(put) = next.take() {
             bytes += put.size;
-            match eager::arrive(self.ctx, ws, put, self.grant, self.shutdown).await {
+            let unpacker = self.codec.as_mut().map(|codec| &mut codec.unpacker);
+            let arrival = (put, unpacker);
+            match eager::arrive(self.ctx, ws, arrival, self.grant, self.shutdown).await {
                 Ok(arrived) => group.push(arrived),
                 Err(refusal) => ahead.push_back(Err(refusal)),
             }
@@ -296,8 +314,8 @@ async fn dispatch<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     grant: &Grant,
-    mut request: Request,
-    opened: Option<Result<Opened, Refusal>>,
+    (mut request, opened): (Request, Option<Result<Opened, Refusal>>),
+    packing: Packing<'_>,
     batch: &mut Batch,
     shutdown: &mut Shutdown,
 ) -> Result<Moved, Refusal> {
@@ -305,20 +323,23 @@ async fn dispatch<S: DataSocket>(
         batch.flush(ctx, ws).await?;
     }
     scope::authorize(grant, &mut request)?;
-    serve_request(ctx, ws, request, opened, Ending::Session, None, shutdown).await
+    serve_request(ctx, ws, request, opened, Ending::Session, packing, shutdown).await
 }
 
 /// Run one request's handler, in a session or (`Ending::Verdict`) as a
-/// v1 connection's one request; `opened`: a download already opened ahead.
-pub(super) async fn serve_request<S: DataSocket>(
+/// v1 connection's one request; `opened`: a download already opened ahead;
+/// `compress`: the compressed frames agreed (a mode, or a session's
+/// [`Packing`]).
+pub(super) async fn serve_request<'a, S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     request: Request,
     opened: Option<Result<Opened, Refusal>>,
     ending: Ending,
-    compress: Option<CompressMode>,
+    compress: impl Into<Packing<'a>>,
     shutdown: &mut Shutdown,
 ) -> Result<Moved, Refusal> {
+    let compress = compress.into();
     match request {
         Request::Get(get) => match opened {
             Some(opened) => {
@@ -340,7 +361,7 @@ pub(super) async fn serve_request<S: DataSocket>(
         }),
         Request::Put(put) => {
             let (mut sink, mut stream) = StreamExt::split(ws);
-            upload::receive(ctx, &mut sink, &mut stream, put, compress, shutdown)
+            upload::receive(ctx, &mut sink, &mut stream, put, compress.mode, shutdown)
                 .await
                 .map(Moved::from)
         }

@@ -3,9 +3,12 @@
 //! tokio's blocking pool, with no thread of its own; then `offer`, its data
 //! frames and `eof` are queued on the socket, which the session flushes
 //! once no further request is waiting. `get.have` is compared with the
-//! digest just computed (no second read).
+//! digest just computed (no second read). On a compressing session the
+//! frames are packed by the session's one packer, paced by the requests
+//! ([`Packer::pack_paced`]).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio_tungstenite::WebSocketStream;
@@ -21,6 +24,7 @@ use crate::error::Error;
 use crate::paths::RelPath;
 use crate::protocol::{MAX_DATA_FRAME, Message, Offer, SMALL_FILE_MAX};
 use crate::storage::{Download, StorageError};
+use crate::transfer::codec::Packer;
 
 /// A file opened for download: read whole, or left to the streaming path.
 pub enum Loaded {
@@ -35,6 +39,8 @@ pub struct WholeFile {
     download: Download,
     data: Bytes,
     digest: [u8; 32],
+    /// Reading and hashing it took this long.
+    read: Duration,
 }
 
 impl WholeFile {
@@ -56,6 +62,7 @@ pub fn load(
     if !whole || download.size > SMALL_FILE_MAX || download.size > chunk_size {
         return Ok(Loaded::Open(download));
     }
+    let started = Instant::now();
     let mut data = vec![0u8; download.size as usize];
     let mut pos = 0;
     while pos < data.len() {
@@ -86,20 +93,21 @@ pub fn load(
         download,
         data: Bytes::from(data),
         digest,
+        read: started.elapsed(),
     }))
 }
 
-/// Answer `request` with the whole `file`: `offer{identical}` when the
-/// client's `have` is this file, else `offer`, data frames and `eof`, all
-/// queued (not flushed).
+/// Answer `request` with the whole `file` (at `path`): `offer{identical}`
+/// when the client's `have` is this file, else `offer`, data frames and
+/// `eof`, all queued (not flushed); the frames packed by `packer` on a
+/// compressing session.
 pub async fn serve<S: DataSocket>(
     ctx: &Arc<Context>,
     ws: &mut WebSocketStream<S>,
     request: &GetRequest,
-    file: WholeFile,
-    path: String,
+    (file, path): (WholeFile, String),
+    mut packer: Option<&mut Packer>,
 ) -> Result<Served, Refusal> {
-    let limit = ctx.limits.idle_timeout;
     let size = file.download.size;
     let identical = match &request.have {
         Some(have) => {
@@ -108,12 +116,20 @@ pub async fn serve<S: DataSocket>(
         None => false,
     };
     let offer = offer(request, &file.download, identical);
+    let limit = ctx.limits.idle_timeout;
     feed_frame(ws, WsMessage::text(offer.encode()), limit).await?;
     if !identical {
         let mut pos = 0;
         while pos < file.data.len() {
             let end = (pos + MAX_DATA_FRAME).min(file.data.len());
-            feed_frame(ws, WsMessage::Binary(file.data.slice(pos..end)), limit).await?;
+            let mut frame = file.data.slice(pos..end);
+            if let Some(packer) = packer.as_deref_mut() {
+                let read = file
+                    .read
+                    .mul_f64(frame.len() as f64 / file.data.len() as f64);
+                frame = packer.pack_paced(&frame, read);
+            }
+            feed_frame(ws, WsMessage::Binary(frame), limit).await?;
             pos = end;
         }
         let eof = Message::Eof {

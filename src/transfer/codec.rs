@@ -19,6 +19,9 @@ use crate::protocol::{CompressMode, FRAME_RAW, FRAME_ZSTD, MAX_DATA_FRAME};
 const LEVEL: i32 = 1;
 /// Largest window a peer's frame may ask for (one data frame fits).
 const WINDOW_LOG_MAX: u32 = 19;
+/// The most time between two paced frames counted as waiting for the link
+/// (a longer pause is the session's, not the link's).
+const MAX_GAP: Duration = Duration::from_secs(1);
 
 /// Makes the data frames of one connection.
 pub struct Packer {
@@ -32,6 +35,8 @@ pub struct Packer {
     totals: [u64; 4],
     /// Time reading and hashing, compressing, waiting for room.
     times: [Duration; 3],
+    /// When the last paced frame was handed out.
+    last: Option<Instant>,
 }
 
 impl std::fmt::Debug for Packer {
@@ -45,21 +50,64 @@ impl std::fmt::Debug for Packer {
 impl Packer {
     /// A packer compressing as `mode` says.
     pub fn new(mode: CompressMode) -> Result<Packer> {
+        Packer::with_policy(Policy::new(mode))
+    }
+
+    /// A packer for a paced sender ([`Packer::pack_paced`]).
+    pub fn paced(mode: CompressMode) -> Result<Packer> {
+        Packer::with_policy(Policy::paced(mode))
+    }
+
+    fn with_policy(policy: Policy) -> Result<Packer> {
         let zstd = zstd::bulk::Compressor::new(LEVEL)
             .map_err(|e| Error::Protocol(format!("cannot set up zstd: {e}")))?;
         Ok(Packer {
             zstd,
-            policy: Policy::new(mode),
+            policy,
             pending: None,
             scratch: Vec::with_capacity(PROBE),
             totals: [0; 4],
             times: [Duration::ZERO; 3],
+            last: None,
         })
     }
 
     /// The frame for `buf`, whose first byte is free for the marker and
     /// whose rest are the raw bytes, read and hashed in `produce`.
-    pub fn pack(&mut self, mut buf: BytesMut, produce: Duration, pool: &mut BufferPool) -> Bytes {
+    pub fn pack(&mut self, buf: BytesMut, produce: Duration, pool: &mut BufferPool) -> Bytes {
+        pool.lend(self.pack_buf(buf, produce))
+    }
+
+    /// The frame for the raw bytes `raw` (a small file's, read and hashed
+    /// in `produce`), in a buffer of its own.
+    pub fn pack_slice(&mut self, raw: &[u8], produce: Duration) -> Bytes {
+        let mut buf = BytesMut::with_capacity(raw.len() + 1);
+        buf.extend_from_slice(&[FRAME_RAW]);
+        buf.extend_from_slice(raw);
+        self.pack_buf(buf, produce).freeze()
+    }
+
+    /// [`Packer::pack_slice`] for a sender paced by its peer rather than
+    /// by a queue to the socket: a session, whose small files go out as
+    /// the answers to earlier ones come back (kernel buffers take a whole
+    /// window of them, so the socket rarely makes anyone wait). The time
+    /// since the last frame, less what reading and packing this one took,
+    /// is the wait: a slow link (or receiver) shows as a low drain rate,
+    /// a sender that never pauses as a fast one.
+    pub fn pack_paced(&mut self, raw: &[u8], produce: Duration) -> Bytes {
+        let frame = self.pack_slice(raw, produce);
+        let now = Instant::now();
+        let gap = self.last.map_or(Duration::ZERO, |last| now - last);
+        self.last = Some(now);
+        let busy = self.pending.map_or(Duration::ZERO, |m| {
+            m.produce + m.compress.unwrap_or_default() + m.probe.map(|p| p.took).unwrap_or_default()
+        });
+        self.waited(gap.min(MAX_GAP).saturating_sub(busy), 0);
+        frame
+    }
+
+    /// [`Packer::pack`], the frame left in `buf`.
+    fn pack_buf(&mut self, mut buf: BytesMut, produce: Duration) -> BytesMut {
         let raw = buf.len().saturating_sub(1);
         buf[0] = FRAME_RAW;
         let mut measured = Measured {
@@ -68,12 +116,9 @@ impl Packer {
             produce,
             ..Measured::default()
         };
-        let frame = match self.policy.choose(raw) {
-            Choice::Raw => pool.lend(buf),
-            Choice::Probe => {
-                measured.probe = Some(self.probe(&buf[1..]));
-                pool.lend(buf)
-            }
+        match self.policy.choose(raw) {
+            Choice::Raw => {}
+            Choice::Probe => measured.probe = Some(self.probe(&buf[1..])),
             Choice::Compress => {
                 let started = Instant::now();
                 // Into the packer's own buffer, then over the raw bytes
@@ -88,16 +133,15 @@ impl Packer {
                     buf.truncate(n + 1);
                     measured.wire = n + 1;
                 }
-                pool.lend(buf)
             }
-        };
-        let packed = u64::from(frame.first() == Some(&FRAME_ZSTD));
-        let added = [1, packed, raw as u64, frame.len() as u64];
+        }
+        let packed = u64::from(buf.first() == Some(&FRAME_ZSTD));
+        let added = [1, packed, raw as u64, buf.len() as u64];
         for (total, n) in self.totals.iter_mut().zip(added) {
             *total += n;
         }
         self.pending = Some(measured);
-        frame
+        buf
     }
 
     /// Compress the first [`PROBE`] bytes of `raw` to see how they shrink.
@@ -111,6 +155,11 @@ impl Packer {
             packed: packed.unwrap_or(sample.len()).min(sample.len()),
             took: started.elapsed(),
         }
+    }
+
+    /// Frames packed so far.
+    pub fn frames(&self) -> u64 {
+        self.totals[0]
     }
 
     /// What was packed so far, for the log.
@@ -206,6 +255,31 @@ impl Unpacker {
     }
 }
 
+/// The compression contexts of one connection that packs and unpacks data
+/// frames itself (a session, PROTOCOL.md sections 2.1 and 13): one
+/// [`Packer`] for every small file it sends, so that the `auto` policy
+/// learns across files, and one [`Unpacker`] for every frame it receives.
+#[derive(Debug)]
+pub struct Codec {
+    /// The mode agreed at the upgrade.
+    pub mode: CompressMode,
+    /// Packs outgoing data frames.
+    pub packer: Packer,
+    /// Reads incoming data frames.
+    pub unpacker: Unpacker,
+}
+
+impl Codec {
+    /// Fresh contexts for `mode`.
+    pub fn new(mode: CompressMode) -> Result<Codec> {
+        Ok(Codec {
+            mode,
+            packer: Packer::paced(mode)?,
+            unpacker: Unpacker::new()?,
+        })
+    }
+}
+
 /// Whether `sample` compresses to at most `ratio` of its size (a probe:
 /// one frame of a file, before choosing how to send it).
 pub fn shrinks(sample: &[u8], ratio: f64) -> bool {
@@ -258,6 +332,33 @@ mod tests {
             assert_eq!(frame[0], marker, "{mode:?} {}", data.len());
             assert!(frame.len() <= data.len() + 1);
             assert_eq!(unpacker.unpack(frame).unwrap(), data);
+        }
+    }
+
+    #[test]
+    fn a_sessions_codec_packs_small_files_and_reads_them_back() {
+        let text: Vec<u8> = b"level=info msg=\"request done\" status=200\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(4096)
+            .collect();
+        // (mode, file, marker expected)
+        let cases: [(CompressMode, &[u8], u8); 4] = [
+            (CompressMode::On, &text, FRAME_ZSTD),
+            (CompressMode::Off, &text, FRAME_RAW),
+            (CompressMode::On, b"", FRAME_RAW),
+            // `auto` before anything is measured: raw.
+            (CompressMode::Auto, &text, FRAME_RAW),
+        ];
+        for (mode, file, marker) in cases {
+            let mut codec = Codec::new(mode).unwrap();
+            for _ in 0..3 {
+                let frame = codec.packer.pack_paced(file, Duration::from_micros(5));
+                assert_eq!(frame[0], marker, "{mode:?} {}", file.len());
+                assert_eq!(codec.unpacker.unpack(frame).unwrap(), file);
+            }
+            assert_eq!(codec.packer.frames(), 3);
         }
     }
 

@@ -9,9 +9,17 @@
 //! queue: then the consumer sets the pace, and wire bytes over elapsed time
 //! is the link's rate. A sender that never waits has a link at least as
 //! fast as itself, where compressing can only add time.
+//!
+//! A *paced* sender ([`Policy::paced`]: a session's small files, sent as
+//! the answers to earlier ones come back) sends in bursts and then waits
+//! long: its windows close on time only, so that a burst is measured
+//! together with the wait that follows it. Its drain rate may be its
+//! receiver's pace rather than the link's, so on a link that looks fast
+//! the model's yes is put to the test ([`Trial`]).
 
 use std::time::Duration;
 
+use super::trial::Trial;
 use crate::protocol::CompressMode;
 
 /// Compress only when the estimate beats sending raw by this factor.
@@ -99,6 +107,9 @@ pub struct Policy {
     since_sample: u32,
     sample_every: u32,
     sampling: bool,
+    /// Windows close on time only, and compressing is tried against
+    /// sending raw (a paced sender).
+    paced: Option<Trial>,
 }
 
 impl Policy {
@@ -114,6 +125,16 @@ impl Policy {
             since_sample: 0,
             sample_every: SAMPLE_MIN,
             sampling: false,
+            paced: None,
+        }
+    }
+
+    /// A fresh policy for a paced sender: one that sends in bursts, as
+    /// its peer's answers allow, and then waits (a session).
+    pub fn paced(mode: CompressMode) -> Policy {
+        Policy {
+            paced: Some(Trial::default()),
+            ..Policy::new(mode)
         }
     }
 
@@ -128,7 +149,12 @@ impl Policy {
         if self.ratio.is_none() {
             return Choice::Probe;
         }
-        if self.pays(raw) {
+        let pays = self.pays(raw);
+        let compress = match &mut self.paced {
+            Some(trial) => trial.advise(pays),
+            None => pays,
+        };
+        if compress {
             self.since_sample = 0;
             return Choice::Compress;
         }
@@ -153,6 +179,11 @@ impl Policy {
         }
         if let Some(probe) = m.probe.filter(|p| p.raw > 0) {
             self.compressed(probe.raw as f64, probe.packed as f64, probe.took);
+        }
+        if let Some(trial) = self.paced.as_mut().filter(|_| m.raw > 0) {
+            let probe = m.probe.map(|p| p.took).unwrap_or_default();
+            let spent = m.produce + m.compress.unwrap_or_default() + probe + m.wait;
+            trial.observe(m.raw, spent.as_secs_f64());
         }
         if self.sampling && m.probe.is_some() {
             self.sample_every = match self.pays(m.raw.max(1)) {
@@ -183,7 +214,8 @@ impl Policy {
         w.busy += (m.produce + m.compress.unwrap_or_default() + probe).as_secs_f64();
         w.wait += m.wait.as_secs_f64();
         let elapsed = w.busy + w.wait;
-        if w.frames < WINDOW_FRAMES && elapsed < WINDOW_TIME {
+        let full = self.paced.is_none() && w.frames >= WINDOW_FRAMES;
+        if !full && elapsed < WINDOW_TIME {
             return;
         }
         if elapsed > 0.0 && w.wire > 0.0 {
@@ -411,6 +443,52 @@ mod tests {
         assert_eq!(&samples[..5], &[0, 8, 24, 56, 120]);
         let gaps: Vec<usize> = samples.windows(2).map(|w| w[1] - w[0]).collect();
         assert!(gaps.iter().all(|g| *g <= SAMPLE_MAX as usize), "{gaps:?}");
+    }
+
+    #[test]
+    fn a_paced_sender_measures_its_bursts_with_the_waits_after_them() {
+        // Bursts of `burst` frames of 4 KiB read in 10 us each, then a wait
+        // that makes the average `link` wire bytes per second (a session on
+        // a slow link whose answers come back in groups). (burst, link,
+        // whether windows of 64 frames learn it too)
+        const SMALL: usize = 4096;
+        let cases = [
+            (16, 10e6, true),
+            (32, 1e6, true),
+            (128, 1e6, false),
+            (200, 4e6, false),
+        ];
+        for (burst, link, counted) in cases {
+            for paced in [false, true] {
+                let mut policy = match paced {
+                    true => Policy::paced(CompressMode::Auto),
+                    false => Policy::new(CompressMode::Auto),
+                };
+                let produce = Duration::from_micros(10);
+                let gap = (burst * SMALL) as f64 / link - burst as f64 * 10e-6;
+                for i in 0..burst * 40 {
+                    let wait = match (i + 1) % burst {
+                        0 => Duration::from_secs_f64(gap),
+                        _ => Duration::ZERO,
+                    };
+                    policy.record(Measured {
+                        raw: SMALL,
+                        wire: SMALL,
+                        produce,
+                        wait,
+                        ..Measured::default()
+                    });
+                }
+                let learnt = policy.link_rate().unwrap_or(f64::INFINITY);
+                let close = (learnt / link - 1.0).abs() < 0.3;
+                // Frame-counted windows mistake a long burst for the link.
+                assert_eq!(
+                    close,
+                    paced || counted,
+                    "{burst} at {link}, paced {paced}: learnt {learnt}"
+                );
+            }
+        }
     }
 
     #[test]

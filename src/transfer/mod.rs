@@ -11,6 +11,7 @@ pub mod compress;
 mod pool;
 pub mod receiver;
 pub mod sender;
+mod trial;
 pub mod writer;
 
 use bytes::Bytes;

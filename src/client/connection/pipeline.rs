@@ -1,9 +1,13 @@
 //! Pipelining on a session connection (`wsresume.v2`): frames queued to be
 //! sent go out while the answers are read, so requests (and eager data)
 //! never wait for a round trip and the socket is never read elsewhere.
+//! On a compressing session, data frames are packed as they are queued
+//! (paced by the answers: see [`Packer::pack_paced`]) and received ones
+//! are unpacked.
 
 use std::collections::VecDeque;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
@@ -13,6 +17,8 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use super::{Connection, Frame, classify_answer, ws_message};
 use crate::error::{Error, Result};
+#[cfg(doc)]
+use crate::transfer::codec::Packer;
 
 /// Frames waiting to be sent on a connection.
 #[derive(Default)]
@@ -42,6 +48,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.outgoing.frames.push_back(ws_message(frame));
     }
 
+    /// Queue a data frame of the raw bytes `raw` (read and hashed in
+    /// `produce`), packed on a compressing connection.
+    pub fn queue_data(&mut self, raw: bytes::Bytes, produce: Duration) {
+        let frame = match &mut self.compress {
+            None => raw,
+            Some(codec) => codec.packer.pack_paced(&raw, produce),
+        };
+        self.outgoing.frames.push_back(WsMessage::Binary(frame));
+    }
+
+    /// What the session's packer did, for the log (None: it packed nothing).
+    pub fn packed_summary(&self) -> Option<String> {
+        let codec = self.compress.as_ref()?;
+        (codec.packer.frames() > 0).then(|| codec.packer.summary())
+    }
+
     /// The next frame of a session's answers, sending queued frames
     /// meanwhile. An `error` message answers one request and comes back as
     /// a control message; closes and the end of the stream are errors.
@@ -54,7 +76,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 frame = futures_util::StreamExt::next(&mut self.stream) => {
                     self.live.heard();
                     if let Some(frame) = classify_answer(frame)? {
-                        return Ok(frame);
+                        return self.unpacked(frame);
                     }
                 }
                 sent = std::future::poll_fn(|cx| send_queued(&mut self.sink, &mut self.outgoing, cx)), if sending => sent?,

@@ -37,6 +37,7 @@ pub async fn request(
     opts: &ClientOptions,
     eager_bytes: &mut u64,
 ) -> std::result::Result<Sent, Finished> {
+    let started = std::time::Instant::now();
     let (data, meta) = match read_whole(&file.local, small_max(opts)) {
         Ok(Some(read)) => read,
         Ok(None) => return Err(Finished::PerFile),
@@ -44,6 +45,9 @@ pub async fn request(
     };
     let identity = Identity::of(&meta);
     let sha256 = hex(&<sha2::Sha256 as sha2::Digest>::digest(&data));
+    // Reading and hashing, shared out over its frames (the `auto` policy's
+    // measure of the sender's own speed).
+    let produced = started.elapsed();
     let put = Message::Put(Put {
         path: file.remote.path().to_string(),
         size: data.len() as u64,
@@ -59,7 +63,8 @@ pub async fn request(
     let mut at = 0;
     while at < data.len() {
         let end = (at + MAX_DATA_FRAME).min(data.len());
-        conn.queue(Frame::Data(data.slice(at..end)));
+        let share = produced.mul_f64((end - at) as f64 / data.len() as f64);
+        conn.queue_data(data.slice(at..end), share);
         at = end;
     }
     conn.queue(Frame::Control(Message::Eof {
