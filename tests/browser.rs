@@ -88,6 +88,11 @@ fn a_browser_upload_survives_two_cuts_and_arrives_whole() {
         "{} connections",
         proxy.connections()
     );
+    eprintln!(
+        "50 MiB through two cuts: {} connections, {} bytes up",
+        proxy.connections(),
+        proxy.up()
+    );
     // Each reconnection went on from the server's offset, not from 0.
     assert!(proxy.up() < 60 * MIB, "{} bytes up", proxy.up());
     let log = server.stderr_text();
@@ -144,6 +149,10 @@ fn a_reload_and_the_same_file_picked_again_resume_from_the_servers_offset() {
     assert_eq!(
         sha256_file(&root.path().join("half.bin")),
         sha256_file(&src)
+    );
+    eprintln!(
+        "picked again after a reload: {} bytes up for a 50 MiB file",
+        proxy.up()
     );
     // The second attempt sent what was missing (under 20 MiB), not the
     // whole file.
