@@ -56,11 +56,14 @@ impl Right {
     }
 }
 
-/// A path prefix of a grant, as segments: `/` is none (everything),
-/// `/ci/` (or `/ci`) is `ci` and everything under it.
+/// A path prefix of a grant, as segments: `/` is none (everything);
+/// `/ci/` is the directory `ci` and everything under it (a file named
+/// `ci` is not in it); `/ci` is also a file named `ci`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prefix {
     segments: Vec<String>,
+    /// Written with a trailing `/` (or `/` itself): a directory only.
+    dir: bool,
 }
 
 impl Prefix {
@@ -71,8 +74,12 @@ impl Prefix {
             return Err(format!("{text:?} does not start with \"/\""));
         };
         if rest.is_empty() {
-            return Ok(Prefix { segments: vec![] });
+            return Ok(Prefix {
+                segments: vec![],
+                dir: true,
+            });
         }
+        let dir = rest.ends_with('/');
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         let mut segments = Vec::new();
         for segment in rest.split('/') {
@@ -81,12 +88,18 @@ impl Prefix {
             }
             segments.push(segment.to_string());
         }
-        Ok(Prefix { segments })
+        Ok(Prefix { segments, dir })
     }
 
     /// Whether `path` is this prefix or lies under it.
     pub fn covers(&self, path: &RelPath) -> bool {
         path.segments().starts_with(&self.segments)
+    }
+
+    /// Whether a file at `path` is inside: under the prefix, or the
+    /// prefix itself when it was written without a trailing `/`.
+    pub fn holds_file(&self, path: &RelPath) -> bool {
+        self.covers(path) && (!self.dir || path.segments().len() > self.segments.len())
     }
 }
 
@@ -94,8 +107,12 @@ impl fmt::Display for Prefix {
     /// `/` or `/ci/`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("/")?;
-        for segment in &self.segments {
-            write!(f, "{segment}/")?;
+        let last = self.segments.len();
+        for (i, segment) in self.segments.iter().enumerate() {
+            f.write_str(segment)?;
+            if i + 1 < last || self.dir {
+                f.write_str("/")?;
+            }
         }
         Ok(())
     }
@@ -117,7 +134,10 @@ impl Grant {
         Grant {
             name: None,
             rights: Right::ALL.iter().map(|r| r.bit()).sum(),
-            paths: vec![Prefix { segments: vec![] }],
+            paths: vec![Prefix {
+                segments: vec![],
+                dir: true,
+            }],
         }
     }
 
@@ -126,11 +146,29 @@ impl Grant {
         self.rights & right.bit() != 0
     }
 
-    /// Whether `right` is granted on `path` (the root is the empty path):
-    /// the path must be one of the prefixes or lie under one, segment by
-    /// segment (`/ci/` covers `ci` and `ci/x`, not `cibar`).
+    /// Whether `right` is granted on `path` (the root is the empty path),
+    /// segment by segment (`/ci/` covers `ci` and `ci/x`, not `cibar`):
+    /// `list` on a prefix's directory or under it; `read` and `write` on
+    /// a file inside one ([`Prefix::holds_file`]: `/ci/` lets no one
+    /// touch a file named `ci`).
     pub fn allows(&self, right: Right, path: &RelPath) -> bool {
-        self.has(right) && self.paths.iter().any(|p| p.covers(path))
+        self.has(right)
+            && self.paths.iter().any(|p| match right {
+                Right::List => p.covers(path),
+                Right::Read | Right::Write => p.holds_file(path),
+            })
+    }
+
+    /// Whether `right` is granted on everything under the directory
+    /// `dir`, which is a prefix's or lies under one (the digests of a
+    /// listing need `read` there).
+    pub fn allows_within(&self, right: Right, dir: &RelPath) -> bool {
+        self.has(right) && self.paths.iter().any(|p| p.covers(dir))
+    }
+
+    /// Whether the grant holds every path (no prefix but `/`).
+    pub fn unscoped(&self) -> bool {
+        self.paths.iter().any(|p| p.segments.is_empty())
     }
 
     /// The rights, as the file names them.

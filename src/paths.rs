@@ -130,6 +130,18 @@ impl RelPath {
         &self.segments
     }
 
+    /// The path of these decoded segments, each checked as a request's
+    /// would be.
+    pub fn from_segments(segments: Vec<String>) -> Result<RelPath, PathError> {
+        for segment in &segments {
+            if segment.is_empty() {
+                return Err(PathError::EmptySegment(segments.join("/")));
+            }
+            check_segment(segment)?;
+        }
+        Ok(RelPath { segments })
+    }
+
     /// The last segment, or `None` for the root.
     pub fn file_name(&self) -> Option<&str> {
         self.segments.last().map(String::as_str)

@@ -101,6 +101,13 @@ pub trait Storage: Send + Sync + 'static {
         source: &SourceIdentity,
         chunk_size: u64,
     ) -> Result<Upload, StorageError>;
+    /// Where `rel` really is under the root, its symbolic links followed
+    /// as far as it exists (the rest as written); `None` when it is where
+    /// it is written (always, in a store without links).
+    fn real_path(&self, rel: &RelPath) -> Result<Option<RelPath>, StorageError> {
+        let _ = rel;
+        Ok(None)
+    }
     /// The target `rel` already holds the file `source` set out to upload
     /// (its digest said so): drop that source's partial upload of it, if
     /// any, once the caller holds the target. Another source's is kept.
@@ -280,6 +287,10 @@ impl Storage for LocalFs {
             sink: Box::new(partial),
             restarted,
         })
+    }
+
+    fn real_path(&self, rel: &RelPath) -> Result<Option<RelPath>, StorageError> {
+        listing::real_path(&self.root, rel)
     }
 
     fn drop_upload(&self, rel: &RelPath, source: &SourceIdentity) -> Result<(), StorageError> {

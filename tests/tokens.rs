@@ -279,6 +279,73 @@ fn http_status(server: &Server, path: &str, token: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A token limited to `/ci/` is judged by where a path really leads: a
+/// link under `/ci/` to a file or directory outside it is refused
+/// (reading, writing, listing, over HTTP too) and left out of `/ci/`'s
+/// listing; a link that stays inside works; a file named `ci` at the top
+/// is not under `/ci/`.
+#[test]
+fn a_limited_token_cannot_leave_its_paths_through_a_link_or_a_like_named_file() {
+    let t = setup();
+    let root = t.root.path();
+    std::fs::create_dir_all(root.join("private")).unwrap();
+    std::fs::write(root.join("private/secret.txt"), "secret\n").unwrap();
+    std::fs::write(root.join("top.txt"), "top\n").unwrap();
+    let link = |target: &str, at: &str| std::os::unix::fs::symlink(target, root.join(at)).unwrap();
+    link("../top.txt", "ci/out.txt");
+    link("../private", "ci/outdir");
+    link("a.txt", "ci/in.txt");
+    std::fs::write(root.join("cifile"), "x").unwrap();
+    let dest = t.local.path().join("got");
+    let src = t.local.path().join("up.txt");
+    std::fs::write(&src, "upload\n").unwrap();
+    let url = |p: &str| t.server.url(p);
+    let (tok, s_dest, s_src) = ("tok-ci", s(&dest), s(&src));
+    assert_eq!(code(&["get", &url("/ci/out.txt"), s_dest], tok), 8);
+    assert_eq!(
+        code(&["get", &url("/ci/outdir/secret.txt"), s_dest], tok),
+        8
+    );
+    assert!(!dest.exists());
+    assert_eq!(code(&["send", s_src, &url("/ci/outdir/new.txt")], tok), 8);
+    assert!(!root.join("private/new.txt").exists());
+    assert_eq!(code(&["ls", &url("/ci/outdir/")], tok), 8);
+    assert_eq!(code(&["get", &url("/ci/in.txt"), s_dest], tok), 0);
+    assert_eq!(std::fs::read(&dest).unwrap(), b"ci/a.txt\n");
+    // The listing of /ci/ leaves out the links that lead out.
+    let out = wsresume()
+        .args(["ls", &url("/ci/"), "--token", tok, "--json"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && listed.contains("in.txt"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("out.txt") && !listed.contains("outdir"),
+        "{listed}"
+    );
+    // A file named like the prefix, at the top, is outside it.
+    std::fs::write(root.join("ci2"), "x").unwrap();
+    let prefixed = t.local.path().join("prefixed.toml");
+    let text = format!(
+        "[[token]]\nname = \"f\"\nsha256 = \"{}\"\nrights = [\"read\", \"write\"]\npaths = [\"/ci2/\"]\n",
+        sha256_hex("tok-f")
+    );
+    std::fs::write(&prefixed, text).unwrap();
+    let other = Server::start(root, &["--tokens", s(&prefixed)]);
+    let got = t.local.path().join("ci2");
+    assert_eq!(code(&["get", &other.url("/ci2"), s(&got)], "tok-f"), 8);
+    assert_eq!(code(&["send", s_src, &other.url("/ci2")], "tok-f"), 8);
+    assert_eq!(std::fs::read(root.join("ci2")).unwrap(), b"x");
+    if have_curl() {
+        assert_eq!(http_status(&t.server, "/ci/out.txt", Some(tok)), "403");
+        assert_eq!(http_status(&t.server, "/ci/outdir/", Some(tok)), "403");
+        assert_eq!(http_status(&t.server, "/ci/in.txt", Some(tok)), "200");
+    }
+}
+
 #[test]
 fn over_http_a_file_needs_read_an_index_list_and_a_token_401() {
     if !have_curl() {

@@ -22,10 +22,15 @@ fn prefixes_match_whole_segments() {
     use Right::*;
     // (prefixes, right asked, path, allowed)
     let cases: &[(&[&str], Right, &str, bool)] = &[
-        (&["/"], Read, "", true),
+        (&["/"], List, "", true),
+        (&["/"], Read, "", false),
+        (&["/"], Read, "f", true),
         (&["/"], Read, "a/b/c", true),
         (&["/ci/"], Read, "ci/x", true),
         (&["/ci/"], List, "ci", true),
+        (&["/ci/"], Read, "ci", false),
+        (&["/ci/"], Write, "ci", false),
+        (&["/ci/"], List, "ci/sub", true),
         (&["/ci/"], Read, "ci/deep/er/x", true),
         (&["/ci/"], Read, "cibar", false),
         (&["/ci/"], Read, "cibar/x", false),
@@ -35,7 +40,9 @@ fn prefixes_match_whole_segments() {
         (&["/ci"], Read, "ci", true),
         (&["/ci"], Read, "cix", false),
         (&["/a/b/"], Read, "a", false),
-        (&["/a/b/"], Read, "a/b", true),
+        (&["/a/b/"], List, "a/b", true),
+        (&["/a/b/"], Read, "a/b", false),
+        (&["/a/b"], Write, "a/b", true),
         (&["/a/b/"], Read, "a/bc", false),
         (&["/a/", "/b/"], Read, "b/x", true),
         (&["/a/", "/b/"], Read, "c/x", false),
@@ -66,7 +73,9 @@ fn rights_are_exactly_those_written() {
         assert_eq!(g.allows(*right, &rel("f")), *want, "{held:?} {right:?}");
         assert_eq!(g.rights().len(), held.len());
     }
-    assert!(Grant::everything().allows(Write, &rel("")));
+    assert!(Grant::everything().allows(Write, &rel("f")));
+    assert!(Grant::everything().allows(List, &rel("")));
+    assert!(Grant::everything().unscoped());
 }
 
 #[test]
@@ -75,8 +84,8 @@ fn prefixes_parse_or_say_why_not() {
     let cases = [
         ("/", Some("/")),
         ("/ci/", Some("/ci/")),
-        ("/ci", Some("/ci/")),
-        ("/a/b", Some("/a/b/")),
+        ("/ci", Some("/ci")),
+        ("/a/b", Some("/a/b")),
         ("ci/", None),
         ("", None),
         ("//", None),

@@ -114,7 +114,7 @@ async fn handle<S: DataSocket>(
             log.request(&request);
             let ending = Ending::Verdict;
             let compress = upgraded.compress;
-            match scope::authorize(&grant, &mut request) {
+            match scope::authorize(ctx, &grant, &mut request).await {
                 Ok(()) => {
                     session::serve_request(ctx, &mut ws, request, None, ending, compress, shutdown)
                         .await

@@ -71,9 +71,10 @@ pub async fn arrive<S: DataSocket>(
     shutdown: &mut Shutdown,
 ) -> Result<Arrived, Refusal> {
     check_eager(&put)?;
-    let admitted = super::scope::authorize_put(grant, &put)
-        .and_then(|()| upload::admit(ctx, &put))
-        .map(|(rel, _)| rel);
+    let admitted = match super::scope::authorize_put(ctx, grant, &put).await {
+        Ok(()) => upload::admit(ctx, &put).map(|(rel, _)| rel),
+        Err(refusal) => Err(refusal),
+    };
     let body = Body {
         size: put.size,
         keep: admitted.is_ok(),

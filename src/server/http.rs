@@ -117,9 +117,23 @@ where
         }
         Err(failure) => return fail(stream, &failure, limit).await,
     };
+    // Rights hold on the path as written and where it leads.
+    let real = match super::scope::real_path(ctx, &grant, &rel).await {
+        Ok(real) => real,
+        Err(refusal) => {
+            let failure = Failure::new(403, "Forbidden", refusal.message);
+            return fail(stream, &failure, limit).await;
+        }
+    };
+    let permit_both = |rights: &[Right]| {
+        permit(&grant, rights, &rel)?;
+        real.as_ref()
+            .map_or(Ok(()), |real| permit(&grant, rights, real))
+    };
     // A directory's index needs `list` there.
-    let index = async |stream: &mut S| match permit(&grant, &[Right::List], &rel) {
-        Ok(()) => serve_index(stream, request, ctx, &rel).await,
+    let links_within = !grant.unscoped();
+    let index = async |stream: &mut S| match permit_both(&[Right::List]) {
+        Ok(()) => serve_index(stream, request, ctx, (&rel, links_within)).await,
         Err(failure) => fail(stream, &failure, limit).await,
     };
     let opened = match rel.segments().is_empty() {
@@ -132,7 +146,7 @@ where
         }
     };
     match opened {
-        Ok(download) => match permit(&grant, &[Right::Read], &rel) {
+        Ok(download) => match permit_both(&[Right::Read]) {
             Ok(()) => serve_file(stream, request, ctx, &rel, download).await,
             Err(failure) => fail(stream, &failure, limit).await,
         },
@@ -288,7 +302,11 @@ where
     head = head
         .header("ETag", &etag)
         .header("Last-Modified", &last_modified)
-        .header("Accept-Ranges", "bytes");
+        .header("Accept-Ranges", "bytes")
+        // A stored file is data: never sniffed into a script or a page,
+        // never run with the server's origin if opened as one.
+        .header("X-Content-Type-Options", "nosniff")
+        .header("Content-Security-Policy", "sandbox");
     if let Some(digest) = repr_digest(ctx, answer, &download.etag).await {
         head = head.header("Repr-Digest", digest);
     }
@@ -368,7 +386,7 @@ async fn serve_index<S>(
     stream: &mut S,
     request: &PlainRequest,
     ctx: &Arc<Context>,
-    rel: &RelPath,
+    (rel, links_within): (&RelPath, bool),
 ) -> Result<Moved, Refusal>
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -378,6 +396,7 @@ where
         recursive: false,
         sha256: false,
         cached: false,
+        links_within,
     };
     let (storage, walk) = (ctx.storage.clone(), rel.clone());
     let listed = tokio::task::spawn_blocking(move || storage.list(&walk, options))

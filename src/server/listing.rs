@@ -104,6 +104,7 @@ fn walk_cached(
     let walk = ListOptions {
         sha256: false,
         cached: options.cached || options.sha256,
+        links_within: options.links_within,
         ..options
     };
     let mut listing = ctx.storage.list(rel, walk)?;

@@ -91,6 +91,7 @@ impl Request {
                     recursive,
                     sha256,
                     cached,
+                    links_within: false,
                 },
             }),
             other => {

@@ -7,6 +7,7 @@
 //! `/ci/` cannot list `/` at all (refused, not filtered). Without `read`,
 //! a listing's cached digests are left out.
 
+use super::context::Context;
 use super::listing::parse_list_path;
 use super::refusal::Refusal;
 use super::request::{PutRequest, Request};
@@ -14,34 +15,110 @@ use crate::auth::{Grant, Right};
 use crate::paths::{self, RelPath};
 use crate::protocol::ErrorCode;
 
-/// Refuse `request` unless `grant` allows it; a listing without `read`
-/// loses its cached digests.
-pub fn authorize(grant: &Grant, request: &mut Request) -> Result<(), Refusal> {
-    match request {
-        Request::Get(get) => need(grant, Right::Read, file_path(&get.path)?, &get.path),
-        Request::Put(put) => authorize_put(grant, put),
-        Request::List(list) => {
-            let rel = parse_list_path(&list.path).map_err(forbidden)?;
-            need(grant, Right::List, rel.clone(), &list.path)?;
-            if list.options.sha256 {
-                need(grant, Right::Read, rel, &list.path)?;
-            }
-            if !grant.has(Right::Read) {
-                list.options.cached = false;
-            }
-            Ok(())
-        }
+/// Refuse `request` unless `grant` allows it, on its path as written and,
+/// for a grant limited to some paths, where that path really leads (its
+/// symbolic links followed); then [`adjust`] it to the grant.
+pub async fn authorize(ctx: &Context, grant: &Grant, request: &mut Request) -> Result<(), Refusal> {
+    let rel = request_path(request)?;
+    check_at(grant, request, &rel)?;
+    let real = real_path(ctx, grant, &rel).await?;
+    if let Some(real) = &real {
+        check_at(grant, request, real)?;
+    }
+    adjust(grant, request, real.as_ref().unwrap_or(&rel));
+    Ok(())
+}
+
+/// Refuse the eager upload `put` unless `grant` allows writing its path,
+/// as written and where it leads.
+pub async fn authorize_put(ctx: &Context, grant: &Grant, put: &PutRequest) -> Result<(), Refusal> {
+    let rel = file_path(&put.path)?;
+    need(grant, Right::Write, rel.clone(), &put.path)?;
+    match real_path(ctx, grant, &rel).await? {
+        Some(real) => need(grant, Right::Write, real, &put.path),
+        None => Ok(()),
     }
 }
 
-/// Refuse the upload `put` unless `grant` allows writing its path.
-pub fn authorize_put(grant: &Grant, put: &PutRequest) -> Result<(), Refusal> {
-    need(grant, Right::Write, file_path(&put.path)?, &put.path)
+/// The path a request names.
+fn request_path(request: &Request) -> Result<RelPath, Refusal> {
+    match request {
+        Request::Get(get) => file_path(&get.path),
+        Request::Put(put) => file_path(&put.path),
+        Request::List(list) => parse_list_path(&list.path).map_err(forbidden),
+    }
 }
 
-/// Whether `grant` may read the file at `path` (a `get` opened ahead).
-pub fn may_read(grant: &Grant, path: &str) -> bool {
-    paths::parse_request_path(path).is_ok_and(|rel| grant.allows(Right::Read, &rel))
+/// Whether `grant` allows `request` on `rel` (its path, or where it leads):
+/// `get` needs `read`, `put` `write`, a listing `list` (and `read` over the
+/// directory for digests).
+fn check_at(grant: &Grant, request: &Request, rel: &RelPath) -> Result<(), Refusal> {
+    match request {
+        Request::Get(get) => need(grant, Right::Read, rel.clone(), &get.path),
+        Request::Put(put) => need(grant, Right::Write, rel.clone(), &put.path),
+        Request::List(list) => list_rights(grant, rel, list.options.sha256, &list.path),
+    }
+}
+
+/// Fit an allowed request to the grant: a listing without `read` loses its
+/// cached digests, a limited grant's listing shows only links that stay
+/// inside the listed directory, and without `read` on `rel` a plain
+/// `put`'s digest is not used (its `done{skipped}` would tell whether the
+/// target holds a guessed file).
+fn adjust(grant: &Grant, request: &mut Request, rel: &RelPath) {
+    match request {
+        Request::List(list) => {
+            list.options.cached &= grant.has(Right::Read);
+            list.options.links_within = !grant.unscoped();
+        }
+        Request::Put(put) if !put.eager && !grant.allows(Right::Read, rel) => put.sha256 = None,
+        _ => {}
+    }
+}
+
+/// Whether `grant` may read the file at `path` (a `get` opened ahead),
+/// where it leads too. Blocks.
+pub fn may_read(ctx: &Context, grant: &Grant, path: &str) -> bool {
+    let Ok(rel) = paths::parse_request_path(path) else {
+        return false;
+    };
+    if !grant.allows(Right::Read, &rel) {
+        return false;
+    }
+    grant.unscoped()
+        || match ctx.storage.real_path(&rel) {
+            Ok(None) => true,
+            Ok(Some(real)) => grant.allows(Right::Read, &real),
+            Err(_) => false,
+        }
+}
+
+/// For a grant limited to some paths: where `rel` really is, when that
+/// is not where it is written (`None` otherwise, and always for a grant
+/// of every path).
+pub async fn real_path(
+    ctx: &Context,
+    grant: &Grant,
+    rel: &RelPath,
+) -> Result<Option<RelPath>, Refusal> {
+    if grant.unscoped() {
+        return Ok(None);
+    }
+    let (storage, resolve) = (ctx.storage.clone(), rel.clone());
+    tokio::task::spawn_blocking(move || storage.real_path(&resolve))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| Refusal::new(ErrorCode::Forbidden, e.to_string()))
+}
+
+/// A listing of `dir` needs `list` there, and `read` over it for digests.
+fn list_rights(grant: &Grant, dir: &RelPath, sha256: bool, path: &str) -> Result<(), Refusal> {
+    need(grant, Right::List, dir.clone(), path)?;
+    if sha256 && !grant.allows_within(Right::Read, dir) {
+        let why = refused(grant, Right::Read, path);
+        return Err(Refusal::new(ErrorCode::Forbidden, why));
+    }
+    Ok(())
 }
 
 fn file_path(path: &str) -> Result<RelPath, Refusal> {
@@ -92,6 +169,14 @@ mod tests {
         Tokens::from_toml(&file).unwrap().authenticate("t").unwrap()
     }
 
+    /// [`authorize`] on the path as written only (no storage).
+    fn check(grant: &Grant, request: &mut Request) -> Result<(), Refusal> {
+        let rel = request_path(request)?;
+        check_at(grant, request, &rel)?;
+        adjust(grant, request, &rel);
+        Ok(())
+    }
+
     fn request(json: &str) -> Request {
         Request::from_message(crate::protocol::Message::decode(json).unwrap()).unwrap()
     }
@@ -128,7 +213,7 @@ mod tests {
         ];
         for (rights, paths, json, allowed) in cases {
             let mut req = request(&json);
-            let got = authorize(&grant(rights, paths), &mut req);
+            let got = check(&grant(rights, paths), &mut req);
             assert_eq!(got.is_ok(), allowed, "{rights} {paths} {json}: {got:?}");
             if let Err(refusal) = got {
                 assert_eq!(refusal.code, ErrorCode::Forbidden);
@@ -141,9 +226,31 @@ mod tests {
         let json = r#"{"type":"list","path":"/","recursive":true,"cached":true}"#;
         for (rights, cached) in [(r#"["list"]"#, false), (r#"["list","read"]"#, true)] {
             let mut req = request(json);
-            authorize(&grant(rights, r#"["/"]"#), &mut req).unwrap();
+            check(&grant(rights, r#"["/"]"#), &mut req).unwrap();
             let Request::List(list) = req else { panic!() };
             assert_eq!(list.options.cached, cached, "{rights}");
+        }
+    }
+
+    #[test]
+    fn a_put_keeps_its_digest_only_with_read_or_its_data() {
+        let sha = "0".repeat(64);
+        let put = |eager: bool| {
+            format!(
+                r#"{{"type":"put","path":"/a","size":1,"chunk_size":4096,"source_id":"s","sha256":"{sha}","eager":{eager}}}"#
+            )
+        };
+        // (rights, eager, digest kept)
+        let cases = [
+            (r#"["write"]"#, false, false),
+            (r#"["write","read"]"#, false, true),
+            (r#"["write"]"#, true, true),
+        ];
+        for (rights, eager, kept) in cases {
+            let mut req = request(&put(eager));
+            check(&grant(rights, r#"["/"]"#), &mut req).unwrap();
+            let Request::Put(put) = req else { panic!() };
+            assert_eq!(put.sha256.is_some(), kept, "{rights} eager={eager}");
         }
     }
 

@@ -284,7 +284,7 @@ fn open_all(
     let mut read = 0;
     gets.iter()
         .map(|get| {
-            if read > READ_AHEAD_BYTES || !scope::may_read(grant, &get.path) {
+            if read > READ_AHEAD_BYTES || !scope::may_read(ctx, grant, &get.path) {
                 return None;
             }
             let opened = download::open(ctx, get, Ending::Session);
@@ -322,7 +322,7 @@ async fn dispatch<S: DataSocket>(
     if !matches!(&request, Request::Put(put) if put.eager) {
         batch.flush(ctx, ws).await?;
     }
-    scope::authorize(grant, &mut request)?;
+    scope::authorize(ctx, grant, &mut request).await?;
     serve_request(ctx, ws, request, opened, Ending::Session, packing, shutdown).await
 }
 

@@ -25,6 +25,9 @@ pub struct ListOptions {
     /// Note each file's etag ([`Listing::etags`]), from the walk's own
     /// metadata, for the caller's cache of digests.
     pub cached: bool,
+    /// Show a link only when it leads inside the listed directory (for a
+    /// token limited to some paths), not just inside ROOT.
+    pub links_within: bool,
 }
 
 /// A finished walk.
@@ -73,7 +76,8 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
                 continue;
             }
         };
-        let Some((shown, meta)) = addressable(root, &child) else {
+        let confine = if options.links_within { &dir } else { root };
+        let Some((shown, meta)) = addressable(confine, &child) else {
             continue;
         };
         if listing.entries.len() >= MAX_ENTRIES {
@@ -96,10 +100,41 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
     Ok(listing)
 }
 
+/// Where `rel` really is under the canonical `root`: its existing part
+/// canonicalized (links followed), the rest as written; `None` when that
+/// is `rel` itself.
+pub fn real_path(root: &Path, rel: &RelPath) -> Result<Option<RelPath>, StorageError> {
+    let segments = rel.segments();
+    for known in (0..=segments.len()).rev() {
+        let path = segments[..known]
+            .iter()
+            .fold(root.to_path_buf(), |p, s| p.join(s));
+        let canon = match fs::canonicalize(&path) {
+            Ok(canon) => canon,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io_error(rel, e)),
+        };
+        let outside = || StorageError::Forbidden(format!("{rel}: leads outside the served tree"));
+        let inside = canon.strip_prefix(root).map_err(|_| outside())?;
+        let mut real = Vec::new();
+        for part in inside.iter() {
+            real.push(part.to_str().ok_or_else(outside)?.to_string());
+        }
+        real.extend(segments[known..].iter().cloned());
+        if real == segments {
+            return Ok(None);
+        }
+        return RelPath::from_segments(real)
+            .map(Some)
+            .map_err(|_| outside());
+    }
+    Ok(None)
+}
+
 /// The path shown for `child` and its metadata (through a link), when it is
 /// addressable: a UTF-8 name a URL can name, not reserved, a link only
-/// when it leads inside ROOT and not onto a partial or state file, and a
-/// file or a directory.
+/// when it leads inside `root` (ROOT, or the listed directory) and not
+/// onto a partial or state file, and a file or a directory.
 fn addressable(root: &Path, child: &Child) -> Option<(String, fs::Metadata)> {
     let name = child.name()?;
     let encoded = percent_encoding::utf8_percent_encode(name, crate::PATH_SEGMENT);
@@ -183,6 +218,7 @@ mod tests {
             recursive: false,
             sha256: true,
             cached: false,
+            links_within: false,
         };
         let listing = walk(&root, &RelPath::default(), flat).unwrap();
         let names: Vec<_> = listing.entries.iter().map(|e| e.path.as_str()).collect();
@@ -197,6 +233,7 @@ mod tests {
             recursive: true,
             sha256: false,
             cached: true,
+            links_within: false,
         };
         let listing = walk(&root, &RelPath::default(), deep).unwrap();
         let names: Vec<_> = listing.entries.iter().map(|e| e.path.as_str()).collect();
