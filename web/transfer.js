@@ -175,7 +175,7 @@ export class Upload {
         if (error.fatal) throw error;
         if (this.verified > before) [failures, delay] = [0, 500];
         failures += 1;
-        if (failures >= 2 && this.everOpened !== true && !(await this.hooks.authOk()))
+        if (failures >= 2 && this.socketOpened !== true && !(await this.hooks.authOk()))
           throw new UploadError("the server refused the token", { fatal: true, auth: true });
         if (failures > RETRIES) throw new UploadError(`gave up after ${RETRIES} attempts without progress: ${error.message}`);
         const wait = Math.round(delay * (0.5 + Math.random() / 2));
@@ -198,6 +198,9 @@ export class Upload {
   /** One connection: put, accept, bytes, eof, done. */
   async attempt() {
     this.attempts += 1;
+    // Whether this attempt's socket opened: one that never does, twice,
+    // may be a token the server no longer takes.
+    this.socketOpened = false;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const protocols = ["wsresume.v1"];
     const token = this.hooks.token();
@@ -216,14 +219,15 @@ export class Upload {
     }
     try {
       await conn.opened;
-      this.everOpened = true;
+      this.socketOpened = true;
       if (conn.ws.protocol !== "wsresume.v1")
         throw new UploadError(`the server picked ${conn.ws.protocol || "no protocol"}`, { fatal: true });
       conn.sendText(this.putMessage());
       const accept = await conn.expect("accept", 120_000);
       checkAccept(accept, this.size);
       if (this.resumedFrom === null) this.resumedFrom = accept.offset;
-      this.verified = Math.max(this.verified, accept.offset);
+      // The server's word: after a restart it may be less than before.
+      this.verified = accept.offset;
       this.sent = accept.offset;
       if (accept.restarted) this.progress(`restarted: ${accept.restarted}`);
       const digest = await this.stream(conn, accept);
@@ -242,7 +246,12 @@ export class Upload {
   /** Send the bytes from the accept's offset, the chunk messages and eof. */
   async stream(conn, accept) {
     const c = accept.chunk_size;
-    const hasher = new ChainHasher(accept.offset, accept.state);
+    let hasher;
+    try {
+      hasher = new ChainHasher(accept.offset, accept.state);
+    } catch (e) {
+      throw new UploadError(`the server's accept is malformed: ${e.message}`, { fatal: true });
+    }
     let pos = accept.offset;
     while (pos < this.size) {
       const chunkEnd = Math.min(this.size, (Math.floor(pos / c) + 1) * c);
