@@ -118,42 +118,62 @@ where
         Err(failure) => return fail(stream, &failure, limit).await,
     };
     // Rights hold on the path as written and where it leads.
-    let real = match super::scope::real_path(ctx, &grant, &rel).await {
-        Ok(real) => real,
+    let allowed = match super::scope::real_path(ctx, &grant, &rel).await {
+        Ok(real) => Allowed { grant, rel, real },
         Err(refusal) => {
             let failure = Failure::new(403, "Forbidden", refusal.message);
             return fail(stream, &failure, limit).await;
         }
     };
-    let permit_both = |rights: &[Right]| {
-        permit(&grant, rights, &rel)?;
-        real.as_ref()
-            .map_or(Ok(()), |real| permit(&grant, rights, real))
-    };
+    let rel = &allowed.rel;
     // A directory's index needs `list` there.
-    let links_within = !grant.unscoped();
-    let index = async |stream: &mut S| match permit_both(&[Right::List]) {
-        Ok(()) => serve_index(stream, request, ctx, (&rel, links_within)).await,
+    let links_within = !allowed.grant.unscoped();
+    let index = async |stream: &mut S| match allowed.permit(&[Right::List]) {
+        Ok(()) => serve_index(stream, request, ctx, (rel, links_within)).await,
         Err(failure) => fail(stream, &failure, limit).await,
     };
-    let opened = match rel.segments().is_empty() {
-        true => Err(StorageError::IsDirectory(String::new())),
-        false => {
-            let (storage, open) = (ctx.storage.clone(), rel.clone());
-            tokio::task::spawn_blocking(move || storage.open_download(&open))
-                .await
-                .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))?
-        }
-    };
-    match opened {
-        Ok(download) => match permit_both(&[Right::Read]) {
-            Ok(()) => serve_file(stream, request, ctx, &rel, download).await,
+    match open_file(ctx, rel).await? {
+        Ok(download) => match allowed.permit(&[Right::Read]) {
+            Ok(()) => serve_file(stream, request, ctx, rel, download).await,
             Err(failure) => fail(stream, &failure, limit).await,
         },
         Err(StorageError::IsDirectory(_)) => index(stream).await,
         Err(StorageError::NotFound(_)) if dir_form => index(stream).await,
-        Err(e) => fail(stream, &storage_failure(&rel, e), limit).await,
+        Err(e) => fail(stream, &storage_failure(rel, e), limit).await,
     }
+}
+
+/// What a request's token may do, on its path as written and, for a token
+/// limited to some paths, where that path really leads.
+struct Allowed {
+    grant: Grant,
+    rel: RelPath,
+    real: Option<RelPath>,
+}
+
+impl Allowed {
+    /// `403` unless the grant has one of `rights` on both paths.
+    fn permit(&self, rights: &[Right]) -> Result<(), Failure> {
+        permit(&self.grant, rights, &self.rel)?;
+        match &self.real {
+            Some(real) => permit(&self.grant, rights, real),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Open `rel` as a file (the root is a directory).
+async fn open_file(
+    ctx: &Arc<Context>,
+    rel: &RelPath,
+) -> Result<Result<Download, StorageError>, Refusal> {
+    if rel.segments().is_empty() {
+        return Ok(Err(StorageError::IsDirectory(String::new())));
+    }
+    let (storage, open) = (ctx.storage.clone(), rel.clone());
+    tokio::task::spawn_blocking(move || storage.open_download(&open))
+        .await
+        .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))
 }
 
 /// The client a trusted proxy names, on the connection's span (`client`).
