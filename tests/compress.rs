@@ -7,7 +7,6 @@
 //! move in sessions: tests/compress_tree.rs.)
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,33 +25,7 @@ const TEXT_SIZE: u64 = 40 * 1024 * 1024;
 /// A log file of `len` bytes: lines that repeat in form, not in content.
 fn text_file(dir: &Path, name: &str, len: u64) -> PathBuf {
     let path = dir.join(name);
-    let mut out = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let (mut written, mut state, mut line) = (0u64, 7u64, 0u64);
-    let levels = ["INFO", "INFO", "INFO", "DEBUG", "WARN"];
-    while written < len {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let r = state >> 33;
-        let text = format!(
-            "2026-12-07T09:{:02}:{:02}.{:03}Z {} [worker-{}] GET /api/v1/items/{} status={} bytes={} took={}ms id={:08x}\n",
-            (line / 60_000) % 60,
-            (line / 1000) % 60,
-            line % 1000,
-            levels[(r % 5) as usize],
-            r % 16,
-            r % 10_000,
-            if r % 17 == 0 { 404 } else { 200 },
-            r % 65_536,
-            r % 300,
-            r as u32,
-        );
-        let take = (len - written).min(text.len() as u64) as usize;
-        out.write_all(&text.as_bytes()[..take]).unwrap();
-        written += take as u64;
-        line += 1;
-    }
-    out.flush().unwrap();
+    std::fs::write(&path, support::log_text(7, len as usize)).unwrap();
     path
 }
 

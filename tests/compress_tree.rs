@@ -12,42 +12,13 @@ use wsresume_testkit as support;
 use support::tree::{Manifest, Route, Way, assert_exact, route};
 use support::{Rig, json_u64};
 
-/// A log file's text of `len` bytes, its lines drawn from `seed`.
-fn log_text(seed: u64, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 200);
-    let (mut state, mut line) = (seed | 1, 0u64);
-    let levels = ["INFO", "INFO", "INFO", "DEBUG", "WARN"];
-    while out.len() < len {
-        state = state
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let r = state >> 33;
-        let text = format!(
-            "2026-12-07T10:{:02}:{:02}.{:03}Z {} [worker-{}] GET /api/v1/items/{} status={} took={}ms id={:08x}\n",
-            (line / 60_000) % 60,
-            (line / 1000) % 60,
-            line % 1000,
-            levels[(r % 5) as usize],
-            r % 16,
-            r % 10_000,
-            if r % 17 == 0 { 404 } else { 200 },
-            r % 300,
-            r as u32,
-        );
-        out.extend_from_slice(text.as_bytes());
-        line += 7;
-    }
-    out.truncate(len);
-    out
-}
-
 /// `count` text logs of 2 to 10 KiB under `top`, in a few directories.
 fn text_tree(top: &std::path::Path, count: usize) -> Manifest {
     let mut tree = Manifest::default();
     for i in 0..count {
         let len = 2048 + (i * 7919) % (8 * 1024);
         let rel = format!("svc{}/day{}/app-{i:04}.log", i % 7, i % 3);
-        tree.write(top, &rel, &log_text(i as u64 + 11, len));
+        tree.write(top, &rel, &support::log_text(i as u64 + 11, len));
     }
     tree
 }
