@@ -122,20 +122,28 @@ compress_random() {
   done
 }
 
-# The text log through the rate-limited proxy; the proxy's count file gives
-# the bytes on the wire of each run.
-compress_text() {
-  local port proxy_pid op mode us before after
-  port=${WS_URL##*:}
+# Start bench/rate_proxy.py at COMPRESS_RATE in front of the server: sets
+# proxy_pid and url (the caller declares them local).
+start_rate_proxy() {
   rm -f "$WORK/cz-proxy.port" "$WORK/cz-proxy.count"
-  python3 "$REPO/bench/rate_proxy.py" "$port" --rate "$COMPRESS_RATE" \
+  python3 "$REPO/bench/rate_proxy.py" "${WS_URL##*:}" --rate "$COMPRESS_RATE" \
     --port-file "$WORK/cz-proxy.port" --count-file "$WORK/cz-proxy.count" > /dev/null & proxy_pid=$!
   PIDS+=("$proxy_pid")
   for _ in $(seq 100); do [ -s "$WORK/cz-proxy.port" ] && break; sleep 0.05; done
-  local url="ws://127.0.0.1:$(cat "$WORK/cz-proxy.port")"
-  wire_total() { # up+down so far
-    if [ -s "$WORK/cz-proxy.count" ]; then awk '{print $2 + $4}' "$WORK/cz-proxy.count"; else echo 0; fi
-  }
+  url="ws://127.0.0.1:$(cat "$WORK/cz-proxy.port")"
+}
+
+# Bytes on the wire so far, up + down, over every connection the proxy
+# has finished.
+wire_total() {
+  if [ -s "$WORK/cz-proxy.count" ]; then awk '{s += $2 + $4} END {print s + 0}' "$WORK/cz-proxy.count"; else echo 0; fi
+}
+
+# The text log through the rate-limited proxy; the proxy's count file gives
+# the bytes on the wire of each run.
+compress_text() {
+  local proxy_pid url op mode us before after
+  start_rate_proxy
   for op in get send; do
     for mode in auto off; do
       before=$(wire_total)
@@ -202,18 +210,9 @@ compress_tree_run() {
 
 # The text tree through the rate-limited proxy, as compress_text.
 compress_tree() {
-  local port proxy_pid op mode us before after
+  local proxy_pid url op mode us before after
   compress_tree_files
-  port=${WS_URL##*:}
-  rm -f "$WORK/cz-proxy.port" "$WORK/cz-proxy.count"
-  python3 "$REPO/bench/rate_proxy.py" "$port" --rate "$COMPRESS_RATE" \
-    --port-file "$WORK/cz-proxy.port" --count-file "$WORK/cz-proxy.count" > /dev/null & proxy_pid=$!
-  PIDS+=("$proxy_pid")
-  for _ in $(seq 100); do [ -s "$WORK/cz-proxy.port" ] && break; sleep 0.05; done
-  local url="ws://127.0.0.1:$(cat "$WORK/cz-proxy.port")"
-  wire_total() { # up+down so far
-    if [ -s "$WORK/cz-proxy.count" ]; then awk '{s += $2 + $4} END {print s + 0}' "$WORK/cz-proxy.count"; else echo 0; fi
-  }
+  start_rate_proxy
   for op in get send; do
     for mode in auto off on; do
       before=$(wire_total)

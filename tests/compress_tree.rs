@@ -129,7 +129,10 @@ fn a_bad_frame_in_a_compressing_session_ends_it_as_a_protocol_error() {
     let cases: [(&str, Vec<u8>); 3] = [
         ("an unknown marker", vec![7, b'a', b'b', b'c']),
         ("an empty frame", vec![]),
-        ("raw bytes without their marker", b"abc".to_vec()),
+        (
+            "a compressed marker on bytes that are not zstd",
+            vec![1, b'a', b'b', b'c'],
+        ),
     ];
     for (what, frame) in cases {
         let request = upgrade_request_offering(addr, "/", "wsresume.v2, wsresume.v1", asked);

@@ -22,9 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use support::raw::{RawWs, upgrade_request};
-use support::tree::{
-    Manifest, Route, Way, assert_exact, check_targets, leftovers, noise, route, targets,
-};
+use support::tree::{Manifest, Route, Way, assert_exact, check_targets, noise, route, targets};
 use support::{Proc, RUN_TIMEOUT, Rig, base_cmd, json_lines, wait_until};
 
 /// Files of the cut test's tree (1–8 KiB each), besides two of a few MiB.
@@ -211,7 +209,7 @@ fn killed_and_run_again(way: Way) {
     // A killed run's last request may still be on its way through the
     // proxy after the last run ended (a late put of a file finished since):
     // the server takes it in and lets it go, leaving nothing behind.
-    wait_until(WAIT, || leftovers(&route.remote).is_empty());
+    wait_until(WAIT, || support::leftovers(&route.remote).is_empty());
     assert_exact(&route.dest, &tree);
     route.assert_clean(&rig);
 }

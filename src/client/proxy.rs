@@ -83,11 +83,6 @@ impl ProxyUrl {
             credentials,
         })
     }
-
-    /// `host:port` of the proxy.
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.host, self.port)
-    }
 }
 
 fn kind_of(scheme: &str) -> std::result::Result<Kind, String> {

@@ -110,17 +110,12 @@ pub fn targets(dir: &Path) -> BTreeMap<String, PathBuf> {
     found
 }
 
-/// The partial, state and lock files under `dir`, at any depth.
-pub fn leftovers(dir: &Path) -> Vec<String> {
-    files_under(dir)
-        .into_keys()
-        .filter(|rel| rel.contains(PART_MARK))
-        .collect()
-}
-
 /// Asserts that `dir` holds no partial, state or lock file at any depth.
 pub fn assert_clean(dir: &Path) {
-    let left = leftovers(dir);
+    let left: Vec<String> = files_under(dir)
+        .into_keys()
+        .filter(|rel| rel.contains(PART_MARK))
+        .collect();
     assert!(left.is_empty(), "leftovers in {}: {left:?}", dir.display());
 }
 
