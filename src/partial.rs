@@ -109,14 +109,18 @@ impl PartialPaths {
     /// file the target already holds; another source's partial is kept.
     /// Whether they were removed.
     pub fn remove_if_from(&self, source: &SourceIdentity) -> Result<bool> {
-        let text = match fs::read_to_string(&self.state) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io_err("reading", &self.state, e)),
-        };
-        match StateRecord::parse(&text) {
-            Ok(record) if record.source == *source => self.remove_all().map(|()| true),
+        match self.read_record()? {
+            Some(Ok(record)) if record.source == *source => self.remove_all().map(|()| true),
             _ => Ok(false),
+        }
+    }
+
+    /// The state record: none, unusable (why), or as stored.
+    fn read_record(&self) -> Result<Option<std::result::Result<StateRecord, String>>> {
+        match fs::read_to_string(&self.state) {
+            Ok(text) => Ok(Some(StateRecord::parse(&text))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("reading", &self.state, e)),
         }
     }
 
@@ -204,14 +208,10 @@ impl Partial {
         paths: PartialPaths,
         expected: Option<&SourceIdentity>,
     ) -> Result<Option<std::result::Result<Reopened, String>>> {
-        let text = match fs::read_to_string(&paths.state) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("reading", &paths.state, e)),
-        };
-        let record = match StateRecord::parse(&text) {
-            Ok(record) => record,
-            Err(reason) => return Ok(Some(Err(reason))),
+        let record = match paths.read_record()? {
+            None => return Ok(None),
+            Some(Ok(record)) => record,
+            Some(Err(reason)) => return Ok(Some(Err(reason))),
         };
         if expected.is_some_and(|source| *source != record.source) {
             return Ok(Some(Err(

@@ -90,22 +90,16 @@ impl S3Store {
             .await
     }
 
-    /// Remove the record at `record_key` if it is still at `version` when
-    /// read again just before (S3 has no conditional delete: this narrows
-    /// the window in which an upload that replaces it meanwhile loses its
-    /// new record to one request).
+    /// [`S3Store::delete_unchanged`], as the sweep's outcome.
     async fn remove_unchanged(
         &self,
         record_key: &object_store::path::Path,
         version: &object_store::UpdateVersion,
     ) -> Result<Outcome, StorageError> {
-        match self.read_record(record_key).await? {
-            Some((_, now)) if now.e_tag == version.e_tag => {
-                self.delete_record(record_key).await?;
-                Ok(Outcome::MarkerRemoved)
-            }
-            _ => Ok(Outcome::Kept),
-        }
+        Ok(match self.delete_unchanged(record_key, version).await? {
+            true => Outcome::MarkerRemoved,
+            false => Outcome::Kept,
+        })
     }
 
     /// Turn `record` into an expiry marker (if no other instance changed it

@@ -144,14 +144,34 @@ impl S3Store {
     ) -> Result<(), StorageError> {
         let key = self.key_of(rel)?;
         let record_key = self.record_key(&rel.to_string());
-        let Some((Ok(record), _)) = self.read_record(&record_key).await? else {
+        let Some((Ok(record), version)) = self.read_record(&record_key).await? else {
             return Ok(());
         };
         if record.expired || record.source != *source {
             return Ok(());
         }
-        self.abort_quietly(&key, record.upload_id.as_deref()).await;
-        self.delete_record(&record_key).await
+        if self.delete_unchanged(&record_key, &version).await? {
+            self.abort_quietly(&key, record.upload_id.as_deref()).await;
+        }
+        Ok(())
+    }
+
+    /// Remove the record at `key` if it is still at `version` when read
+    /// again just before (S3 has no conditional delete: this narrows the
+    /// window in which an upload that replaces it meanwhile loses its new
+    /// record to one request). Whether it was removed.
+    pub(super) async fn delete_unchanged(
+        &self,
+        key: &Key,
+        version: &UpdateVersion,
+    ) -> Result<bool, StorageError> {
+        match self.read_record(key).await? {
+            Some((_, now)) if now.e_tag == version.e_tag => {
+                self.delete_record(key).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// [`S3Store::abort_upload`], where a failure only costs storage until
