@@ -379,6 +379,34 @@ fn over_http_a_file_needs_read_an_index_list_and_a_token_401() {
             "{token:?} {path}"
         );
     }
+    // HTTP requests' log lines name the token too, never the token.
+    let log = t.server.stderr_text();
+    assert!(log.contains("token=\"lister\""), "{log}");
+    for (_, token, _, _) in TOKENS {
+        assert!(!log.contains(token), "the log shows {token}:\n{log}");
+    }
+}
+
+/// Digests in a listing need `read` as well as `list`; `--read-only`
+/// refuses every upload whatever the token.
+#[test]
+fn digests_need_read_and_read_only_beats_a_write_token() {
+    let t = setup();
+    let url = t.server.url("/pub/");
+    assert_eq!(code(&["ls", &url, "--sha256"], "tok-lister"), 8);
+    assert_eq!(code(&["ls", &url], "tok-lister"), 0);
+    assert_eq!(code(&["ls", &url, "--sha256"], "tok-ci"), 8);
+    assert_eq!(
+        code(&["ls", &t.server.url("/ci/"), "--sha256"], "tok-ci"),
+        0
+    );
+    let file = tokens_file(t.local.path());
+    let read_only = Server::start(t.root.path(), &["--tokens", s(&file), "--read-only"]);
+    let src = t.local.path().join("up.txt");
+    std::fs::write(&src, "upload\n").unwrap();
+    let target = read_only.url("/w/ro.txt");
+    assert_eq!(code(&["send", s(&src), &target], "tok-writer"), 8);
+    assert!(!t.root.path().join("w/ro.txt").exists());
 }
 
 #[test]
