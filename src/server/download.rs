@@ -31,7 +31,7 @@ use crate::chain::ChainState;
 use crate::paths;
 use crate::protocol::{CompressMode, ErrorCode, FRAME_RAW, Have, Message, ResumePoint};
 use crate::storage::Download;
-use crate::transfer::codec::Packer;
+use crate::transfer::codec::{Packer, Unpacker};
 use crate::transfer::sender::{FileHashes, Schedule, Step};
 use crate::transfer::{Item, check_chunk_size, sender};
 
@@ -68,11 +68,17 @@ pub struct Packing<'a> {
     pub mode: Option<CompressMode>,
     /// A session's packer.
     pub packer: Option<&'a mut Packer>,
+    /// A session's unpacker (for a plain upload in it).
+    pub unpacker: Option<&'a mut Unpacker>,
 }
 
 impl From<Option<CompressMode>> for Packing<'_> {
     fn from(mode: Option<CompressMode>) -> Self {
-        Packing { mode, packer: None }
+        Packing {
+            mode,
+            packer: None,
+            unpacker: None,
+        }
     }
 }
 

@@ -40,7 +40,7 @@ use super::translog::{Moved, TransferLog};
 use super::{eager, listing, scope, upload};
 use crate::auth::Grant;
 use crate::protocol::{CompressMode, ErrorCode, Message};
-use crate::transfer::codec::Codec;
+use crate::transfer::codec::{Codec, Unpacker};
 
 /// How long the last answers, an error or a close may take at the end.
 const END_LIMIT: Duration = Duration::from_secs(2);
@@ -133,9 +133,18 @@ impl Session<'_> {
     ) -> Result<(), Refusal> {
         self.log.request(&request);
         let plain_put = matches!(&request, Request::Put(p) if !p.eager);
+        let (mode, codec) = (
+            self.codec.as_ref().map(|codec| codec.mode),
+            self.codec.as_mut(),
+        );
+        let (packer, unpacker) = match codec {
+            Some(codec) => (Some(&mut codec.packer), Some(&mut codec.unpacker)),
+            None => (None, None),
+        };
         let packing = Packing {
-            mode: self.codec.as_ref().map(|codec| codec.mode),
-            packer: self.codec.as_mut().map(|codec| &mut codec.packer),
+            mode,
+            packer,
+            unpacker,
         };
         let result = dispatch(
             self.ctx,
@@ -360,8 +369,13 @@ pub(super) async fn serve_request<'a, S: DataSocket>(
             Ending::Session => Refusal::new(ErrorCode::Internal, "an eager put outside its group"),
         }),
         Request::Put(put) => {
+            // The session's one decompression context, or a v1
+            // connection's own.
+            let needs_own = compress.unpacker.is_none() && compress.mode.is_some();
+            let mut own = needs_own.then(Unpacker::new).transpose()?;
+            let unpacker = compress.unpacker.or(own.as_mut());
             let (mut sink, mut stream) = StreamExt::split(ws);
-            upload::receive(ctx, &mut sink, &mut stream, put, compress.mode, shutdown)
+            upload::receive(ctx, &mut sink, &mut stream, put, unpacker, shutdown)
                 .await
                 .map(Moved::from)
         }

@@ -18,7 +18,7 @@ use super::shutdown::Shutdown;
 use super::writers::{ClaimError, WriterGuard};
 use crate::chain::hex;
 use crate::paths::{self, RelPath};
-use crate::protocol::{CompressMode, ErrorCode, Message};
+use crate::protocol::{ErrorCode, Message};
 use crate::storage::Upload;
 use crate::transfer::codec::Unpacker;
 use crate::transfer::receiver::{Receiver, ReceiverTask};
@@ -49,7 +49,7 @@ pub async fn receive<K, R>(
     sink: &mut K,
     stream: &mut R,
     request: PutRequest,
-    compress: Option<CompressMode>,
+    unpacker: Option<&mut Unpacker>,
     shutdown: &mut Shutdown,
 ) -> Result<Stored, Refusal>
 where
@@ -78,9 +78,8 @@ where
         upload.verified,
     )?;
     let mut task = ReceiverTask::spawn(receiver);
-    // Compressed frames agreed at the upgrade: a context to read them.
-    let mut unpacker = compress.map(|_| Unpacker::new()).transpose()?;
-    let frames = (stream, unpacker.as_mut());
+    // Compressed frames agreed at the upgrade: the context to read them.
+    let frames = (stream, unpacker);
     let result = pump(ctx, sink, frames, &mut task, &mut guard, shutdown).await;
     let _ = task.close().await;
     let digest = result?;
