@@ -10,7 +10,6 @@
 
 use wsresume_testkit as support;
 
-use std::fs;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -25,18 +24,6 @@ const LOG_WAIT: Duration = Duration::from_secs(20);
 /// Bytes moved each way through the proxy.
 const SIZE: u64 = 5 * 1024 * 1024 + 123;
 
-/// The `lang` block README.md shows in "Behind a reverse proxy".
-fn readme_block(lang: &str) -> String {
-    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = readme
-        .find("\n## Behind a reverse proxy\n")
-        .expect("the section in README.md");
-    let fence = format!("```{lang}\n");
-    let start = section + readme[section..].find(&fence).unwrap() + fence.len();
-    let len = readme[start..].find("```").unwrap();
-    readme[start..start + len].to_owned()
-}
-
 /// nginx in front of `server`, or `None` (skipped) when it is missing.
 fn nginx_in_front(server: &Server) -> Option<Nginx> {
     let found = nginx_path();
@@ -45,7 +32,7 @@ fn nginx_in_front(server: &Server) -> Option<Nginx> {
     }
     Some(Nginx::start(
         &found.unwrap(),
-        &readme_block("nginx"),
+        &support::readme_block("Behind a reverse proxy", "nginx"),
         &[server.addr()],
     ))
 }
@@ -198,7 +185,11 @@ fn caddy_with_the_readme_caddyfile_passes_transfers_and_names_the_client() {
     if !support::have_part(found.is_some(), "caddy") {
         return;
     }
-    let caddy = Caddy::start(&found.unwrap(), &readme_block("caddyfile"), server.addr());
+    let caddy = Caddy::start(
+        &found.unwrap(),
+        &support::readme_block("Behind a reverse proxy", "caddyfile"),
+        server.addr(),
+    );
     round_trip(&caddy.url("c/big.bin"));
     let put = log_line(&server, "put c/big.bin");
     assert!(put.contains("client=127.0.0.1}"), "{put}");

@@ -11,8 +11,6 @@
 
 use wsresume_testkit as support;
 
-use std::fs;
-
 use support::nginx::{Nginx, nginx_path};
 use support::s3::{Moto, aws_env, store_cmd};
 use support::s3rig::{PART, PREFIX, WAIT, get, moto, pair, send, sha256_of, slow_proxy};
@@ -195,17 +193,6 @@ fn errors_at_start_name_the_bucket_the_endpoint_or_the_credentials() {
     assert!(err.contains("credentials"), "{err}");
 }
 
-/// The nginx site configuration README.md shows ("Scale out").
-fn readme_site() -> String {
-    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("```nginx\n")
-        .expect("an nginx block in README.md")
-        + 9;
-    let len = readme[start..].find("```").unwrap();
-    readme[start..start + len].to_owned()
-}
-
 #[test]
 fn send_and_get_through_an_nginx_load_balancer() {
     let Some(pair) = pair("nginx", &[]) else {
@@ -217,7 +204,7 @@ fn send_and_get_through_an_nginx_load_balancer() {
     }
     let lb = Nginx::start(
         &found.unwrap(),
-        &readme_site(),
+        &support::readme_block("Scale out", "nginx"),
         &[pair.a.addr(), pair.b.addr()],
     );
     for (i, size) in [2 * PART + 7, 1000].into_iter().enumerate() {

@@ -62,6 +62,8 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
         listing.entries.push(entry(name, &dir, &meta, options)?);
         return Ok(listing);
     }
+    // Where a link may lead to be shown.
+    let confine = if options.links_within { &dir } else { root };
     let mut walk = Walk::new(&dir);
     while let Some(event) = walk.next() {
         let child = match event {
@@ -76,7 +78,6 @@ pub fn walk(root: &Path, rel: &RelPath, options: ListOptions) -> Result<Listing,
                 continue;
             }
         };
-        let confine = if options.links_within { &dir } else { root };
         let Some((shown, meta)) = addressable(confine, &child) else {
             continue;
         };

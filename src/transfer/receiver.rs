@@ -142,7 +142,7 @@ impl Receiver {
     /// Forget unverified bytes, make verified ones durable, and return where
     /// the next connection starts.
     pub fn rewind(&mut self) -> Result<(u64, ChainState)> {
-        if self.verified.0 == self.size && self.pos == self.size {
+        if self.complete() {
             return Ok(self.verified);
         }
         self.sink.commit()?;
@@ -154,10 +154,15 @@ impl Receiver {
 
     /// The transfer ends here: keep what is verified of an unfinished file.
     pub fn close(&mut self) -> Result<()> {
-        if self.verified.0 == self.size && self.pos == self.size {
+        if self.complete() {
             return Ok(());
         }
         self.sink.close()
+    }
+
+    /// Every byte arrived and verified: the file is in place.
+    fn complete(&self) -> bool {
+        self.verified.0 == self.size && self.pos == self.size
     }
 
     fn accept_data(&mut self, data: Bytes) -> Result<Progress> {

@@ -186,6 +186,18 @@ pub fn log_text(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
+/// The first ```LANG block of README.md's section `## SECTION`: the
+/// configurations the tests run are the ones the README shows.
+pub fn readme_block(section: &str, lang: &str) -> String {
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let heading = format!("\n## {section}\n");
+    let at = readme.find(&heading).expect("the section in README.md");
+    let fence = format!("```{lang}\n");
+    let start = at + readme[at..].find(&fence).unwrap() + fence.len();
+    let len = readme[start..].find("```").unwrap();
+    readme[start..start + len].to_owned()
+}
+
 pub fn random_bytes(len: usize) -> Vec<u8> {
     let mut data = vec![0u8; len];
     rand::rng().fill_bytes(&mut data);
