@@ -8,16 +8,14 @@
 //! (no certificate) and the upstream `127.0.0.1:9001` the real server.
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use super::process::Proc;
-use super::{closed_port, wait_until};
+use super::process::start_on_free_port;
 
-const STARTUP: Duration = Duration::from_secs(20);
-const PORT_TRIES: usize = 3;
 /// The site address of a site block.
 const SITE: &str = "files.example.com {";
 /// The upstream of a site block.
@@ -44,10 +42,9 @@ impl Caddy {
     /// module doc) in front of `upstream`; panics with its log if it does
     /// not listen within 20 s.
     pub fn start(caddy: &Path, site: &str, upstream: SocketAddr) -> Caddy {
-        let mut failures = Vec::new();
-        for _ in 0..PORT_TRIES {
+        let make = |port: u16| {
             let dir = tempfile::TempDir::new().unwrap();
-            let addr = SocketAddr::from(([127, 0, 0, 1], closed_port()));
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let conf_path = dir.path().join("Caddyfile");
             fs::write(&conf_path, caddyfile(site, addr, upstream)).unwrap();
             let mut cmd = Command::new(caddy);
@@ -56,20 +53,14 @@ impl Caddy {
                 .env("HOME", dir.path())
                 .env("XDG_DATA_HOME", dir.path().join("data"))
                 .env("XDG_CONFIG_HOME", dir.path().join("config"));
-            let mut caddy = Caddy {
-                proc: Proc::spawn(cmd),
-                _dir: dir,
-                addr,
-            };
-            let up = wait_until(STARTUP, || {
-                caddy.proc.try_status().is_some() || TcpStream::connect(addr).is_ok()
-            });
-            if up && caddy.proc.try_status().is_none() {
-                return caddy;
-            }
-            failures.push(format!("{addr}: {}", caddy.proc.stderr_text()));
+            (Proc::spawn(cmd), dir)
+        };
+        let (proc, dir, addr) = start_on_free_port("caddy", make, |proc, _| proc.stderr_text());
+        Caddy {
+            proc,
+            _dir: dir,
+            addr,
         }
-        panic!("caddy did not start: {failures:#?}");
     }
 
     /// `ws://127.0.0.1:PORT/path` through Caddy.

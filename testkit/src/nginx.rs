@@ -9,16 +9,14 @@
 //! it are replaced by the real addresses.
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use super::process::Proc;
-use super::{closed_port, wait_until};
+use super::process::start_on_free_port;
 
-const STARTUP: Duration = Duration::from_secs(20);
-const PORT_TRIES: usize = 3;
 /// The first upstream port of a site configuration, then 9002, ...
 const FIRST_PORT: u16 = 9001;
 /// The listening directive of a site configuration.
@@ -46,10 +44,9 @@ impl Nginx {
     /// doc) balancing over `upstreams`; panics with its error log if it
     /// does not listen within 20 s.
     pub fn start(nginx: &Path, site: &str, upstreams: &[SocketAddr]) -> Nginx {
-        let mut failures = Vec::new();
-        for _ in 0..PORT_TRIES {
+        let make = |port: u16| {
             let dir = tempfile::TempDir::new().unwrap();
-            let addr = SocketAddr::from(([127, 0, 0, 1], closed_port()));
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
             let conf = main_conf(dir.path(), &site_conf(site, addr, upstreams));
             let conf_path = dir.path().join("nginx.conf");
             fs::write(&conf_path, conf).unwrap();
@@ -60,20 +57,13 @@ impl Nginx {
                 .arg(dir.path().join("error.log"))
                 .arg("-c")
                 .arg(&conf_path);
-            let mut nginx = Nginx {
-                proc: Proc::spawn(cmd),
-                dir,
-                addr,
-            };
-            let up = wait_until(STARTUP, || {
-                nginx.proc.try_status().is_some() || TcpStream::connect(addr).is_ok()
-            });
-            if up && nginx.proc.try_status().is_none() {
-                return nginx;
-            }
-            failures.push(format!("{addr}: {}", nginx.log()));
-        }
-        panic!("nginx did not start: {failures:#?}");
+            (Proc::spawn(cmd), dir)
+        };
+        let (proc, dir, addr) = start_on_free_port("nginx", make, |proc, dir| {
+            let log = fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+            format!("{log}{}", proc.stderr_text())
+        });
+        Nginx { proc, dir, addr }
     }
 
     /// `ws://127.0.0.1:PORT/path` through the load balancer.

@@ -3,7 +3,7 @@
 //! of a directory or of a bucket).
 
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::s3::store_cmd;
-use super::{base_cmd, wait_until};
+use super::{base_cmd, closed_port, wait_until};
 
 /// How long a server may take to print its `listening on` line.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -274,4 +274,29 @@ fn spawn_server(serves: &Serves, args: &[String]) -> (Proc, SocketAddr) {
             )
         }
     }
+}
+
+/// Start a server program: `make(port)` (the process and its directory),
+/// on a free port of 127.0.0.1, until it listens there within 20 s (another
+/// process may take a just-released port; three tries); panics with `log`
+/// of each failure.
+pub(crate) fn start_on_free_port(
+    what: &str,
+    mut make: impl FnMut(u16) -> (Proc, tempfile::TempDir),
+    log: impl Fn(&Proc, &Path) -> String,
+) -> (Proc, tempfile::TempDir, SocketAddr) {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        let port = closed_port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let (mut proc, dir) = make(port);
+        let up = wait_until(std::time::Duration::from_secs(20), || {
+            proc.try_status().is_some() || TcpStream::connect(addr).is_ok()
+        });
+        if up && proc.try_status().is_none() {
+            return (proc, dir, addr);
+        }
+        failures.push(format!("{addr}: {}", log(&proc, dir.path())));
+    }
+    panic!("{what} did not start: {failures:#?}");
 }

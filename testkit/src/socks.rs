@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::process::Proc;
-use super::tinyproxy::start_on_free_port;
+use super::process::start_on_free_port;
 
 /// A running microsocks.
 pub struct Socks {

@@ -5,16 +5,12 @@
 //! only, asks for Basic credentials, and logs every request.
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::process::Proc;
-use super::{closed_port, wait_until};
-
-const STARTUP: Duration = Duration::from_secs(20);
-const PORT_TRIES: usize = 3;
+use super::process::{Proc, start_on_free_port};
 
 /// A program on the PATH or in an sbin directory.
 pub fn program(name: &str) -> Option<PathBuf> {
@@ -23,29 +19,6 @@ pub fn program(name: &str) -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/bin")])
         .map(|dir| dir.join(name))
         .find(|p| p.is_file())
-}
-
-/// Start `make(port)` until it listens on its port (another process may
-/// take a just-released port); panics with `log` of each failure.
-pub(crate) fn start_on_free_port(
-    what: &str,
-    mut make: impl FnMut(u16) -> (Proc, tempfile::TempDir),
-    log: impl Fn(&Proc, &Path) -> String,
-) -> (Proc, tempfile::TempDir, SocketAddr) {
-    let mut failures = Vec::new();
-    for _ in 0..PORT_TRIES {
-        let port = closed_port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let (mut proc, dir) = make(port);
-        let up = wait_until(STARTUP, || {
-            proc.try_status().is_some() || TcpStream::connect(addr).is_ok()
-        });
-        if up && proc.try_status().is_none() {
-            return (proc, dir, addr);
-        }
-        failures.push(format!("{addr}: {}", log(&proc, dir.path())));
-    }
-    panic!("{what} did not start: {failures:#?}");
 }
 
 /// A running tinyproxy.
