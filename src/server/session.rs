@@ -331,7 +331,10 @@ async fn dispatch<S: DataSocket>(
     if !matches!(&request, Request::Put(put) if put.eager) {
         batch.flush(ctx, ws).await?;
     }
-    scope::authorize(ctx, grant, &mut request).await?;
+    // A `get` opened ahead was checked when it was opened (`may_read`).
+    if opened.is_none() {
+        scope::authorize(ctx, grant, &mut request).await?;
+    }
     serve_request(ctx, ws, request, opened, Ending::Session, packing, shutdown).await
 }
 
