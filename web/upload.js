@@ -22,14 +22,25 @@ function authHeaders() {
   return t ? { Authorization: `Bearer ${t}` } : {};
 }
 
+/** The directory's JSON listing asked with this tab's token; null when
+ * the server cannot be reached. */
+async function fetchListing() {
+  try {
+    return await fetch(base, { headers: { Accept: "application/json", ...authHeaders() }, cache: "no-store" });
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `answer` (a listing's) refuses this tab's token (or its lack);
+ * unreachable is not a refusal: uploads keep retrying. */
+function refused(answer) {
+  return answer !== null && answer.status === 401;
+}
+
 /** False when the server refuses this tab's token (or its lack) over HTTP. */
 async function authOk() {
-  try {
-    const r = await fetch(base, { headers: { Accept: "application/json", ...authHeaders() }, cache: "no-store" });
-    return r.status !== 401;
-  } catch {
-    return true; // unreachable is not a refusal: keep retrying
-  }
+  return !refused(await fetchListing());
 }
 
 function formatSize(n) {
@@ -39,12 +50,13 @@ function formatSize(n) {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
-/** The directory's entries from the JSON listing, into the table. */
-async function refreshListing() {
+/** The directory's entries from the JSON listing (`answer`, or fetched
+ * now), into the table. */
+async function refreshListing(answer) {
   const tbody = document.querySelector("#wsr-listing tbody");
   if (!tbody) return;
-  const r = await fetch(base, { headers: { Accept: "application/json", ...authHeaders() }, cache: "no-store" });
-  const json = r.ok && (r.headers.get("Content-Type") || "").startsWith("application/json");
+  const r = answer ?? (await fetchListing());
+  const json = r !== null && r.ok && (r.headers.get("Content-Type") || "").startsWith("application/json");
   if (!json) return;
   const listing = await r.json();
   const rows = [];
@@ -198,11 +210,12 @@ function askToken(message) {
 async function submitToken(ev) {
   ev.preventDefault();
   sessionStorage.setItem(TOKEN_KEY, $("wsr-token").value.trim());
-  if (await authOk()) {
+  const answer = await fetchListing();
+  if (!refused(answer)) {
     $("wsr-token-form").hidden = true;
     $("wsr-token").value = "";
     showUploads(true);
-    await refreshListing().catch(() => {});
+    await refreshListing(answer).catch(() => {});
   } else {
     sessionStorage.removeItem(TOKEN_KEY);
     askToken("That token is not valid here.");
@@ -227,10 +240,10 @@ function setUp() {
   if (panel.dataset.auth === "required") {
     if (token()) {
       showUploads(false);
-      authOk().then((ok) => {
-        if (!ok) return askToken("Enter the server's token.");
+      fetchListing().then((answer) => {
+        if (refused(answer)) return askToken("Enter the server's token.");
         showUploads(true);
-        refreshListing().catch(() => {});
+        refreshListing(answer).catch(() => {});
       });
     } else {
       askToken("This server wants a token. It is kept for this tab only.");
