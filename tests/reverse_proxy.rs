@@ -98,6 +98,13 @@ fn raw_get(mut stream: TcpStream, addr: SocketAddr, headers: &str, path: &str) {
 }
 
 /// The server's log line naming `marker`, once it is there.
+/// `raw_get` of `path` through the proxy listening on `front`, with
+/// `headers`: the server's log line for it.
+fn logged_through(server: &Server, front: SocketAddr, headers: &str, path: &str) -> String {
+    raw_get(TcpStream::connect(front).unwrap(), front, headers, path);
+    log_line(server, path.trim_start_matches('/'))
+}
+
 fn log_line(server: &Server, marker: &str) -> String {
     let find = || {
         let log = server.stderr_text();
@@ -129,13 +136,7 @@ fn a_trusted_proxy_s_client_address_is_logged_and_a_direct_forgery_is_not() {
     // right-most untrusted entry is the client; what lies left of it is not
     // believed.
     let xff = "X-Forwarded-For: 198.51.100.1, 203.0.113.7\r\n";
-    raw_get(
-        TcpStream::connect(front).unwrap(),
-        front,
-        xff,
-        "/through.bin",
-    );
-    let through = log_line(&server, "through.bin");
+    let through = logged_through(&server, front, xff, "/through.bin");
     assert!(through.contains("client=203.0.113.7}"), "{through}");
     assert!(!through.contains("198.51.100.1"), "{through}");
 
@@ -163,13 +164,7 @@ fn without_trusted_proxy_forwarded_headers_are_ignored() {
     let front = listening(&nginx.url(""));
     round_trip(&nginx.url("plain.bin"));
     let xff = "X-Forwarded-For: 203.0.113.7\r\nForwarded: for=203.0.113.8\r\n";
-    raw_get(
-        TcpStream::connect(front).unwrap(),
-        front,
-        xff,
-        "/through.bin",
-    );
-    let through = log_line(&server, "through.bin");
+    let through = logged_through(&server, front, xff, "/through.bin");
     assert!(through.contains("peer=\"127.0.0.1:"), "{through}");
     let log = server.stderr_text();
     assert!(log.contains("put plain.bin"), "{log}");
@@ -196,13 +191,7 @@ fn caddy_with_the_readme_caddyfile_passes_transfers_and_names_the_client() {
     // Caddy does not trust the test's client: it replaces its header.
     let front = listening(&caddy.url(""));
     let xff = "X-Forwarded-For: 203.0.113.7\r\n";
-    raw_get(
-        TcpStream::connect(front).unwrap(),
-        front,
-        xff,
-        "/via-caddy.bin",
-    );
-    let line = log_line(&server, "via-caddy.bin");
+    let line = logged_through(&server, front, xff, "/via-caddy.bin");
     assert!(line.contains("client=127.0.0.1}"), "{line}");
     assert!(!line.contains("203.0.113.7"), "{line}");
 }
